@@ -1,0 +1,146 @@
+"""Command line: ``python -m repro {evaluate,data,train,reproduce} ...``.
+
+Every failure caused by input (a bad file, option or shape) prints one line starting with
+``error:`` and exits with status 2. Heavy modules (torch) are imported only by the
+subcommands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+from repro.errors import ReproError as UserError
+
+
+def _load_npy(path: str, option: str):
+    import numpy as np
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{option} {path}: no such file")
+    try:
+        return np.load(p, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise UserError(f"{option} {path}: not a readable .npy array ({exc})") from None
+
+
+def _print_report(report: dict, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(report, indent=1, sort_keys=True))
+        return
+    width = max(len(k) for k in report)
+    for key, value in report.items():
+        if isinstance(value, dict):
+            print(f"{key}:")
+            _print_report(value, False)
+        else:
+            print(f"{key:<{width}}  {value:.3f}" if isinstance(value, float) else f"{key:<{width}}  {value}")
+
+
+def cmd_evaluate(args) -> int:
+    if args.run:
+        from repro.trainer import evaluate_run
+
+        metrics = evaluate_run(Path(args.run))
+        _print_report(metrics if args.json else metrics["summary"], args.json)
+        return 0
+    if not (args.scores and args.image_of_caption):
+        raise UserError("evaluate needs --run DIR, or both --scores and --image-of-caption")
+    from repro import metrics
+
+    scores = _load_npy(args.scores, "--scores")
+    groups = _load_npy(args.image_of_caption, "--image-of-caption")
+    try:
+        report = metrics.retrieval_report(scores, groups)
+    except ValueError as exc:
+        raise UserError(f"--scores {args.scores}: {exc}") from None
+    _print_report(report, args.json)
+    return 0
+
+
+def cmd_data(args) -> int:
+    from repro import data
+
+    if args.data_cmd == "verify":
+        for line in data.verify(args.dataset, args.root):
+            print(line)
+        return 0
+    if args.data_cmd == "build-emoji":
+        out = data.build_emoji_asset(Path(args.cldr), Path(args.out) if args.out else None)
+        print(f"wrote {out}")
+        return 0
+    raise UserError(f"unknown data command {args.data_cmd!r}")
+
+
+def cmd_train(args) -> int:
+    from repro.config import make_config
+    from repro.trainer import train_and_evaluate
+
+    cfg = make_config(args.profile, args.set, seed=args.seed)
+    metrics = train_and_evaluate(cfg, Path(args.out), resume=not args.fresh)
+    _print_report(metrics["summary"], False)
+    return 0
+
+
+def cmd_reproduce(args) -> int:
+    from repro.reproduce import reproduce
+
+    reproduce(profile=args.profile, out=Path(args.out), runs=Path(args.runs), fresh=args.fresh,
+              notebooks=not args.no_notebooks, seeds=args.seeds, sets=args.set)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m repro", description=__doc__)
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    ev = sub.add_parser("evaluate", help="retrieval report from a score matrix or a run")
+    ev.add_argument("--scores", help=".npy (n_captions, n_images) score matrix")
+    ev.add_argument("--image-of-caption", help=".npy (n_captions,) image index per caption")
+    ev.add_argument("--run", help="a training run folder: recompute its metrics.json")
+    ev.add_argument("--json", action="store_true", help="print JSON")
+    ev.set_defaults(func=cmd_evaluate)
+
+    da = sub.add_parser("data", help="verify or build data")
+    dsub = da.add_subparsers(dest="data_cmd", required=True)
+    ve = dsub.add_parser("verify", help="check a dataset's files and print counts")
+    ve.add_argument("dataset", choices=["xtd10", "coco", "emoji"])
+    ve.add_argument("--root", help="dataset folder (default: the usual lookup order)")
+    be = dsub.add_parser("build-emoji", help="rebuild the emoji asset from CLDR XML")
+    be.add_argument("--cldr", required=True, help="folder with annotations/ and annotationsDerived/")
+    be.add_argument("--out", help="output file (default: the packaged asset)")
+    da.set_defaults(func=cmd_data)
+
+    tr = sub.add_parser("train", help="train one arm and evaluate it")
+    tr.add_argument("--profile", default="mini", choices=["mini", "paper"])
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--out", required=True, help="run folder")
+    tr.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config key (repeatable)")
+    tr.add_argument("--fresh", action="store_true", help="ignore checkpoints in --out")
+    tr.set_defaults(func=cmd_train)
+
+    rp = sub.add_parser("reproduce", help="run the grid, write paper_tables/, run notebooks")
+    rp.add_argument("--profile", choices=["auto", "mini", "paper"], default="auto")
+    rp.add_argument("--out", default="paper_tables")
+    rp.add_argument("--runs", default="runs")
+    rp.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    rp.add_argument("--fresh", action="store_true", help="redo finished runs and caches")
+    rp.add_argument("--no-notebooks", action="store_true")
+    rp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    rp.set_defaults(func=cmd_reproduce)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
