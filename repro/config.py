@@ -1,0 +1,136 @@
+"""Configuration: one frozen dataclass, two named profiles, ``--set key=value`` overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, fields
+
+from repro.errors import ReproError
+
+
+@dataclass(frozen=True)
+class Config:
+    profile: str = "mini"
+    seed: int = 0
+    # --- text side
+    text_tower: str = "muse"            # registry key: muse | mbert
+    mbert_id: str = "bert-base-multilingual-cased"  # hub id or a local directory
+    mbert_pooling: str = "mean"         # mean over non-padding tokens (paper default) | cls
+    mbert_download: bool = False        # may the hub be asked for the weights (never in CI)
+    text_head: str = "mlp"              # mlp: Linear-ReLU-Linear | none: the tower's own space
+    # --- image side
+    image_backbone: str = "mini_cnn"    # mini_cnn (from scratch) | resnet18 | resnet50 | resnet152
+    image_weights: str = "none"         # imagenet | none (random init, for tests)
+    # --- shared space
+    embed_dim: int = 512
+    head_hidden: int = 1024             # width of the 2-layer heads' hidden layer
+    # --- loss
+    loss: str = "patr"                  # patr (M3 when lambda_tt > 0) | vsepp | infonce
+    negative: str = "hardest"           # hardest | random in-batch negative (patr / M3)
+    margin: float = 0.5                 # mu: a negative image must sit 60 degrees away
+    margin_tt: float = 0.5              # mu_t for the text-text term of M3
+    lambda_tt: float = 1.0              # M3 weight; 0 gives PATR
+    vsepp_margin: float = 0.2
+    vsepp_mode: str = "hardest"         # hardest (max violation) | sum
+    tau: float = 0.05                   # InfoNCE temperature
+    # --- optimisation
+    epochs: int = 15
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    threads: int = 2                    # torch CPU threads: fixed, bit-identity depends on it
+    sample_per_image: bool = True       # an epoch visits each image once with one sampled caption
+    # --- data
+    use_keywords: bool = True           # mini: English keywords as extra training captions
+    coco_root: str = ""                 # paper: folder with annotations/, train2014/, val2014/
+    coco_val_images: int = 5000
+    xtd10_root: str = ""                # default: $XLIR_XTD10_DIR, then the cache
+    allow_xtd10_leak: bool = False      # keep XTD10 images in training (to measure the leak)
+    image_size: int = 64                # mini image side
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True)
+
+    @property
+    def arm(self) -> str:
+        """Short name of the training variant (loss family, lambda, head)."""
+        if self.loss == "patr":
+            name = "M3" if self.lambda_tt > 0 else "PATR"
+        elif self.loss == "vsepp":
+            name = f"VSE++({self.vsepp_mode})"
+        else:
+            name = "InfoNCE"
+        return name + (" text_head=none" if self.text_head == "none" else "")
+
+
+PROFILES = {
+    "mini": {},
+    "paper": {
+        "image_backbone": "resnet152", "image_weights": "imagenet", "epochs": 30,
+        "batch_size": 256, "sample_per_image": False, "use_keywords": False,
+        "mbert_download": True, "threads": 0,
+    },
+}
+
+CHOICES = {
+    "profile": ("mini", "paper"), "text_tower": ("muse", "mbert"), "text_head": ("mlp", "none"),
+    "mbert_pooling": ("mean", "cls"), "loss": ("patr", "vsepp", "infonce"),
+    "negative": ("hardest", "random"), "vsepp_mode": ("hardest", "sum"),
+    "image_backbone": ("mini_cnn", "resnet18", "resnet50", "resnet152"),
+    "image_weights": ("imagenet", "none"),
+}
+
+
+def _parse_value(key: str, raw: str, kind):
+    if kind is bool:
+        if raw.lower() in ("1", "true", "yes"):
+            return True
+        if raw.lower() in ("0", "false", "no"):
+            return False
+        raise ReproError(f"--set {key}={raw}: expected true or false")
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ReproError(f"--set {key}={raw}: expected a {kind.__name__}") from None
+
+
+def make_config(profile: str = "mini", overrides=(), **kwargs) -> Config:
+    """A profile's config with ``key=value`` strings and keyword overrides applied, checked."""
+    if profile not in PROFILES:
+        raise ReproError(f"unknown profile {profile!r}; expected one of {', '.join(PROFILES)}")
+    types = {f.name: type(f.default) for f in fields(Config)}
+    values = dict(PROFILES[profile], profile=profile)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ReproError(f"--set {item}: expected KEY=VALUE")
+        if key not in types:
+            raise ReproError(f"--set {item}: unknown config key {key!r}")
+        values[key] = _parse_value(key, raw, types[key])
+    values.update(kwargs)
+    cfg = Config(**values)
+    check(cfg)
+    return cfg
+
+
+def check(cfg: Config) -> None:
+    for key, allowed in CHOICES.items():
+        if getattr(cfg, key) not in allowed:
+            raise ReproError(f"config {key}={getattr(cfg, key)!r}: expected one of "
+                             f"{', '.join(allowed)}")
+    for key in ("epochs", "batch_size", "embed_dim", "head_hidden"):
+        if getattr(cfg, key) < 1:
+            raise ReproError(f"config {key}={getattr(cfg, key)}: must be >= 1")
+    if cfg.batch_size < 2:
+        raise ReproError("config batch_size must be >= 2: in-batch negatives need a second pair")
+    if cfg.tau <= 0:
+        raise ReproError(f"config tau={cfg.tau}: must be > 0")
+
+
+def config_from_json(text: str) -> Config:
+    values = json.loads(text)
+    known = {f.name for f in fields(Config)}
+    cfg = Config(**{k: v for k, v in values.items() if k in known})
+    check(cfg)
+    return cfg

@@ -1,0 +1,77 @@
+"""On-disk cache of frozen tower outputs (text features, paper-profile image features).
+
+An entry is ``<name>.npy`` plus ``<name>.json`` metadata (tower, weights id, transform,
+number of items, sha256 of the inputs). A lookup whose metadata differs from what is asked
+for is rebuilt, never silently reused. Both files are written atomically, the array first,
+so a crash never leaves an entry that looks complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from repro.data import atomic_write_bytes, cache_dir
+
+
+def inputs_sha256(items: list[str]) -> str:
+    """sha256 of a list of strings (texts or file descriptors), order-sensitive."""
+    h = hashlib.sha256()
+    for s in items:
+        b = s.encode("utf-8")
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+    return h.hexdigest()
+
+
+def cached(kind: str, meta: dict, items: list[str], compute, root: Path | None = None,
+           log=print) -> np.ndarray:
+    """Return ``compute(items)`` (float32 (n, d)), from the cache when its metadata matches.
+
+    Args:
+        kind: a short label for the file name (e.g. ``text-muse``).
+        meta: what identifies the computation besides the inputs (tower, weights, ...).
+        items: the inputs; their sha256 and count are part of the metadata.
+        compute: callable items -> array with one row per item.
+    """
+    root = Path(root) if root else cache_dir() / "features"
+    want = dict(meta, n_items=len(items), inputs_sha256=inputs_sha256(items))
+    key = inputs_sha256([json.dumps(want, sort_keys=True)])[:20]
+    arr_path, meta_path = root / f"{kind}-{key}.npy", root / f"{kind}-{key}.json"
+    if meta_path.exists() and arr_path.exists():
+        try:
+            have = json.loads(meta_path.read_text())
+            arr = np.load(arr_path, allow_pickle=False)
+            if have == want and arr.shape[0] == len(items):
+                return arr
+        except (ValueError, OSError):
+            pass
+        log(f"feature cache {meta_path.name}: stale or unreadable, rebuilding")
+    arr = np.ascontiguousarray(compute(items), dtype=np.float32)
+    if arr.shape[0] != len(items):
+        raise RuntimeError(f"{kind}: computed {arr.shape[0]} rows for {len(items)} items")
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    atomic_write_bytes(arr_path, buf.getvalue())
+    atomic_write_bytes(meta_path, json.dumps(want, sort_keys=True, indent=1).encode())
+    return arr
+
+
+def text_features(tower_name: str, tower_meta: dict, texts: list[str], make_tower,
+                  root: Path | None = None) -> np.ndarray:
+    """Frozen text tower outputs for ``texts`` (float32 (n, dim)), cached.
+
+    ``make_tower`` is only called on a cache miss (loading a tower costs seconds).
+    """
+    state = {}
+
+    def compute(items):
+        state.setdefault("tower", make_tower())
+        return state["tower"].encode(items)
+
+    return cached(f"text-{tower_name}", dict(tower_meta, tower=tower_name), list(texts),
+                  compute, root)

