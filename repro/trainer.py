@@ -231,7 +231,7 @@ def evaluate(model: DualEncoder, task: Task, cfg: Config, state: dict) -> dict:
         "profile": cfg.profile, "arm": cfg.arm, "seed": cfg.seed, "text_tower": cfg.text_tower,
         "best_epoch": state["best_epoch"], "epochs": state["epoch"],
         "collapsed": collapsed(log),
-        "last_epochs": log[-3:],
+        "last_epochs": [{k: v for k, v in e.items() if k != "seconds"} for e in log[-3:]],
         "retrieval": retrieval, "tagging": tagging,
         "alignment_test": _alignment(model, task.test_text),
         "alignment_xtd10": _alignment(model, task.xtd10_text),

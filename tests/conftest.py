@@ -26,8 +26,14 @@ def cldr_dir() -> Path:
     return shared_or_skip("cldr41")
 
 
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("xlir-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path, monkeypatch):
-    """No test reads or writes the user's cache; no test reads the user's XTD10 setting."""
-    monkeypatch.setenv("XLIR_CACHE", str(tmp_path / "cache"))
+def _isolated_cache(session_cache, monkeypatch):
+    """No test reads or writes the user's cache (tests share one, so tower features are
+    computed once per session); no test reads the user's XTD10 setting."""
+    monkeypatch.setenv("XLIR_CACHE", str(session_cache))
     monkeypatch.delenv("XLIR_XTD10_DIR", raising=False)

@@ -170,6 +170,7 @@ def test_xtd10_downloads_into_cache_with_licence(server, xtd10_dir, monkeypatch,
     root, url = server
     shutil.copytree(xtd10_dir, root / "repo")
     monkeypatch.setattr(data, "XTD10_URL", url + "/repo/{path}")
+    monkeypatch.setenv("XLIR_CACHE", str(tmp_path / "cache"))
     x = data.load_xtd10()
     cached = tmp_path / "cache" / "xtd10-d77ff16"
     assert x.root == cached and (cached / "LICENSE.md").is_file()

