@@ -46,6 +46,7 @@ class Config:
     coco_root: str = ""                 # paper: folder with annotations/, train2014/, val2014/
     coco_val_images: int = 5000
     xtd10_root: str = ""                # default: $XLIR_XTD10_DIR, then the cache
+    xtd10_sums: str = ""                # a SHA256SUMS for a fixture in XTD10's format (tests)
     allow_xtd10_leak: bool = False      # keep XTD10 images in training (to measure the leak)
     image_size: int = 64                # mini image side
 

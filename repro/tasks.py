@@ -152,7 +152,7 @@ def _paper_task(cfg) -> Task:
                          "train2014/, val2014/); see README 'paper profile'")
     root = Path(cfg.coco_root)
     xroot = xtd10_dir(cfg) or data.xtd10_root(None)
-    x = data.load_xtd10(xroot, **_xtd10_fixture_args(xroot))
+    x = data.load_xtd10(xroot, **_xtd10_fixture_args(cfg))
     captions = data.load_coco_captions(root)
     train, val = data.coco_splits(captions, x.coco_ids, cfg.coco_val_images, cfg.allow_xtd10_leak)
     split_of = {c.image_id: c.split for c in captions}
@@ -184,17 +184,16 @@ def _paper_task(cfg) -> Task:
                 {"xtd10_commit": data.XTD10_COMMIT})
 
 
-def _xtd10_fixture_args(root: Path) -> dict:
-    """A test fixture in XTD10's format ships ``SHA256SUMS`` of its own; the real one matches
-    the pinned sums. Returns load_xtd10 keyword arguments for such a fixture."""
-    sums_file = root / "SHA256SUMS"
-    if not sums_file.is_file():
+def _xtd10_fixture_args(cfg) -> dict:
+    """load_xtd10 arguments for a test fixture in XTD10's format (``xtd10_sums`` names its own
+    SHA256SUMS); the pinned release needs none."""
+    if not cfg.xtd10_sums:
         return {}
-    sums = dict(reversed(line.split()) for line in sums_file.read_text().splitlines() if line)
-    if sums == data.xtd10_sums():
-        return {}
-    n = len(data.read_lines(root / data.XTD10_IMAGES))
-    return {"sums": sums, "n_lines": n}
+    path = Path(cfg.xtd10_sums)
+    lines = data.read_lines(path)
+    sums = {rel: digest for digest, rel in (line.split() for line in lines)}
+    root = Path(cfg.xtd10_root) if cfg.xtd10_root else path.parent
+    return {"sums": sums, "n_lines": len(data.read_lines(root / data.XTD10_IMAGES))}
 
 
 def image_features(cfg, paths: list[Path]) -> np.ndarray:
@@ -211,6 +210,7 @@ def image_features(cfg, paths: list[Path]) -> np.ndarray:
             raise ReproError(f"{p}: image file not found") from None
 
     def compute(_items):
+        torch.manual_seed(0)  # random-init backbones (tests) are the same in every run
         net = make_resnet_trunk(cfg.image_backbone, cfg.image_weights)
         device = "cuda" if torch.cuda.is_available() else "cpu"
         net = net.to(device)

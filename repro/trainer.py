@@ -207,10 +207,10 @@ def _alignment(model: DualEncoder, text_sets: dict) -> dict:
     head = {l: embed_texts(model, s.feats) for l, s in text_sets.items()}
     n = raw["en"].shape[0]
     for lang in text_sets:
-        out[lang] = {
-            "raw_R@1": float(100 * np.mean(M.ranks(raw[lang] @ raw["en"].T, np.arange(n)) <= 1)),
-            "head_R@1": float(100 * np.mean(M.ranks(head[lang] @ head["en"].T, np.arange(n)) <= 1)),
-        }
+        r_raw = M.ranks(raw[lang] @ raw["en"].T, np.arange(n))
+        r_head = M.ranks(head[lang] @ head["en"].T, np.arange(n))
+        out[lang] = {f"{name}_R@{k}": float(100 * np.mean(r <= k))
+                     for name, r in (("raw", r_raw), ("head", r_head)) for k in (1, 10)}
     return out
 
 

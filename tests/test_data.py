@@ -15,6 +15,8 @@ import pytest
 from repro import data
 from repro.errors import ReproError
 
+from conftest import make_coco
+
 
 # ----------------------------------------------------------------------------- XTD10
 
@@ -190,26 +192,6 @@ def test_truncated_zip_is_detected(tmp_path):
 
 
 # ----------------------------------------------------------------------------- COCO fixture
-
-def make_coco(root: Path, image_ids_by_split: dict, captions_per_image: int = 2) -> None:
-    """A tiny COCO-2014-format folder: JPEGs and captions JSON files."""
-    from PIL import Image
-
-    (root / "annotations").mkdir(parents=True)
-    ann_id = 0
-    for split, ids in image_ids_by_split.items():
-        (root / split).mkdir()
-        images, anns = [], []
-        for i in ids:
-            name = f"COCO_{split}_{i:012d}.jpg"
-            Image.new("RGB", (8, 8), (i % 255, 10, 20)).save(root / split / name)
-            images.append({"id": i, "file_name": name})
-            for k in range(captions_per_image):
-                anns.append({"id": ann_id, "image_id": i, "caption": f" image {i}  caption {k} "})
-                ann_id += 1
-        (root / "annotations" / f"captions_{split}.json").write_text(
-            json.dumps({"images": images, "annotations": anns}))
-
 
 def test_coco_fixture_splits_exclude_xtd10(tmp_path, xtd10_dir):
     x = data.load_xtd10(xtd10_dir)

