@@ -13,6 +13,15 @@ nox.options.sessions = ["tests"]
 nox.options.default_venv_backend = "virtualenv"
 
 TORCH = os.environ.get("XLIR_TORCH", "torch==2.14.1 torchvision==0.29.1").split()
+SHARED_XTD10 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "shared", "data", "xtd10")
+
+
+def _env() -> dict:
+    """Fixed hash seed; XTD10 from ../shared/data/xtd10 when present and nothing else is set."""
+    env = {"PYTHONHASHSEED": "0"}
+    if not os.environ.get("XLIR_XTD10_DIR") and os.path.isdir(SHARED_XTD10):
+        env["XLIR_XTD10_DIR"] = os.path.normpath(SHARED_XTD10)
+    return env
 
 
 def _install(session: nox.Session) -> None:
@@ -25,7 +34,7 @@ def _install(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Run the test suite (offline; reads ../shared/data when present)."""
     _install(session)
-    session.run("pytest", *(session.posargs or ["-q"]), env={"PYTHONHASHSEED": "0"})
+    session.run("pytest", *(session.posargs or ["-q"]), env=_env())
 
 
 @nox.session(reuse_venv=True)
@@ -36,5 +45,4 @@ def reproduce(session: nox.Session) -> None:
     ``--fresh``).
     """
     _install(session)
-    session.run("python", "-m", "repro", "reproduce", *session.posargs,
-                env={"PYTHONHASHSEED": "0"})
+    session.run("python", "-m", "repro", "reproduce", *session.posargs, env=_env())

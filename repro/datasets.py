@@ -1,4 +1,8 @@
-"""Torch views of the data: image transforms and deterministic datasets for both profiles."""
+"""Torch views of the data: the image transforms of both profiles and a file dataset.
+
+``paper``: image files through the ResNet ImageNet transform (deterministic: no random crop).
+``mini``: the 1,849 emoji images live in one in-memory tensor (:func:`mini_images_to_tensor`).
+"""
 
 from __future__ import annotations
 
@@ -46,16 +50,3 @@ class ImageFileDataset(Dataset):
                 return self.transform(im.convert("RGB")), i
         except (FileNotFoundError, OSError) as exc:
             raise ReproError(f"{self.paths[i]}: cannot read image ({exc})") from None
-
-
-class TensorImageDataset(Dataset):
-    """In-memory image tensor (N, 3, H, W); item i is (image, i). Used by ``mini``."""
-
-    def __init__(self, images: torch.Tensor):
-        self.images = images
-
-    def __len__(self) -> int:
-        return self.images.shape[0]
-
-    def __getitem__(self, i: int):
-        return self.images[i], i

@@ -225,6 +225,8 @@ def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Pat
     grid = run_grid(profile, runs, seeds, fresh=fresh, sets=sets)
     t0 = time.perf_counter()
     written = tables.write_all(grid, Path(out))
+    if tables.update_readme(grid, Path(out), Path("README.md")):
+        print("README.md: tables and findings sections updated from", out)
     grid.steps.append({"step": "tables and figures", "seconds": time.perf_counter() - t0,
                        "peak_rss_MB": _peak_rss_mb()})
     if notebooks:

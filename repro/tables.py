@@ -132,7 +132,8 @@ def _lang_mean(runs, langs, key):
 def table1(grid) -> Table:
     header = ["language"]
     for tower in TOWERS_ORDER:
-        header += [f"{tower} M3 R@1", f"{tower} M3 R@5", f"{tower} M3 R@10"]
+        m3 = "M3" + _collapse_mark(grid.runs(tower, "M3"))
+        header += [f"{tower} {m3} R@1", f"{tower} {m3} R@5", f"{tower} {m3} R@10"]
     t = Table("table1_main", "Table 1: zero-shot text-to-image retrieval (M3)",
               _data_line(grid) + " Text-to-image recall (%) per language, mean ± std over seeds; "
               "training saw English only.", header)
@@ -148,10 +149,7 @@ def table1(grid) -> Table:
                 vals = _lang_mean(runs, LANGS, key) if lang == "mean" else _vals(runs, lang, key)
                 row.append(mean_std(vals))
         t.add(row)
-    for tower in grid.towers_run:
-        mark = _collapse_mark(grid.runs(tower, "M3"))
-        if mark:
-            t.notes.append(f"{tower} M3:{mark}. " + COLLAPSE_NOTE)
+    t.notes.append(COLLAPSE_NOTE)
     t.notes += _not_run_notes(grid)
     return t
 
@@ -172,7 +170,9 @@ def _paired(grid, tower, a, b, lang_or_langs, key):
 def table2(grid) -> Table:
     header = ["language"]
     for tower in TOWERS_ORDER:
-        header += [f"{tower} PATR R@10", f"{tower} M3 R@10", f"{tower} M3 − PATR (paired)"]
+        patr, m3 = ("PATR" + _collapse_mark(grid.runs(tower, "PATR")),
+                    "M3" + _collapse_mark(grid.runs(tower, "M3")))
+        header += [f"{tower} {patr} R@10", f"{tower} {m3} R@10", f"{tower} M3 − PATR (paired)"]
     paper = grid.profile == "paper"
     if paper:
         header += ["published mUSE PATR", "published mUSE M3", "ours − published (M3)"]
@@ -199,11 +199,7 @@ def table2(grid) -> Table:
     if paper:
         t.notes.append("published: the paper's mUSE models as quoted in AltCLIP (arXiv:2211.06679, "
                        "Table 3); de, pl, tr and the mean are not available there.")
-    for tower in grid.towers_run:
-        for arm in ("PATR", "M3"):
-            mark = _collapse_mark(grid.runs(tower, arm))
-            if mark:
-                t.notes.append(f"{tower} {arm}:{mark}. " + COLLAPSE_NOTE)
+    t.notes.append(COLLAPSE_NOTE)
     t.notes += _not_run_notes(grid)
     return t
 
@@ -265,7 +261,8 @@ def _arm_notes(grid, tower, arm) -> list[str]:
 def table3(grid) -> Table:
     header = ["language"]
     for tower in TOWERS_ORDER:
-        header += [f"{tower} M3 P@1", f"{tower} M3 P@5", f"{tower} M3 mAP"]
+        m3 = "M3" + _collapse_mark(grid.runs(tower, "M3"))
+        header += [f"{tower} {m3} P@1", f"{tower} {m3} P@5", f"{tower} {m3} mAP"]
     t = Table("table3_tagging", "Table 3: zero-shot image tagging (M3)",
               _data_line(grid) + " Each test image ranks the whole keyword vocabulary of the "
               "language (CLDR keywords); its own keywords are the ground truth. Percent, mean ± std "
@@ -288,6 +285,7 @@ def table3(grid) -> Table:
         runs = grid.runs(tower, "M3")
         if runs and not runs[0]["tagging"]:
             t.notes += [n for n in runs[0]["notes"] if n.startswith("tagging")]
+    t.notes.append(COLLAPSE_NOTE)
     t.notes += _not_run_notes(grid)
     return t
 
@@ -296,7 +294,7 @@ def table4(grid, section: str, name: str, title: str, what: str) -> Table:
     header = ["language"]
     for tower in TOWERS_ORDER:
         header += [f"{tower} raw tower R@1", f"{tower} raw tower R@10"]
-        header += [f"{tower} {v} R@1" for v in VARIANTS]
+        header += [f"{tower} {v}{_collapse_mark(grid.runs(tower, v))} R@1" for v in VARIANTS]
         header += [f"{tower} M3 R@10"]
     t = Table(name, title, _data_line(grid) + f" {what} Caption-to-English-caption retrieval "
               "(%) from each language: the frozen tower before any training (raw) and after each "
@@ -318,6 +316,7 @@ def table4(grid, section: str, name: str, title: str, what: str) -> Table:
         t.add(row)
     t.notes.append("text_head=none leaves the tower's space untouched, so its value equals the "
                    "raw tower's.")
+    t.notes.append(COLLAPSE_NOTE)
     for tower in grid.towers_run:
         runs = grid.runs(tower, "M3")
         if runs and not runs[0][section]:
@@ -474,4 +473,101 @@ def write_all(grid, out: Path) -> list[str]:
                   f"{v['separation']:.2f} |" for k, v in stats.items()]
         atomic_write_bytes(out / f"figure1_numbers_{tower}.md", ("\n".join(lines) + "\n").encode())
         written.append(f"figure1_numbers_{tower}.md")
+    atomic_write_bytes(out / "findings.md", findings(grid).encode())
+    written.append("findings.md")
     return written
+
+
+# ----------------------------------------------------------------------------- findings + README
+
+def _mean_non_en(grid, tower, arm, key):
+    return _lang_mean(grid.runs(tower, arm), NON_EN, key)
+
+
+def _pm(vals) -> str:
+    m = mean_std(vals)
+    return m if isinstance(m, str) else f"{m[0]:+.1f} ± {m[1]:.1f}"
+
+
+def _signs(vals) -> str:
+    pos = sum(v > 0 for v in vals)
+    neg = sum(v < 0 for v in vals)
+    return f"{pos} of {len(vals)} seeds positive, {neg} negative"
+
+
+def findings(grid) -> str:
+    """Factual sentences computed from the grid's numbers (the same numbers as the tables)."""
+    lines = [f"Profile **{grid.profile}**, seeds {', '.join(map(str, grid.seeds))}; "
+             "\"non-English\" is the mean over the 10 languages other than English; ± is the "
+             "sample std over seeds; differences are paired by seed (Table 2b paired)."]
+    for tower, why in grid.not_run.items():
+        lines.append(f"- **{tower}**: not run ({why.split('. ')[0]}).")
+    for tower in grid.towers_run:
+        have = {a for a in VARIANTS if grid.runs(tower, a)}
+        r1 = {a: _mean_non_en(grid, tower, a, "t2i_R@1") for a in have}
+        r10 = {a: _mean_non_en(grid, tower, a, "t2i_R@10") for a in have}
+        ms = lambda v: "{:.1f} ± {:.1f}".format(*mean_std(v))  # noqa: E731
+        if {"PATR", "M3"} <= have:
+            d1 = _paired(grid, tower, "M3", "PATR", NON_EN, "t2i_R@1")
+            d10 = _paired(grid, tower, "M3", "PATR", NON_EN, "t2i_R@10")
+            lines.append(
+                f"- **{tower}, M3 vs PATR**: non-English t2i R@1 {ms(r1['M3'])} (M3) vs "
+                f"{ms(r1['PATR'])} (PATR), paired difference {_pm(d1)} ({_signs(d1)}); "
+                f"R@10 {ms(r10['M3'])} vs {ms(r10['PATR'])}, difference {_pm(d10)} "
+                f"({_signs(d10)}).")
+        for arm in sorted(have, key=VARIANTS.index):
+            runs = grid.runs(tower, arm)
+            n = sum(r["collapsed"] for r in runs)
+            last = [r["last_epochs"][-1] for r in runs]
+            cp = float(np.mean([e["cos_pos"] for e in last]))
+            cn = float(np.mean([e["cos_neg"] for e in last]))
+            lines.append(f"- **{tower}, {arm}**: collapsed in {n} of {len(runs)} seeds; last "
+                         f"epoch mean cos(t, v+) {cp:.3f} vs cos(t, hardest v-) {cn:.3f}; "
+                         f"non-English R@1 {ms(r1[arm])}, R@10 {ms(r10[arm])}.")
+        for a, b in PAIRS[1:]:
+            if {a, b} <= have:
+                d = _paired(grid, tower, a, b, NON_EN, "t2i_R@1")
+                lines.append(f"- **{tower}, {a} − {b}**: non-English R@1 {_pm(d)} ({_signs(d)}).")
+        runs = grid.runs(tower, "M3")
+        if runs and runs[0]["alignment_xtd10"]:
+            raw = float(np.mean([runs[0]["alignment_xtd10"][l]["raw_R@1"] for l in NON_EN]))
+            head = [float(np.mean([r["alignment_xtd10"][l]["head_R@1"] for l in NON_EN]))
+                    for r in runs]
+            lines.append(f"- **{tower}, text alignment (Table 4)**: XTD10 caption-to-English R@1, "
+                         f"mean over non-English languages: raw tower {raw:.1f}, after the M3 text "
+                         f"head {ms(head)}.")
+        if runs and runs[0]["tagging"]:
+            maps = [float(np.mean([r["tagging"][l]["mAP"] for l in NON_EN])) for r in runs]
+            en = [r["tagging"]["en"]["mAP"] for r in runs]
+            lines.append(f"- **{tower}, tagging (Table 3)**: M3 mAP {ms(en)} in English, "
+                         f"{ms(maps)} averaged over the other languages.")
+    return "\n".join(lines) + "\n"
+
+
+README_TABLES = ("table1_main", "table2_ablation", "table2b_variants_{tower}",
+                 "table2b_paired_R1_{tower}", "table3_tagging")
+
+
+def update_readme(grid, out: Path, readme: Path) -> bool:
+    """Embed the current tables and findings between the README's markers (no hand edits)."""
+    if not readme.is_file():
+        return False
+    text = readme.read_text(encoding="utf-8")
+    tower = grid.towers_run[-1] if grid.towers_run else None
+    parts = []
+    for name in README_TABLES:
+        path = out / (name.format(tower=tower) + ".md")
+        if path.is_file():
+            parts.append(path.read_text(encoding="utf-8").replace("### ", "#### ", 1))
+    parts.append(f"Figures: `{out.name}/figure1_text_clusters_*.png`, "
+                 f"`{out.name}/figure2_recall_curves_*.png`; all tables as CSV beside them.")
+    text = _between(text, "tables", "\n".join(parts))
+    text = _between(text, "findings", (out / "findings.md").read_text(encoding="utf-8"))
+    atomic_write_bytes(readme, text.encode("utf-8"))
+    return True
+
+
+def _between(text: str, marker: str, body: str) -> str:
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    i, j = text.index(start) + len(start), text.index(end)
+    return text[:i] + "\n" + body.rstrip() + "\n" + text[j:]

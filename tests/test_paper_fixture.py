@@ -60,3 +60,16 @@ def test_paper_profile_end_to_end(paper_fixture, tiny_bert, tmp_path, monkeypatc
                                towers=("mbert",), sets=sets, log=lambda m: None)
     assert all(s["step"].startswith(("reused", "features")) for s in again.steps)
     assert again.results == grid.results
+    findings = (tmp_path / "tables" / "findings.md").read_text()
+    assert "Profile **paper**" in findings and "mbert, M3 vs PATR" in findings
+    assert "muse**: not run (not part of this grid" in findings
+
+
+def test_table_csv_splits_mean_and_std(tmp_path):
+    t = tables.Table("t", "T", "caption", ["lang", "A", "B"])
+    t.add(["en", (1.0, 0.5), "x"])
+    t.add(["de", "not run", 2.0])
+    t.write(tmp_path)
+    rows = (tmp_path / "t.csv").read_text().splitlines()
+    assert rows == ["lang,A mean,A std,B", "en,1.0000,0.5000,x", "de,not run,,2.0000"]
+    assert "| en | 1.0 ± 0.5 | x |" in (tmp_path / "t.md").read_text()

@@ -1,0 +1,25 @@
+"""Notebooks are committed without outputs and call the package (thin)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+def test_the_four_notebooks_exist():
+    assert [p.name for p in NOTEBOOKS] == ["01_main_results.ipynb", "02_loss_ablation.ipynb",
+                                           "03_tagging.ipynb", "04_text_clusters.ipynb"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_without_outputs(path):
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            assert cell["outputs"] == [] and cell["execution_count"] is None, path.name
+            assert len(cell["source"] if isinstance(cell["source"], str)
+                       else "".join(cell["source"])) < 600, "notebooks stay thin"
+    code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert "from repro import" in code and "notebook_grid" in code
