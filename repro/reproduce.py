@@ -222,6 +222,7 @@ def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Pat
     from repro import tables
 
     t_start = time.perf_counter()
+    commit = _git_commit()  # before this run rewrites README.md
     grid = run_grid(profile, runs, seeds, fresh=fresh, sets=sets)
     t0 = time.perf_counter()
     written = tables.write_all(grid, Path(out))
@@ -236,7 +237,7 @@ def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Pat
     wall = time.perf_counter() - t_start
     manifest = {
         "profile": grid.profile, "profile_reason": grid.reason, "seeds": list(grid.seeds),
-        "git_commit": _git_commit(), "versions": _versions(), "data": _data_checksums(grid),
+        "git_commit": commit, "versions": _versions(), "data": _data_checksums(grid),
         "torch_threads": make_config(grid.profile).threads,
         "not_run": grid.not_run,
         "collapsed_runs": sorted(f"{t} {a} seed {s}" for (t, a, s), m in grid.results.items()

@@ -96,7 +96,8 @@ def xtd10_dir(cfg) -> Path | None:
     if os.environ.get("XLIR_XTD10_DIR"):
         return Path(os.environ["XLIR_XTD10_DIR"])
     cached_dir = data.cache_dir() / f"xtd10-{data.XTD10_COMMIT[:7]}"
-    return cached_dir if cached_dir.is_dir() else None
+    complete = all((cached_dir / rel).is_file() for rel in data.xtd10_sums())
+    return cached_dir if complete else None  # a failed download leaves an incomplete folder
 
 
 def _xtd10_alignment_text(cfg, enc: _Encoder, notes: list) -> dict:

@@ -61,7 +61,7 @@ def test_paper_profile_end_to_end(paper_fixture, tiny_bert, tmp_path, monkeypatc
     assert all(s["step"].startswith(("reused", "features")) for s in again.steps)
     assert again.results == grid.results
     findings = (tmp_path / "tables" / "findings.md").read_text()
-    assert "Profile **paper**" in findings and "mbert, M3 vs PATR" in findings
+    assert "Profile **paper**" in findings and "mbert, does M3 beat PATR?" in findings
     assert "muse**: not run (not part of this grid" in findings
 
 
