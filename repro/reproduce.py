@@ -205,7 +205,7 @@ def run_notebooks(out: Path, log=print) -> list[dict]:
     for nb_path in sorted(Path("notebooks").glob("*.ipynb")):
         t0 = time.perf_counter()
         nb = nbformat.read(nb_path, as_version=4)
-        NotebookClient(nb, timeout=1200, kernel_name="python3",
+        NotebookClient(nb, timeout=1200, kernel_name="python3", record_timing=False,
                        resources={"metadata": {"path": str(Path.cwd())}}).execute()
         tmp = dst / f".{nb_path.name}.tmp"
         nbformat.write(nb, tmp)
