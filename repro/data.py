@@ -82,7 +82,7 @@ def download(url: str, dest: Path, sha256: str | None = None, progress: bool = T
         dest.unlink()  # corrupt or truncated: fetch again
     part = dest.with_name(dest.name + ".part")
     dest.parent.mkdir(parents=True, exist_ok=True)
-    for attempt in range(2):
+    for _ in range(2):
         _fetch_to(url, part, progress)
         problem = _check(part, sha256, verify)
         if problem is None:
@@ -113,7 +113,7 @@ def _fetch_to(url: str, part: Path, progress: bool) -> None:
         raise ReproError(f"{url}: HTTP {exc.code} while downloading to {part}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise ReproError(f"{url}: cannot download ({exc}); no network? provide the files "
-                         f"locally instead") from None
+                         "locally (XTD10: --root DIR or XLIR_XTD10_DIR)") from None
     with resp:
         resumed = have and resp.status == 206
         total = resp.headers.get("Content-Length")

@@ -93,15 +93,14 @@ def _ensure_xtd10(log) -> None:
         log(f"XTD10 not available ({exc}); the alignment table will say 'not run'")
 
 
-def _tower_problem(cfg) -> str | None:
-    """Why this text tower cannot run here, or None."""
+def _load_tower(cfg):
+    """(tower, None) when this text tower can run here, else (None, why not)."""
     from repro.model import make_text_tower
 
     try:
-        make_text_tower(cfg)
+        return make_text_tower(cfg), None
     except (ReproError, ImportError) as exc:
-        return str(exc)
-    return None
+        return None, str(exc)
 
 
 def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms=tuple(ARMS),
@@ -122,13 +121,13 @@ def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms
             grid.not_run[tower] = f"not part of this grid (towers={','.join(towers)})"
             continue
         base = make_config(profile, extra + [f"text_tower={tower}"])
-        problem = _tower_problem(base)
+        text_tower, problem = _load_tower(base)
         if problem:
             grid.not_run[tower] = problem
             log(f"{tower}: not run: {problem}")
             continue
         t0 = time.perf_counter()
-        task = build_task(base)
+        task = build_task(base, tower=text_tower)
         grid.tasks[tower] = task
         grid.steps.append({"step": f"features+task {tower}", "seconds": time.perf_counter() - t0,
                            "peak_rss_MB": _peak_rss_mb()})
@@ -231,7 +230,7 @@ def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Pat
     grid.steps.append({"step": "tables and figures", "seconds": time.perf_counter() - t0,
                        "peak_rss_MB": _peak_rss_mb()})
     if notebooks:
-        os.environ[NOTEBOOK_ENV] = json.dumps({"profile": grid.profile, "runs": str(runs),
+        os.environ[NOTEBOOK_ENV] = json.dumps({"profile": profile, "runs": str(runs),
                                                "seeds": list(grid.seeds), "sets": list(sets)})
         grid.steps.extend(run_notebooks(Path(out)))
     wall = time.perf_counter() - t_start

@@ -71,12 +71,12 @@ def tower_meta(cfg) -> dict:
 class _Encoder:
     """Frozen-tower features for lists of texts, through the cache; loads the tower lazily."""
 
-    def __init__(self, cfg):
+    def __init__(self, cfg, tower=None):
         from repro.model import make_text_tower
 
         self.cfg = cfg
         self.meta = tower_meta(cfg)
-        self._tower = None
+        self._tower = tower
         self._make = lambda: make_text_tower(cfg)
 
     def tower(self):
@@ -109,18 +109,20 @@ def _xtd10_alignment_text(cfg, enc: _Encoder, notes: list) -> dict:
     return {lang: enc(x.captions[lang], lang, np.arange(1000)) for lang in data.LANGS}
 
 
-def build_task(cfg, with_xtd10: bool = True) -> Task:
+def build_task(cfg, with_xtd10: bool = True, tower=None) -> Task:
+    """The task of ``cfg``'s profile. ``tower``: an already loaded text tower to reuse on
+    feature-cache misses (loading mBERT twice costs time and memory)."""
+    enc = _Encoder(cfg, tower)
     if cfg.profile == "mini" or cfg.image_backbone == "mini_cnn":
-        return _mini_task(cfg, with_xtd10)
-    return _paper_task(cfg)
+        return _mini_task(cfg, enc, with_xtd10)
+    return _paper_task(cfg, enc)
 
 
-def _mini_task(cfg, with_xtd10: bool) -> Task:
+def _mini_task(cfg, enc: _Encoder, with_xtd10: bool) -> Task:
     from repro.datasets import mini_images_to_tensor
 
     emoji = data.load_emoji()
     images = mini_images_to_tensor(data.emoji_images(emoji, cfg.image_size))
-    enc = _Encoder(cfg)
     train_idx, val_idx, test_idx = (emoji.indices(s) for s in ("train", "val", "test"))
     row = {int(i): r for r, i in enumerate(train_idx)}
     texts, owner = emoji.train_captions(cfg.use_keywords)
@@ -146,7 +148,7 @@ def _mini_task(cfg, with_xtd10: bool) -> Task:
                 notes, {"emoji_asset": emoji.sha256})
 
 
-def _paper_task(cfg) -> Task:
+def _paper_task(cfg, enc: _Encoder) -> Task:
     """COCO 2014 (train/val, English) + XTD10 (test) with cached backbone features."""
     if not cfg.coco_root:
         raise ReproError("the paper profile needs --set coco_root=DIR (annotations/, "
@@ -159,7 +161,6 @@ def _paper_task(cfg) -> Task:
     split_of = {c.image_id: c.split for c in captions}
     for name, i in zip(x.image_names, x.coco_ids):
         split_of.setdefault(i, "train2014" if "train2014" in name else "val2014")
-    enc = _Encoder(cfg)
 
     def image_set(ids):
         ids = list(dict.fromkeys(ids))
