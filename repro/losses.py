@@ -36,6 +36,13 @@ def pick_negatives(sim: torch.Tensor, neg: torch.Tensor, how: str = "hardest",
     return idx, has
 
 
+def _hardest_cos(sim: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+    """Mean over anchors (rows with a negative) of the hardest negative's cosine; a scalar."""
+    hard = sim.detach().masked_fill(~neg, float("-inf")).max(dim=1).values
+    has = neg.any(dim=1)
+    return hard[has].mean() if has.any() else hard.new_zeros(())
+
+
 def patr_m3(t: torch.Tensor, v: torch.Tensor, item: torch.Tensor, margin: float = 0.5,
             margin_tt: float = 0.5, lambda_tt: float = 1.0, negative: str = "hardest",
             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
@@ -46,7 +53,8 @@ def patr_m3(t: torch.Tensor, v: torch.Tensor, item: torch.Tensor, margin: float 
 
     The pull term d(t, v+) acts whatever the negatives do; v- is the hardest (most similar)
     in-batch image of another item, or a random one. ``lambda_tt = 0`` gives PATR.
-    Returns (loss, diagnostics: mean cos(t, v+) and mean cos(t, v-)).
+    Returns (loss, diagnostics: mean cos(t, v+) and mean cos(t, hardest v-), the latter
+    whichever negative the loss used, so that collapse diagnostics compare like with like).
     """
     sim = t @ v.T                                  # sim[a, b] = s(t_a, v_b)
     neg = negative_mask(item)
@@ -58,7 +66,7 @@ def patr_m3(t: torch.Tensor, v: torch.Tensor, item: torch.Tensor, margin: float 
     if lambda_tt:
         tt_cos = (t * t[idx]).sum(dim=1)
         loss = loss + lambda_tt * has * F.relu(margin_tt - (1 - tt_cos))
-    return loss.mean(), {"cos_pos": pos_cos.detach().mean(), "cos_neg": neg_cos.detach().mean()}
+    return loss.mean(), {"cos_pos": pos_cos.detach().mean(), "cos_neg": _hardest_cos(sim, neg)}
 
 
 def vsepp(t: torch.Tensor, v: torch.Tensor, item: torch.Tensor, margin: float = 0.2,
@@ -80,9 +88,7 @@ def vsepp(t: torch.Tensor, v: torch.Tensor, item: torch.Tensor, margin: float = 
         per_anchor = cost_img.sum(dim=1) + cost_txt.sum(dim=0)
     else:
         raise ValueError(f"unknown VSE++ mode {mode!r}")
-    hard = sim.detach().masked_fill(~neg, float("-inf")).max(dim=1).values
-    return per_anchor.mean(), {"cos_pos": pos.detach().mean(),
-                               "cos_neg": hard[neg.any(1)].mean() if neg.any() else hard.new_zeros(())}
+    return per_anchor.mean(), {"cos_pos": pos.detach().mean(), "cos_neg": _hardest_cos(sim, neg)}
 
 
 def infonce(t: torch.Tensor, v: torch.Tensor, item: torch.Tensor,
@@ -98,10 +104,7 @@ def infonce(t: torch.Tensor, v: torch.Tensor, item: torch.Tensor,
     logits = (sim / tau).masked_fill(same & ~eye, float("-inf"))
     target = torch.arange(t.shape[0], device=t.device)
     loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
-    neg = ~same
-    hard = sim.detach().masked_fill(~neg, float("-inf")).max(dim=1).values
-    return loss, {"cos_pos": sim.diagonal().detach().mean(),
-                  "cos_neg": hard[neg.any(1)].mean() if neg.any() else hard.new_zeros(())}
+    return loss, {"cos_pos": sim.diagonal().detach().mean(), "cos_neg": _hardest_cos(sim, ~same)}
 
 
 def compute_loss(cfg, t, v, item, generator=None):

@@ -113,3 +113,12 @@ def test_random_negative_is_seeded_and_never_a_positive():
     b, _ = losses.pick_negatives(sim, neg, "random", torch.Generator().manual_seed(3))
     assert a.tolist() == b.tolist()
     assert all(item[r] != item[c] for r, c in enumerate(a.tolist()))
+
+
+def test_diagnostics_report_the_hardest_negative_even_with_random_negatives(batch):
+    t, v, item = batch
+    _, hard = losses.patr_m3(t, v, item, negative="hardest")
+    _, rand = losses.patr_m3(t, v, item, negative="random",
+                             generator=torch.Generator().manual_seed(0))
+    assert rand["cos_neg"].item() == pytest.approx(hard["cos_neg"].item())
+    assert hard["cos_neg"].item() == pytest.approx((C(60) + C(60) + C(120)) / 3)
