@@ -55,6 +55,7 @@ def test_paper_profile_end_to_end(paper_fixture, tiny_bert, tmp_path, monkeypatc
     assert "muse" in t2  # the muse columns exist (not run in this test: towers=("mbert",))
     t3 = (tmp_path / "tables" / "table3_tagging.md").read_text()
     assert "not run" in t3
+    assert not any(w.startswith("table3b") for w in written)  # no tag ground truth in paper
     # the same grid again: every run is reused, nothing retrained
     again = reproduce.run_grid("auto", tmp_path / "runs", seeds=(0, 1), arms=("PATR", "M3"),
                                towers=("mbert",), sets=sets, log=lambda m: None)
