@@ -135,13 +135,18 @@ def _progress(total, initial, name, enabled):
 
 # ----------------------------------------------------------------------------- XTD10
 
-def xtd10_sums() -> dict[str, str]:
-    """Relative path -> sha256 of the pinned XTD10 files (shipped with the package)."""
+def read_sums(path: Path) -> dict[str, str]:
+    """Relative path -> sha256 from a ``sha256sum``-format file."""
     sums = {}
-    for line in (ASSETS / "xtd10_SHA256SUMS").read_text().splitlines():
+    for line in read_lines(Path(path)):
         digest, rel = line.split()
         sums[rel] = digest
     return sums
+
+
+def xtd10_sums() -> dict[str, str]:
+    """Relative path -> sha256 of the pinned XTD10 files (shipped with the package)."""
+    return read_sums(ASSETS / "xtd10_SHA256SUMS")
 
 
 def xtd10_caption_path(lang: str) -> str:
@@ -444,10 +449,11 @@ class Emoji:
     def names(self, lang: str, idx) -> list[str]:
         return [self.items[i]["name"][lang] for i in idx]
 
-    def train_captions(self, use_keywords: bool = True) -> tuple[list[str], np.ndarray]:
-        """English training captions and the item index of each (names, then keywords)."""
+    def english_captions(self, split: str, use_keywords: bool = True) -> tuple[list[str], np.ndarray]:
+        """English captions of a split and the item index of each: per item its name, then
+        (with ``use_keywords``) its keywords other than the name."""
         texts, owner = [], []
-        for i in self.indices("train"):
+        for i in self.indices(split):
             item = self.items[i]
             captions = [item["name"]["en"]]
             if use_keywords:

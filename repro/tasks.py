@@ -30,7 +30,6 @@ class TextSet:
     feats: torch.Tensor          # (n, text_dim) float32
     item: np.ndarray             # (n,) index into the image set it goes with
     lang: str
-    texts: list = field(default_factory=list)
 
 
 @dataclass
@@ -86,7 +85,7 @@ class _Encoder:
 
     def __call__(self, texts, lang, item) -> TextSet:
         feats = text_features(self.cfg.text_tower, self.meta, list(texts), self.tower)
-        return TextSet(torch.from_numpy(feats), np.asarray(item, dtype=np.int64), lang, list(texts))
+        return TextSet(torch.from_numpy(feats), np.asarray(item, dtype=np.int64), lang)
 
 
 def xtd10_dir(cfg) -> Path | None:
@@ -125,16 +124,12 @@ def _mini_task(cfg, enc: _Encoder, with_xtd10: bool) -> Task:
     images = mini_images_to_tensor(data.emoji_images(emoji, cfg.image_size))
     train_idx, val_idx, test_idx = (emoji.indices(s) for s in ("train", "val", "test"))
     row = {int(i): r for r, i in enumerate(train_idx)}
-    texts, owner = emoji.train_captions(cfg.use_keywords)
+    texts, owner = emoji.english_captions("train", cfg.use_keywords)
     train_text = enc(texts, "en", [row[int(i)] for i in owner])
     val_text = enc(emoji.names("en", val_idx), "en", np.arange(len(val_idx)))
-    groups, group_item = [], []
-    for r, i in enumerate(val_idx):
-        item = emoji.items[i]
-        caps = [item["name"]["en"]] + [k for k in item["keywords"]["en"] if k != item["name"]["en"]]
-        groups += caps
-        group_item += [r] * len(caps)
-    val_groups = enc(groups, "en", group_item)
+    val_row = {int(i): r for r, i in enumerate(val_idx)}
+    groups, group_owner = emoji.english_captions("val")
+    val_groups = enc(groups, "en", [val_row[int(i)] for i in group_owner])
     test_text = {lang: enc(emoji.names(lang, test_idx), lang, np.arange(len(test_idx)))
                  for lang in data.LANGS}
     tags = {}
@@ -192,8 +187,7 @@ def _xtd10_fixture_args(cfg) -> dict:
     if not cfg.xtd10_sums:
         return {}
     path = Path(cfg.xtd10_sums)
-    lines = data.read_lines(path)
-    sums = {rel: digest for digest, rel in (line.split() for line in lines)}
+    sums = data.read_sums(path)
     root = Path(cfg.xtd10_root) if cfg.xtd10_root else path.parent
     return {"sums": sums, "n_lines": len(data.read_lines(root / data.XTD10_IMAGES))}
 

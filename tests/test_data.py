@@ -246,7 +246,7 @@ def test_emoji_views():
     e = data.load_emoji()
     test = e.indices("test")
     assert len(e.names("jp", test)) == 500
-    texts, owner = e.train_captions()
+    texts, owner = e.english_captions("train")
     assert set(owner) <= set(e.indices("train").tolist())
     vocab, tags = e.tag_vocabulary("de")
     assert len(tags) == 1849 and all(t.size for t in tags[:50])
