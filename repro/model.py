@@ -2,8 +2,8 @@
 
 Text towers are frozen and live outside the autograd graph: they turn strings into fixed
 features once (see :mod:`repro.features`), and the trainable heads work on those features.
-The image side is a backbone (frozen ResNet features, cached; or the mini CNN, trained)
-followed by a head. Both sides end in L2 normalisation; scores are cosines.
+The image side is a frozen backbone (see :mod:`repro.backbones`; its features are cached)
+followed by a trainable head. Both sides end in L2 normalisation; scores are cosines.
 """
 
 from __future__ import annotations
@@ -114,49 +114,6 @@ def make_text_tower(cfg):
 # ----------------------------------------------------------------------------- image side
 
 
-class MiniCNN(nn.Module):
-    """Small CNN for 64x64 RGB images, trained from scratch: (N, 3, 64, 64) -> (N, 128).
-
-    Four conv-BN-ReLU-maxpool stages (16, 32, 64, 128 channels), then global mean pooling:
-    about 15M multiply-adds per image, so an epoch of the emoji benchmark takes about a
-    second on two CPU cores.
-    """
-
-    out_dim = 128
-
-    def __init__(self):
-        super().__init__()
-        layers, width = [], 3
-        for out in (16, 32, 64, 128):
-            layers += [nn.Conv2d(width, out, 3, padding=1), nn.BatchNorm2d(out), nn.ReLU(),
-                       nn.MaxPool2d(2)]
-            width = out
-        self.body = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x).mean(dim=(2, 3))
-
-
-RESNET_DIMS = {"resnet18": 512, "resnet50": 2048, "resnet152": 2048}
-
-
-def make_resnet_trunk(name: str, weights: str) -> nn.Module:
-    """torchvision ResNet without its classifier: (N, 3, 224, 224) -> (N, 512 or 2048).
-
-    ``weights="imagenet"`` loads torchvision's IMAGENET1K_V1 weights (downloaded by torchvision
-    into its cache on first use); ``"none"`` is random init, for offline tests.
-    """
-    import torchvision
-
-    builder = getattr(torchvision.models, name)
-    w = None
-    if weights == "imagenet":
-        w = torchvision.models.get_model_weights(name).IMAGENET1K_V1
-    net = builder(weights=w)
-    net.fc = nn.Identity()
-    return net.eval()
-
-
 def head(in_dim: int, hidden: int, out_dim: int) -> nn.Module:
     """The paper's 2-layer head: Linear, ReLU, Linear."""
     return nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, out_dim))
@@ -166,23 +123,15 @@ class DualEncoder(nn.Module):
     """Trainable parts of the dual encoder, on top of frozen tower features.
 
     text:  tower features (N, text_dim) -> text head (or identity) -> L2 norm -> (N, D)
-    image: mini images (N, 3, 64, 64) through the CNN, or cached backbone features
-           (N, feat_dim) -> image head -> L2 norm -> (N, D)
+    image: frozen backbone features (N, image_feat_dim) -> image head -> L2 norm -> (N, D)
     D = ``embed_dim``, or ``text_dim`` when ``text_head="none"`` (the tower's own space).
     """
 
-    def __init__(self, cfg, text_dim: int, image_feat_dim: int | None = None):
+    def __init__(self, cfg, text_dim: int, image_feat_dim: int):
         super().__init__()
         out_dim = text_dim if cfg.text_head == "none" else cfg.embed_dim
         self.text_head = (nn.Identity() if cfg.text_head == "none"
                           else head(text_dim, cfg.head_hidden, out_dim))
-        if cfg.image_backbone == "mini_cnn":
-            self.image_trunk = MiniCNN()
-            image_feat_dim = MiniCNN.out_dim
-        else:
-            if image_feat_dim is None:
-                raise ValueError("cached image features need their width")
-            self.image_trunk = nn.Identity()
         self.image_head = head(image_feat_dim, cfg.head_hidden, out_dim)
         self.out_dim = out_dim
 
@@ -190,7 +139,7 @@ class DualEncoder(nn.Module):
         return F.normalize(self.text_head(feats), dim=-1)
 
     def encode_image(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.image_head(self.image_trunk(x)), dim=-1)
+        return F.normalize(self.image_head(x), dim=-1)
 
     def has_trainable_text_side(self) -> bool:
         return any(p.requires_grad for p in self.text_head.parameters())

@@ -95,14 +95,24 @@ class Table:
         return [f"{self.name}.md", f"{self.name}.csv"]
 
 
+def _backbone(grid) -> str:
+    """The image backbone of the grid's runs, as every caption names it."""
+    cfgs = list(grid.configs.values())
+    name = cfgs[0].image_backbone if cfgs else "?"
+    weights = cfgs[0].image_weights if cfgs else "?"
+    return (f"image backbone **{name}** ({'ImageNet weights' if weights == 'imagenet' else 'random init'}, "
+            "frozen, cached pooled features) + trained heads")
+
+
 def _data_line(grid) -> str:
+    seeds = ", ".join(map(str, grid.seeds))
     if grid.profile == "mini":
-        return ("Profile **mini**: offline emoji benchmark (CLDR 41 names, Twemoji 64x64 images; "
+        return ("Profile **mini**: offline emoji benchmark (CLDR 41 names, Twemoji images; "
                 "train on English names/keywords of 1,249 emoji, test on 500 held-out emoji, "
-                "one caption per image and language); small CNN from scratch; "
-                f"seeds {', '.join(map(str, grid.seeds))}. Not comparable to XTD10 numbers.")
+                f"one caption per image and language); {_backbone(grid)}; seeds {seeds}. "
+                "Not comparable to XTD10 numbers.")
     return ("Profile **paper**: trained on MSCOCO 2014 English captions (XTD10 images excluded), "
-            f"tested on XTD10 (1000 images, 11 languages); seeds {', '.join(map(str, grid.seeds))}.")
+            f"tested on XTD10 (1000 images, 11 languages); {_backbone(grid)}; seeds {seeds}.")
 
 
 def _collapse_mark(runs) -> str:

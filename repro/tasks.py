@@ -20,7 +20,7 @@ import torch
 
 from repro import data
 from repro.errors import ReproError
-from repro.features import cached, text_features
+from repro.features import text_features
 
 
 @dataclass
@@ -36,8 +36,8 @@ class TextSet:
 class Task:
     profile: str
     text_dim: int
-    image_feat_dim: int | None   # None: raw images through the mini CNN
-    train_images: torch.Tensor   # (n_train_images, ...) images or cached features
+    image_feat_dim: int          # width of the frozen backbone's pooled features
+    train_images: torch.Tensor   # (n_train_images, image_feat_dim) cached backbone features
     train_text: TextSet          # English captions, item -> train image row
     val_images: torch.Tensor
     val_text: TextSet            # English, item -> val image row
@@ -112,16 +112,21 @@ def build_task(cfg, with_xtd10: bool = True, tower=None) -> Task:
     """The task of ``cfg``'s profile. ``tower``: an already loaded text tower to reuse on
     feature-cache misses (loading mBERT twice costs time and memory)."""
     enc = _Encoder(cfg, tower)
-    if cfg.profile == "mini" or cfg.image_backbone == "mini_cnn":
+    if cfg.profile == "mini":
         return _mini_task(cfg, enc, with_xtd10)
     return _paper_task(cfg, enc)
 
 
-def _mini_task(cfg, enc: _Encoder, with_xtd10: bool) -> Task:
-    from repro.datasets import mini_images_to_tensor
+def image_features(cfg, paths: list[Path]) -> torch.Tensor:
+    """Frozen ``cfg.image_backbone`` features of image files, float32 (n, dim), cached."""
+    from repro.backbones import image_features as backbone_features
 
+    return torch.from_numpy(backbone_features(cfg.image_backbone, cfg.image_weights, paths))
+
+
+def _mini_task(cfg, enc: _Encoder, with_xtd10: bool) -> Task:
     emoji = data.load_emoji()
-    images = mini_images_to_tensor(data.emoji_images(emoji, cfg.image_size))
+    images = image_features(cfg, data.emoji_image_paths(emoji))
     train_idx, val_idx, test_idx = (emoji.indices(s) for s in ("train", "val", "test"))
     row = {int(i): r for r, i in enumerate(train_idx)}
     texts, owner = emoji.english_captions("train", cfg.use_keywords)
@@ -138,7 +143,7 @@ def _mini_task(cfg, enc: _Encoder, with_xtd10: bool) -> Task:
         tags[lang] = (enc(vocab, lang, np.arange(len(vocab))), [tag_lists[i] for i in test_idx])
     notes = []
     xtd = _xtd10_alignment_text(cfg, enc, notes) if with_xtd10 else {}
-    return Task("mini", train_text.feats.shape[1], None, images[train_idx], train_text,
+    return Task("mini", train_text.feats.shape[1], images.shape[1], images[train_idx], train_text,
                 images[val_idx], val_text, val_groups, images[test_idx], test_text, tags, xtd,
                 notes, {"emoji_asset": emoji.sha256})
 
@@ -160,7 +165,7 @@ def _paper_task(cfg, enc: _Encoder) -> Task:
     def image_set(ids):
         ids = list(dict.fromkeys(ids))
         paths = [data.coco_image_path(root, split_of[i], i) for i in ids]
-        return ids, torch.from_numpy(image_features(cfg, paths))
+        return ids, image_features(cfg, paths)
 
     train_ids, train_imgs = image_set([c.image_id for c in train])
     val_ids, val_imgs = image_set([c.image_id for c in val])
@@ -190,35 +195,3 @@ def _xtd10_fixture_args(cfg) -> dict:
     sums = data.read_sums(path)
     root = Path(cfg.xtd10_root) if cfg.xtd10_root else path.parent
     return {"sums": sums, "n_lines": len(data.read_lines(root / data.XTD10_IMAGES))}
-
-
-def image_features(cfg, paths: list[Path]) -> np.ndarray:
-    """Frozen ResNet pooled features of image files, float32 (n, 512 or 2048), cached."""
-    from torch.utils.data import DataLoader
-
-    from repro.datasets import ImageFileDataset, paper_transform
-    from repro.model import make_resnet_trunk
-
-    def describe(p: Path) -> str:
-        try:
-            return f"{p.name}:{p.stat().st_size}"
-        except FileNotFoundError:
-            raise ReproError(f"{p}: image file not found") from None
-
-    def compute(_items):
-        torch.manual_seed(0)  # random-init backbones (tests) are the same in every run
-        net = make_resnet_trunk(cfg.image_backbone, cfg.image_weights)
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-        net = net.to(device)
-        loader = DataLoader(ImageFileDataset(paths, paper_transform()), batch_size=64,
-                            shuffle=False, num_workers=min(8, os.cpu_count() or 1))
-        out = []
-        with torch.no_grad():
-            for x, _ in loader:
-                out.append(net(x.to(device)).float().cpu().numpy())
-        return np.concatenate(out)
-
-    meta = {"backbone": cfg.image_backbone, "weights": cfg.image_weights,
-            "transform": "resize256-centercrop224-imagenetnorm"}
-    return cached(f"image-{cfg.image_backbone}", meta, [describe(Path(p)) for p in paths],
-                  compute)

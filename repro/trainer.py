@@ -4,8 +4,11 @@
   algorithms are on, the thread count is fixed, and each epoch draws its shuffling and random
   negatives from a ``torch.Generator`` seeded by (seed, epoch), so a resumed run ends bitwise
   equal to an uninterrupted one. Not guaranteed: other thread counts, CPUs or GPUs.
-* A checkpoint is written atomically after every epoch; the epoch kept is the best on the
-  English validation split (R-sum); non-English text never reaches training or selection.
+* A checkpoint (model, optimizer, training state) is written atomically after the last epoch
+  and, during training, whenever ``CHECKPOINT_SECONDS`` have passed since the previous one (a
+  full checkpoint costs more than a mini epoch). Resuming from any checkpoint ends bitwise equal
+  to an uninterrupted run. The epoch kept is the best on the English validation split (R-sum);
+  non-English text never reaches training or selection.
 * The run folder holds ``config.json``, ``checkpoint.pt``, ``log.jsonl`` and ``metrics.json``.
 """
 
@@ -22,12 +25,16 @@ import numpy as np
 import torch
 
 from repro import metrics as M
+from repro import numerics
 from repro.config import Config, config_from_json
 from repro.data import LANGS, atomic_write_bytes
 from repro.errors import ReproError
 from repro.losses import compute_loss
 from repro.model import DualEncoder
 from repro.tasks import Task, assert_english, build_task
+
+#: A mid-run checkpoint at most this often (seconds); one is always written at the end.
+CHECKPOINT_SECONDS = 60.0
 
 #: Collapse: positive and hardest-negative cosines within this over the last 3 epochs.
 COLLAPSE_GAP = 0.02
@@ -135,10 +142,13 @@ def _progress(total, desc):
 
 
 def train(cfg: Config, out: Path, task: Task | None = None, resume: bool = True,
-          stop_after: int | None = None) -> tuple[DualEncoder, dict]:
+          stop_after: int | None = None,
+          checkpoint_seconds: float = CHECKPOINT_SECONDS) -> tuple[DualEncoder, dict]:
     """Train (or resume) one arm into ``out``; returns (best model, training state).
 
-    ``stop_after`` ends the run after that many epochs (to test resuming).
+    ``stop_after`` ends the run after that many epochs (to test resuming). A checkpoint is
+    written after the last epoch and whenever ``checkpoint_seconds`` have passed since the
+    previous one (0: every epoch). Neither changes any result.
     """
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg)
@@ -157,8 +167,11 @@ def train(cfg: Config, out: Path, task: Task | None = None, resume: bool = True,
         opt.load_state_dict(saved["optimizer"])
         state = saved["state"]
     atomic_write_bytes(out / "config.json", cfg.to_json().encode())
+    # The log restarts from the checkpoint: epochs run after it (before a crash) are redone.
+    atomic_write_bytes(out / "log.jsonl", b"".join(_log_line(e) for e in state["log"]))
     bar = _progress(cfg.epochs, cfg.arm)
     bar.update(state["epoch"])
+    t_saved = time.perf_counter()
     while state["epoch"] < cfg.epochs:
         if stop_after is not None and state["epoch"] >= stop_after:
             break
@@ -174,9 +187,12 @@ def train(cfg: Config, out: Path, task: Task | None = None, resume: bool = True,
             state.update(best_epoch=epoch, best_score=val["rsum"],
                          best_model={k: v.clone() for k, v in model.state_dict().items()})
         state["epoch"] = epoch
-        atomic_write_bytes(ckpt_path, _state_bytes({
-            "config": cfg.to_json(), "model": model.state_dict(),
-            "optimizer": opt.state_dict(), "state": state}))
+        last = epoch == cfg.epochs or (stop_after is not None and epoch >= stop_after)
+        if last or time.perf_counter() - t_saved >= checkpoint_seconds:
+            atomic_write_bytes(ckpt_path, _state_bytes({
+                "config": cfg.to_json(), "model": model.state_dict(),
+                "optimizer": opt.state_dict(), "state": state}))
+            t_saved = time.perf_counter()
         _append_log(out / "log.jsonl", stats)
         bar.update(1)
     bar.close()
@@ -185,11 +201,15 @@ def train(cfg: Config, out: Path, task: Task | None = None, resume: bool = True,
     return best, state
 
 
+def _log_line(stats: dict) -> bytes:
+    return json.dumps({k: (round(v, 6) if isinstance(v, float) else v)
+                       for k, v in stats.items()}).encode() + b"\n"
+
+
 def _append_log(path: Path, stats: dict) -> None:
     """Rewrite the JSON-lines log with one more line (atomic: never half a line)."""
     old = path.read_bytes() if path.exists() else b""
-    line = json.dumps({k: (round(v, 6) if isinstance(v, float) else v) for k, v in stats.items()})
-    atomic_write_bytes(path, old + line.encode() + b"\n")
+    atomic_write_bytes(path, old + _log_line(stats))
 
 
 def collapsed(log: list[dict]) -> bool:
@@ -229,13 +249,14 @@ def evaluate(model: DualEncoder, task: Task, cfg: Config, state: dict) -> dict:
     log = state["log"]
     return {
         "profile": cfg.profile, "arm": cfg.arm, "seed": cfg.seed, "text_tower": cfg.text_tower,
+        "image_backbone": cfg.image_backbone, "image_weights": cfg.image_weights,
         "best_epoch": state["best_epoch"], "epochs": state["epoch"],
         "collapsed": collapsed(log),
         "last_epochs": [{k: v for k, v in e.items() if k != "seconds"} for e in log[-3:]],
         "retrieval": retrieval, "tagging": tagging,
         "alignment_test": _alignment(model, task.test_text),
         "alignment_xtd10": _alignment(model, task.xtd10_text),
-        "notes": notes, "data_sha256": task.data_sha256,
+        "notes": notes, "data_sha256": task.data_sha256, "numerics": numerics.record(),
         "summary": _summary(retrieval, tagging),
     }
 
@@ -271,12 +292,16 @@ def write_metrics(out: Path, result: dict) -> None:
         atomic_write_bytes(out / "timing.json", json.dumps(timing, indent=1).encode())
 
 
-def evaluate_run(out: Path) -> dict:
-    """Recompute ``metrics.json`` of a finished run from its saved checkpoint."""
+def evaluate_run(out: Path, log=print) -> dict:
+    """Recompute ``metrics.json`` of a finished run from its saved checkpoint; say whether
+    the new file equals the one the run wrote."""
     cfg_path, ckpt_path = out / "config.json", out / "checkpoint.pt"
     if not cfg_path.is_file() or not ckpt_path.is_file():
         raise ReproError(f"{out}: not a run folder (needs config.json and checkpoint.pt)")
-    cfg = config_from_json(cfg_path.read_text())
+    try:
+        cfg = config_from_json(cfg_path.read_text())
+    except (ReproError, ValueError, TypeError) as exc:
+        raise ReproError(f"{cfg_path}: not a config this version can run ({exc})") from None
     seed_everything(cfg)
     task = build_task(cfg)
     saved = torch.load(ckpt_path, weights_only=False)
@@ -284,7 +309,14 @@ def evaluate_run(out: Path) -> dict:
     model = DualEncoder(cfg, task.text_dim, task.image_feat_dim)
     model.load_state_dict(state["best_model"] or saved["model"])
     result = evaluate(model, task, cfg, state)
+    metrics_path = out / "metrics.json"
+    before = metrics_path.read_bytes() if metrics_path.is_file() else None
     write_metrics(out, result)
+    if before is not None:
+        same = metrics_path.read_bytes() == before
+        log(f"{metrics_path}: " + ("recomputed, byte-identical to the saved file" if same else
+                                   "recomputed, differs from the saved file (other data or "
+                                   "settings, e.g. XTD10 present or not)"))
     return result
 
 

@@ -57,6 +57,58 @@ def test_resume_equals_uninterrupted(tmp_path, mini_task):
         (tmp_path / "u/log.jsonl").read_text().splitlines())
 
 
+def test_resume_after_a_crash_past_the_last_checkpoint(tmp_path, mini_task):
+    """Checkpoints are sparse: epochs run after the last one are redone, the log too."""
+    import shutil
+
+    cfg = make_config("mini", FAST, seed=3)
+    run = tmp_path / "c"
+    trainer.train(cfg, run, mini_task, resume=False, stop_after=1)
+    shutil.copy(run / "checkpoint.pt", tmp_path / "epoch1.pt")
+    trainer.train(cfg, run, mini_task, resume=True, stop_after=2)
+    assert len((run / "log.jsonl").read_text().splitlines()) == 2
+    shutil.copy(tmp_path / "epoch1.pt", run / "checkpoint.pt")  # the crash lost epoch 2's
+    _run(cfg, run, mini_task, resume=True)
+    _run(cfg, tmp_path / "u", mini_task, resume=False)
+    assert (run / "metrics.json").read_bytes() == (tmp_path / "u/metrics.json").read_bytes()
+    assert [json.loads(l)["epoch"] for l in (run / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
+
+
+def test_sparse_checkpoints_change_nothing(tmp_path, mini_task):
+    cfg = make_config("mini", FAST, seed=4)
+    trainer.train(cfg, tmp_path / "every", mini_task, resume=False, checkpoint_seconds=0)
+    trainer.train(cfg, tmp_path / "end", mini_task, resume=False, checkpoint_seconds=1e9)
+    a = torch.load(tmp_path / "every/checkpoint.pt", weights_only=False)
+    b = torch.load(tmp_path / "end/checkpoint.pt", weights_only=False)
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def test_openmp_wait_settings_give_identical_bits(tmp_path, mini_task):
+    """The spin setting repro sets (GOMP_SPINCOUNT) changes speed only, never the numbers."""
+    import os
+    import subprocess
+    import sys
+
+    outs = []
+    for name, extra in (("short", {"GOMP_SPINCOUNT": "1000"}),
+                        ("passive", {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "0"}),
+                        ("long", {"GOMP_SPINCOUNT": "300000"})):
+        env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+        env.update(extra)
+        r = subprocess.run([sys.executable, "-m", "repro", "train", "--out", str(tmp_path / name),
+                            "--set", "epochs=2", "--set", "batch_size=64"],
+                           env=env, capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr[-2000:]
+        outs.append((tmp_path / name / "metrics.json").read_bytes())
+    assert outs[0] == outs[1] == outs[2]
+    metrics = json.loads(outs[0])
+    assert metrics["image_backbone"] == "efficientnet_lite0" and metrics["profile"] == "mini"
+    r = subprocess.run([sys.executable, "-m", "repro", "evaluate", "--run", str(tmp_path / "short")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "byte-identical" in r.stderr, r.stderr[-2000:]
+    assert (tmp_path / "short" / "metrics.json").read_bytes() == outs[0]
+
+
 def test_evaluate_run_recomputes_metrics(tmp_path, mini_task, monkeypatch):
     cfg = make_config("mini", FAST, seed=0)
     _run(cfg, tmp_path / "e", mini_task)
