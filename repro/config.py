@@ -9,6 +9,10 @@ from dataclasses import dataclass, fields
 from repro.errors import ReproError
 
 
+#: Version of what ``metrics.json`` holds; finished runs of another version are not reused.
+METRICS_VERSION = 2
+
+
 @dataclass(frozen=True)
 class Config:
     profile: str = "mini"

@@ -36,11 +36,20 @@ def pick_negatives(sim: torch.Tensor, neg: torch.Tensor, how: str = "hardest",
     return idx, has
 
 
-def _hardest_cos(sim: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
-    """Mean over anchors (rows with a negative) of the hardest negative's cosine; a scalar."""
-    hard = sim.detach().masked_fill(~neg, float("-inf")).max(dim=1).values
+def diagnostics(sim: torch.Tensor, neg: torch.Tensor) -> dict:
+    """Plateau diagnostics of a batch's text-image cosines ``sim`` (B, B), positives on the
+    diagonal: mean cos(t, v+), mean cos(t, hardest v-) over anchors that have a negative, and
+    ``win``, the share of those anchors whose positive beats every in-batch negative (in-batch
+    text-to-image R@1). Scalars, detached."""
+    sim = sim.detach()
+    hard = sim.masked_fill(~neg, float("-inf")).max(dim=1).values
     has = neg.any(dim=1)
-    return hard[has].mean() if has.any() else hard.new_zeros(())
+    pos = sim.diagonal()
+    if not has.any():
+        zero = pos.new_zeros(())
+        return {"cos_pos": pos.mean(), "cos_neg": zero, "win": zero}
+    return {"cos_pos": pos.mean(), "cos_neg": hard[has].mean(),
+            "win": (pos[has] > hard[has]).float().mean()}
 
 
 def patr_m3(t: torch.Tensor, v: torch.Tensor, item: torch.Tensor, margin: float = 0.5,
@@ -53,8 +62,8 @@ def patr_m3(t: torch.Tensor, v: torch.Tensor, item: torch.Tensor, margin: float 
 
     The pull term d(t, v+) acts whatever the negatives do; v- is the hardest (most similar)
     in-batch image of another item, or a random one. ``lambda_tt = 0`` gives PATR.
-    Returns (loss, diagnostics: mean cos(t, v+) and mean cos(t, hardest v-), the latter
-    whichever negative the loss used, so that collapse diagnostics compare like with like).
+    Returns (loss, :func:`diagnostics`: always against the hardest negative, whichever
+    negative the loss used, so that plateau diagnostics compare like with like).
     """
     sim = t @ v.T                                  # sim[a, b] = s(t_a, v_b)
     neg = negative_mask(item)
@@ -66,7 +75,7 @@ def patr_m3(t: torch.Tensor, v: torch.Tensor, item: torch.Tensor, margin: float 
     if lambda_tt:
         tt_cos = (t * t[idx]).sum(dim=1)
         loss = loss + lambda_tt * has * F.relu(margin_tt - (1 - tt_cos))
-    return loss.mean(), {"cos_pos": pos_cos.detach().mean(), "cos_neg": _hardest_cos(sim, neg)}
+    return loss.mean(), diagnostics(sim, neg)
 
 
 def vsepp(t: torch.Tensor, v: torch.Tensor, item: torch.Tensor, margin: float = 0.2,
@@ -88,7 +97,7 @@ def vsepp(t: torch.Tensor, v: torch.Tensor, item: torch.Tensor, margin: float = 
         per_anchor = cost_img.sum(dim=1) + cost_txt.sum(dim=0)
     else:
         raise ValueError(f"unknown VSE++ mode {mode!r}")
-    return per_anchor.mean(), {"cos_pos": pos.detach().mean(), "cos_neg": _hardest_cos(sim, neg)}
+    return per_anchor.mean(), diagnostics(sim, neg)
 
 
 def infonce(t: torch.Tensor, v: torch.Tensor, item: torch.Tensor,
@@ -104,7 +113,7 @@ def infonce(t: torch.Tensor, v: torch.Tensor, item: torch.Tensor,
     logits = (sim / tau).masked_fill(same & ~eye, float("-inf"))
     target = torch.arange(t.shape[0], device=t.device)
     loss = 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
-    return loss, {"cos_pos": sim.diagonal().detach().mean(), "cos_neg": _hardest_cos(sim, ~same)}
+    return loss, diagnostics(sim, ~same)
 
 
 def compute_loss(cfg, t, v, item, generator=None):

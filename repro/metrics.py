@@ -14,7 +14,6 @@ The module can be used on its own with precomputed score matrices or embeddings.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -23,6 +22,7 @@ __all__ = [
     "retrieval_report",
     "retrieval_report_from_embeddings",
     "tagging_report",
+    "cluster_stats",
 ]
 
 #: Elements of a score block processed at once (about 16 MB of float32): the block and its
@@ -376,3 +376,26 @@ def _tag_ranks(row: np.ndarray, tags: np.ndarray) -> np.ndarray:
     idx = np.arange(row.shape[0])[None, :]
     before = np.count_nonzero((row[None, :] == s) & (idx < tags[:, None]), axis=1)
     return 1 + above + before
+
+
+# ----------------------------------------------------------------------------- text clusters
+
+def cluster_stats(emb_by_lang: dict) -> dict:
+    """How tight the cross-lingual clusters of captions are (Figure 1 of the paper).
+
+    ``emb_by_lang``: language -> (n, d) L2-normalised caption embeddings, row i of every
+    language describing item i. Over all pairs of languages: ``same`` is the mean cosine of
+    two captions of the same item, ``diff`` of two captions of different items, ``gap`` =
+    same - diff, ``separation`` = gap / std of the different-item cosines (scale-free).
+    """
+    langs = list(emb_by_lang)
+    same, diff = [], []
+    for i, a in enumerate(langs):
+        for b in langs[i + 1:]:
+            s = np.asarray(emb_by_lang[a]) @ np.asarray(emb_by_lang[b]).T
+            same.append(np.diag(s))
+            diff.append(s[~np.eye(s.shape[0], dtype=bool)])
+    same, diff = np.concatenate(same), np.concatenate(diff)
+    gap = float(same.mean() - diff.mean())
+    return {"same": float(same.mean()), "diff": float(diff.mean()), "gap": gap,
+            "separation": gap / float(diff.std())}

@@ -1,7 +1,8 @@
 """``python -m repro reproduce``: the experiment grid, ``paper_tables/`` and the notebooks.
 
 Grid: text towers {mbert, muse} x variants {PATR, M3, PATR text_head=none, InfoNCE, VSE++}
-x seeds {0, 1, 2, 3, 4}. Finished runs whose config matches are reused (``--fresh`` redoes them).
+x seeds {0, 1, 2, 3, 4}; M3 with lambda in {0.1, 0.3, 3} x seeds {0, 1, 2} (Figure 3); PATR and
+M3 at twice the training length x seeds {0..4} (Table 2c, Figure 4). Finished runs whose config matches are reused (``--fresh`` redoes them).
 A tower that cannot run here is reported as "not run: <reason>" in every table.
 """
 
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from repro import data, numerics
-from repro.config import make_config
+from repro.config import METRICS_VERSION, make_config
 from repro.errors import ReproError
 
 #: Training variants: name -> config overrides. PATR and M3 are the paper's ablation
@@ -30,6 +31,18 @@ ARMS = {
     "InfoNCE": ["loss=infonce"],
     "VSE++": ["loss=vsepp"],
 }
+#: Figure 3: the text-term weight lambda of M3 (lambda 0 and 1 are the PATR and M3 arms).
+LAMBDA_ARMS = {
+    "M3 λ=0.1": ["loss=patr", "lambda_tt=0.1"],
+    "M3 λ=0.3": ["loss=patr", "lambda_tt=0.3"],
+    "M3 λ=3": ["loss=patr", "lambda_tt=3"],
+}
+LAMBDAS = {"PATR": 0.0, "M3 λ=0.1": 0.1, "M3 λ=0.3": 0.3, "M3": 1.0, "M3 λ=3": 3.0}
+LAMBDA_SEEDS = (0, 1, 2)
+#: Table 2c and Figure 4: twice the default training length, continued from the default-length
+#: run of the same seed (bit-identical to training that long from scratch).
+LONG_ARMS = {"PATR 2x epochs": "PATR", "M3 2x epochs": "M3"}
+ALL_ARMS = (*ARMS, *LAMBDA_ARMS, *LONG_ARMS)
 TOWERS = ("mbert", "muse")
 SEEDS = (0, 1, 2, 3, 4)
 
@@ -103,9 +116,30 @@ def _load_tower(cfg):
         return None, str(exc)
 
 
-def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms=tuple(ARMS),
+def arm_overrides(arm: str, base) -> list[str]:
+    """Config overrides of an arm of :data:`ALL_ARMS` (``base``: the tower's default config)."""
+    if arm in ARMS:
+        return ARMS[arm]
+    if arm in LAMBDA_ARMS:
+        return LAMBDA_ARMS[arm]
+    return ARMS[LONG_ARMS[arm]] + [f"epochs={2 * base.epochs}"]
+
+
+def arm_seeds(arm: str, seeds) -> tuple:
+    """The lambda curve's extra points use the first seeds only (budget); the rest all."""
+    return tuple(s for s in seeds if s in LAMBDA_SEEDS) if arm in LAMBDA_ARMS else tuple(seeds)
+
+
+def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms=ALL_ARMS,
              towers=TOWERS, fresh: bool = False, sets=(), log=print) -> Grid:
-    """Train (or reuse) every (tower, arm, seed) run; returns a :class:`Grid`."""
+    """Train (or reuse) every (tower, arm, seed) run; returns a :class:`Grid`.
+
+    ``arms``: names from :data:`ALL_ARMS`. A "2x epochs" arm continues the default-length run
+    of its base arm (trained first when missing)."""
+    unknown = [a for a in arms if a not in ALL_ARMS]
+    if unknown:
+        raise ReproError(f"unknown arm {unknown[0]!r}; expected one of {', '.join(ALL_ARMS)}")
+    arms = [a for a in ALL_ARMS if a in arms or any(LONG_ARMS.get(b) == a for b in arms)]
     from repro.tasks import build_task
     from repro.trainer import train_and_evaluate
 
@@ -132,30 +166,44 @@ def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms
         grid.steps.append({"step": f"features+task {tower}", "seconds": time.perf_counter() - t0,
                            "peak_rss_MB": _peak_rss_mb()})
         for arm in arms:
-            for seed in seeds:
-                cfg = make_config(profile, extra + [f"text_tower={tower}"] + ARMS[arm], seed=seed)
+            for seed in arm_seeds(arm, seeds):
+                cfg = make_config(profile, extra + [f"text_tower={tower}"]
+                                  + arm_overrides(arm, base), seed=seed)
                 out = Path(runs) / profile / tower / _slug(arm) / f"seed{seed}"
+                start_from = grid.run_dirs.get((tower, LONG_ARMS[arm], seed)) if arm in LONG_ARMS else None
                 t0 = time.perf_counter()
-                metrics, how = _reuse_or_train(cfg, out, task, fresh, train_and_evaluate)
+                metrics, how = _reuse_or_train(cfg, out, task, fresh, train_and_evaluate,
+                                               start_from)
                 key = (tower, arm, seed)
                 grid.results[key], grid.run_dirs[key], grid.configs[key] = metrics, out, cfg
                 grid.steps.append({"step": f"{how} {tower} {arm} seed {seed}",
                                    "seconds": time.perf_counter() - t0,
                                    "peak_rss_MB": _peak_rss_mb()})
+                escape = metrics["escape_step"]
                 log(f"{tower} {arm} seed {seed}: {how}, en t2i R@1 "
-                    f"{metrics['retrieval']['en']['t2i_R@1']:.1f}"
-                    + (" (collapsed)" if metrics["collapsed"] else ""))
+                    f"{metrics['retrieval']['en']['t2i_R@1']:.1f}, plateau left at step "
+                    f"{escape if escape is not None else 'never'} of {metrics['steps']}")
     return grid
 
 
-def _reuse_or_train(cfg, out: Path, task, fresh: bool, train_fn) -> tuple[dict, str]:
+def _reuse_or_train(cfg, out: Path, task, fresh: bool, train_fn,
+                    start_from: Path | None = None) -> tuple[dict, str]:
+    """Reuse a finished run of the same config, else train (resuming its checkpoint, or
+    continuing the finished shorter run ``start_from`` of the same arm and seed)."""
     metrics_path, cfg_path = out / "metrics.json", out / "config.json"
     if fresh and out.exists():
         shutil.rmtree(out)
     if metrics_path.is_file() and cfg_path.is_file() and cfg_path.read_text() == cfg.to_json():
-        return json.loads(metrics_path.read_text()), "reused"
+        metrics = json.loads(metrics_path.read_text())
+        if metrics.get("metrics_version") == METRICS_VERSION:
+            return metrics, "reused"
+    how = "trained"
+    if start_from is not None and not (out / "checkpoint.pt").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(start_from / "checkpoint.pt", out / "checkpoint.pt")
+        how = f"continued from {start_from.parent.name}"
     train_fn(cfg, out, resume=True, task=task)
-    return json.loads(metrics_path.read_text()), "trained"
+    return json.loads(metrics_path.read_text()), how
 
 
 def _git_commit() -> str:
@@ -218,14 +266,14 @@ def run_notebooks(out: Path, log=print) -> list[dict]:
 def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Path = Path("runs"),
               fresh: bool = False, notebooks: bool = True, seeds=SEEDS, sets=()) -> Grid:
     """Run the grid, write every table and figure into ``out``, execute the notebooks."""
-    from repro import tables
+    from repro import findings, tables
 
     t_start = time.perf_counter()
     commit = _git_commit()  # before this run rewrites README.md
     grid = run_grid(profile, runs, seeds, fresh=fresh, sets=sets)
     t0 = time.perf_counter()
     written = tables.write_all(grid, Path(out))
-    if tables.update_readme(grid, Path(out), Path("README.md")):
+    if findings.update_readme(grid, Path(out), Path("README.md")):
         print("README.md: tables and findings sections updated from", out)
     grid.steps.append({"step": "tables and figures", "seconds": time.perf_counter() - t0,
                        "peak_rss_MB": _peak_rss_mb()})
@@ -242,8 +290,8 @@ def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Pat
         "speed_env": {k: os.environ.get(k) for k in (*numerics.SPEED, "OMP_WAIT_POLICY")
                       if os.environ.get(k) is not None},
         "not_run": grid.not_run,
-        "collapsed_runs": sorted(f"{t} {a} seed {s}" for (t, a, s), m in grid.results.items()
-                                 if m["collapsed"]),
+        "runs_ended_on_plateau": sorted(f"{t} {a} seed {s}" for (t, a, s), m in grid.results.items()
+                                        if m["ended_on_plateau"]),
         "steps": [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()}
                   for r in grid.steps],
         "wall_seconds_total": round(wall, 1),
@@ -263,7 +311,7 @@ def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Pat
 NOTEBOOK_ENV = "XLIR_REPRODUCE_SETTINGS"
 
 
-def notebook_grid(arms=tuple(ARMS)) -> Grid:
+def notebook_grid(arms=ALL_ARMS) -> Grid:
     """The grid a notebook needs: finished runs are reused, missing ones are trained."""
     settings = json.loads(os.environ.get(NOTEBOOK_ENV, "{}"))
     return run_grid(profile=settings.get("profile", "auto"),

@@ -26,7 +26,7 @@ import torch
 
 from repro import metrics as M
 from repro import numerics
-from repro.config import Config, config_from_json
+from repro.config import METRICS_VERSION, Config, config_from_json
 from repro.data import LANGS, atomic_write_bytes
 from repro.errors import ReproError
 from repro.losses import compute_loss
@@ -36,8 +36,11 @@ from repro.tasks import Task, assert_english, build_task
 #: A mid-run checkpoint at most this often (seconds); one is always written at the end.
 CHECKPOINT_SECONDS = 60.0
 
-#: Collapse: positive and hardest-negative cosines within this over the last 3 epochs.
-COLLAPSE_GAP = 0.02
+#: The plateau (method.md section 3): a run is on it while the mean over the last
+#: PLATEAU_WINDOW batches of cos(t, v+) - cos(t, hardest in-batch v-) is below PLATEAU_GAP;
+#: it leaves it at the first optimizer step where that mean reaches PLATEAU_GAP.
+PLATEAU_GAP = 0.02
+PLATEAU_WINDOW = 20
 
 
 def seed_everything(cfg: Config) -> None:
@@ -115,11 +118,16 @@ def text_diagnostics(model: DualEncoder, groups) -> dict:
     return {"text_cos_same": s_same, "text_cos_diff": s_diff, "text_gap": s_same - s_diff}
 
 
-def train_epoch(model, opt, task: Task, cfg: Config, epoch: int) -> dict:
+def train_epoch(model, opt, task: Task, cfg: Config, epoch: int) -> tuple[dict, np.ndarray]:
+    """One epoch of optimizer steps. Returns (epoch means of loss, cos_pos, cos_neg, win;
+    the per-batch gap cos(t, v+) - cos(t, hardest v-) as float64 (n_batches,)).
+
+    Diagnostics stay on the model's device until the epoch ends (one transfer per epoch).
+    """
     gen = epoch_generator(cfg, epoch)
     model.train()
-    totals = {"loss": 0.0, "cos_pos": 0.0, "cos_neg": 0.0}
     batches = epoch_batches(task, cfg, gen)
+    rows = []
     for caps in batches:
         item = torch.from_numpy(task.train_text.item[caps.numpy()])
         t = model.encode_text(task.train_text.feats[caps])
@@ -128,10 +136,34 @@ def train_epoch(model, opt, task: Task, cfg: Config, epoch: int) -> dict:
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        totals["loss"] += float(loss.detach())
-        totals["cos_pos"] += float(diag["cos_pos"])
-        totals["cos_neg"] += float(diag["cos_neg"])
-    return {k: v / max(1, len(batches)) for k, v in totals.items()}
+        rows.append(torch.stack([loss.detach(), diag["cos_pos"], diag["cos_neg"], diag["win"]]))
+    if not rows:
+        return {"loss": 0.0, "cos_pos": 0.0, "cos_neg": 0.0, "win": 0.0}, np.zeros(0)
+    per_batch = torch.stack(rows).double().cpu().numpy()
+    means = per_batch.mean(axis=0)
+    stats = dict(zip(("loss", "cos_pos", "cos_neg", "win"), map(float, means)))
+    return stats, per_batch[:, 1] - per_batch[:, 2]
+
+
+def update_plateau(state: dict, gaps: np.ndarray) -> dict:
+    """Track the plateau over optimizer steps (rule: :data:`PLATEAU_GAP`, :data:`PLATEAU_WINDOW`).
+
+    ``state`` carries ``step`` (optimizer steps so far), ``recent`` (the last window of batch
+    gaps) and ``escape_step`` (the step at which the run left the plateau; None while on it).
+    Returns this epoch's plateau fields for the log.
+    """
+    recent = list(state.get("recent", []))
+    step, escape = state.get("step", 0), state.get("escape_step")
+    for g in gaps:
+        step += 1
+        recent = (recent + [float(g)])[-PLATEAU_WINDOW:]
+        off = len(recent) == PLATEAU_WINDOW and float(np.mean(recent)) >= PLATEAU_GAP
+        if off and escape is None:
+            escape = step
+        elif not off and len(recent) == PLATEAU_WINDOW:
+            escape = None  # back on the plateau: a later escape counts
+    state.update(step=step, recent=recent, escape_step=escape)
+    return {"step": step, "on_plateau": escape is None, "escape_step": escape}
 
 
 def _progress(total, desc):
@@ -160,7 +192,7 @@ def train(cfg: Config, out: Path, task: Task | None = None, resume: bool = True,
     state = {"epoch": 0, "best_epoch": 0, "best_score": -1.0, "best_model": None, "log": []}
     if resume and ckpt_path.exists():
         saved = torch.load(ckpt_path, weights_only=False)
-        if saved["config"] != cfg.to_json():
+        if not can_continue(saved["config"], saved["state"]["epoch"], cfg):
             raise ReproError(f"{ckpt_path}: checkpoint of another config; use --fresh or "
                              "another --out")
         model.load_state_dict(saved["model"])
@@ -177,7 +209,8 @@ def train(cfg: Config, out: Path, task: Task | None = None, resume: bool = True,
             break
         t0 = time.perf_counter()
         epoch = state["epoch"] + 1
-        stats = train_epoch(model, opt, task, cfg, epoch)
+        stats, gaps = train_epoch(model, opt, task, cfg, epoch)
+        stats.update(update_plateau(state, gaps))
         val = validate(model, task)
         stats.update(text_diagnostics(model, task.val_groups))
         stats.update(epoch=epoch, val_rsum=val["rsum"], val_t2i_R1=val["t2i_R@1"],
@@ -201,6 +234,19 @@ def train(cfg: Config, out: Path, task: Task | None = None, resume: bool = True,
     return best, state
 
 
+def can_continue(saved_config: str, saved_epoch: int, cfg: Config) -> bool:
+    """May a checkpoint of ``saved_config`` at ``saved_epoch`` be resumed as ``cfg``? Yes when
+    the configs are equal, or differ only in ``epochs`` and the checkpoint is not past
+    ``cfg.epochs``: epochs are seeded by (seed, epoch) and nothing depends on the total, so a
+    finished 30-epoch run continued to 60 equals a 60-epoch run bit for bit (tested)."""
+    if saved_config == cfg.to_json():
+        return True
+    old, new = json.loads(saved_config), json.loads(cfg.to_json())
+    old.pop("epochs", None)
+    new.pop("epochs", None)
+    return old == new and saved_epoch <= cfg.epochs
+
+
 def _log_line(stats: dict) -> bytes:
     return json.dumps({k: (round(v, 6) if isinstance(v, float) else v)
                        for k, v in stats.items()}).encode() + b"\n"
@@ -212,10 +258,6 @@ def _append_log(path: Path, stats: dict) -> None:
     atomic_write_bytes(path, old + _log_line(stats))
 
 
-def collapsed(log: list[dict]) -> bool:
-    """Positive and hardest-negative cosines within COLLAPSE_GAP over the last 3 epochs."""
-    tail = log[-3:]
-    return len(tail) == 3 and all(abs(e["cos_pos"] - e["cos_neg"]) < COLLAPSE_GAP for e in tail)
 
 
 def _alignment(model: DualEncoder, text_sets: dict) -> dict:
@@ -248,13 +290,17 @@ def evaluate(model: DualEncoder, task: Task, cfg: Config, state: dict) -> dict:
                      "gradient is zero, so this run trains exactly as PATR does")
     log = state["log"]
     return {
+        "metrics_version": METRICS_VERSION,
         "profile": cfg.profile, "arm": cfg.arm, "seed": cfg.seed, "text_tower": cfg.text_tower,
         "image_backbone": cfg.image_backbone, "image_weights": cfg.image_weights,
         "best_epoch": state["best_epoch"], "epochs": state["epoch"],
-        "collapsed": collapsed(log),
+        "steps": state.get("step", 0), "escape_step": state.get("escape_step"),
+        "ended_on_plateau": state.get("escape_step") is None,
         "last_epochs": [{k: v for k, v in e.items() if k != "seconds"} for e in log[-3:]],
         "retrieval": retrieval, "tagging": tagging,
         "alignment_test": _alignment(model, task.test_text),
+        "text_clusters": M.cluster_stats({l: embed_texts(model, ts.feats)
+                                          for l, ts in task.test_text.items()}),
         "alignment_xtd10": _alignment(model, task.xtd10_text),
         "notes": notes, "data_sha256": task.data_sha256, "numerics": numerics.record(),
         "summary": _summary(retrieval, tagging),

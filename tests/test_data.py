@@ -1,7 +1,6 @@
 """Data layer: XTD10 (shared copy, bad inputs, download), COCO fixture, emoji builder."""
 
 import http.server
-import json
 import shutil
 import subprocess
 import sys
@@ -9,7 +8,6 @@ import threading
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from repro import data

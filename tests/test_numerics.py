@@ -1,7 +1,6 @@
 """CPU-numerics pins: set before the libraries load, recorded, and they make kernel choice
 irrelevant (a run capped at AVX2 and a native AVX-512 run give the same bits when pinned)."""
 
-import hashlib
 import json
 import os
 import subprocess

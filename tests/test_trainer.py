@@ -1,7 +1,6 @@
 """Model, feature cache and trainer: towers, determinism, resume, zero-shot guard."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -141,11 +140,56 @@ def test_text_head_none_m3_says_so(tmp_path, mini_task):
     assert res["arm"] == "M3 text_head=none"
 
 
-def test_collapse_flag():
-    flat = [{"cos_pos": 0.5, "cos_neg": 0.49}] * 3
-    assert trainer.collapsed(flat)
-    assert not trainer.collapsed(flat[:2])
-    assert not trainer.collapsed(flat[:2] + [{"cos_pos": 0.8, "cos_neg": 0.3}])
+def test_plateau_escape_step_is_tracked_across_epochs():
+    """On the plateau while the mean gap of the last PLATEAU_WINDOW batches is below
+    PLATEAU_GAP; the escape step is the first step where it is not; falling back resets it."""
+    w, g = trainer.PLATEAU_WINDOW, trainer.PLATEAU_GAP
+    state = {}
+    first = trainer.update_plateau(state, np.zeros(30))
+    assert first == {"step": 30, "on_plateau": True, "escape_step": None}
+    # from step 31 on the gap is 3g: the window mean 3g k / w reaches g after k = 7 batches
+    assert w == 20
+    second = trainer.update_plateau(state, np.full(30, 3 * g))
+    assert second["escape_step"] == 37 and not second["on_plateau"]
+    assert trainer.update_plateau(state, np.full(5, 3 * g))["escape_step"] == 37
+    back = trainer.update_plateau(state, np.zeros(w))  # back on it: a later escape counts
+    assert back == {"step": 65 + w, "on_plateau": True, "escape_step": None}
+    # a short first epoch (fewer batches than the window) is on the plateau whatever its gap
+    assert trainer.update_plateau({}, np.ones(w - 1))["on_plateau"]
+
+
+def test_plateau_flag_on_real_runs(tmp_path, mini_task):
+    """A run stuck at PATR's loss 0.5 with equal cosines is flagged; InfoNCE, which
+    separates positives from negatives at once, is not."""
+    # PATR, seed 0, default settings: on the plateau from about epoch 3 to 18 (README)
+    stuck = make_config("mini", ["epochs=6", "lambda_tt=0"])
+    res = _run(stuck, tmp_path / "stuck", mini_task)
+    assert res["ended_on_plateau"] and res["escape_step"] is None
+    last = res["last_epochs"][-1]
+    assert abs(last["cos_pos"] - last["cos_neg"]) < trainer.PLATEAU_GAP
+    assert abs(last["loss"] - 0.5) < 0.05 and last["on_plateau"]
+    good = _run(make_config("mini", ["epochs=4", "loss=infonce"]), tmp_path / "nce", mini_task)
+    assert not good["ended_on_plateau"] and good["escape_step"] <= good["steps"]
+    assert good["retrieval"]["en"]["t2i_R@10"] > 20
+
+
+def test_continuing_a_finished_run_equals_training_longer(tmp_path, mini_task):
+    import shutil
+
+    short = make_config("mini", FAST, seed=5)
+    long = make_config("mini", ["epochs=5", "batch_size=64"], seed=5)
+    _run(short, tmp_path / "s", mini_task)
+    (tmp_path / "c").mkdir()
+    shutil.copy(tmp_path / "s/checkpoint.pt", tmp_path / "c/checkpoint.pt")
+    _run(long, tmp_path / "c", mini_task, resume=True)
+    _run(long, tmp_path / "l", mini_task, resume=False)
+    assert (tmp_path / "c/metrics.json").read_bytes() == (tmp_path / "l/metrics.json").read_bytes()
+    assert trainer.can_continue(short.to_json(), 3, long)
+    assert not trainer.can_continue(long.to_json(), 5, short)  # past the end
+    other = make_config("mini", ["epochs=5", "batch_size=64", "lr=0.01"], seed=5)
+    assert not trainer.can_continue(short.to_json(), 3, other)
+    with pytest.raises(ReproError, match="checkpoint of another config"):
+        trainer.train(other, tmp_path / "c", mini_task, resume=True)
 
 
 def test_stale_cache_is_rebuilt(tmp_path):

@@ -1,0 +1,219 @@
+"""Figures of ``paper_tables/`` (PNG, matplotlib, no timestamps):
+
+1. text clusters of test captions in 11 languages (raw tower, PATR, M3);
+2. text-to-image recall@K curves per language (M3);
+3. the lambda curve: M3's text-term weight against retrieval and cluster tightness;
+4. training curves: English validation R-sum and the cosine gap per optimizer step, PATR vs M3
+   at twice the default length, with each run's plateau-escape step marked.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from repro.data import LANGS
+from repro.report import NON_EN, lang_mean, save_png
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _model(grid, tower, arm, seed):
+    import torch
+
+    from repro.model import DualEncoder
+
+    cfg, task = grid.configs[(tower, arm, seed)], grid.tasks[tower]
+    model = DualEncoder(cfg, task.text_dim, task.image_feat_dim)
+    model.load_state_dict(torch.load(grid.run_dirs[(tower, arm, seed)] / "best_model.pt"))
+    return model.eval()
+
+
+def figure1(grid, out: Path, tower: str) -> tuple[str, dict]:
+    """Text clusters: 2-D PCA of 8 test items' captions in 11 languages, raw / PATR / M3."""
+    plt = _pyplot()
+    import torch
+
+    from repro import metrics
+    from repro.trainer import embed_texts
+
+    task = grid.tasks[tower]
+    seed = grid.seeds[0]
+    panels = {"raw tower": {l: torch.nn.functional.normalize(ts.feats, dim=-1).numpy()
+                            for l, ts in task.test_text.items()}}
+    for arm in ("PATR", "M3"):
+        model = _model(grid, tower, arm, seed)
+        panels[f"{arm} (seed {seed})"] = {l: embed_texts(model, ts.feats)
+                                          for l, ts in task.test_text.items()}
+    items = np.arange(min(8, task.test_text["en"].feats.shape[0]))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 5))
+    stats = {}
+    for ax, (name, emb) in zip(axes, panels.items()):
+        st = metrics.cluster_stats(emb)
+        stats[name] = st
+        pts = np.concatenate([emb[l][items] for l in LANGS])
+        centred = pts - pts.mean(0)
+        _, _, vt = np.linalg.svd(centred, full_matrices=False)
+        xy = centred @ vt[:2].T
+        colors = plt.cm.tab10(np.arange(len(items)) % 10)
+        for j, lang in enumerate(LANGS):
+            sl = slice(j * len(items), (j + 1) * len(items))
+            ax.scatter(xy[sl, 0], xy[sl, 1], c=colors, s=30, marker="o" if lang == "en" else ".")
+        ax.set_title(f"{name}\ngap {st['gap']:.3f}, separation {st['separation']:.2f}", fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(f"Figure 1 ({grid.profile} profile, {tower}): captions of 8 test items in 11 "
+                 "languages, one colour per item (gap and separation over all test items)",
+                 fontsize=10)
+    fig.tight_layout()
+    name = f"figure1_text_clusters_{tower}.png"
+    save_png(fig, out / name)
+    plt.close(fig)
+    return name, stats
+
+
+def figure2(grid, out: Path, tower: str) -> str:
+    """Recall@K curves (t2i) per language for M3, seed 0."""
+    plt = _pyplot()
+
+    from repro import metrics
+    from repro.trainer import embed_images, embed_texts
+
+    task = grid.tasks[tower]
+    model = _model(grid, tower, "M3", grid.seeds[0])
+    img = embed_images(model, task.test_images)
+    ks = np.arange(1, 51)
+    fig, ax = plt.subplots(figsize=(7, 5))
+    for lang in LANGS:
+        ts = task.test_text[lang]
+        r = metrics.ranks(embed_texts(model, ts.feats) @ img.T, ts.item)
+        ax.plot(ks, [100 * np.mean(r <= k) for k in ks], label=lang,
+                lw=2.5 if lang == "en" else 1)
+    ax.set_xlabel("K")
+    ax.set_ylabel("text-to-image recall@K (%)")
+    ax.set_title(f"Figure 2 ({grid.profile} profile, {tower} + M3, seed {grid.seeds[0]})",
+                 fontsize=10)
+    ax.legend(ncol=2, fontsize=8)
+    ax.grid(alpha=0.3)
+    name = f"figure2_recall_curves_{tower}.png"
+    save_png(fig, out / name)
+    plt.close(fig)
+    return name
+
+
+def _interval(values) -> tuple[float, float]:
+    """(mean, half-width of the 95% t-interval) of per-seed values."""
+    from repro.stats import t_interval
+
+    v = [float(x) for x in values]
+    if len(v) < 2:
+        return (v[0] if v else float("nan")), 0.0
+    mean, low, _ = t_interval(v)
+    return mean, mean - low
+
+
+def lambda_points(grid, tower) -> list[tuple[float, str, list]]:
+    """(lambda, arm, runs) of the lambda curve, in increasing lambda; runs restricted to the
+    seeds every point has (the first seeds), so that the points are comparable."""
+    from repro.reproduce import LAMBDAS
+
+    have = [(lam, arm, grid.runs(tower, arm)) for arm, lam in LAMBDAS.items()]
+    have = [(lam, arm, runs) for lam, arm, runs in have if runs]
+    if not have:
+        return []
+    common = set.intersection(*({r["seed"] for r in runs} for _, _, runs in have))
+    return sorted((lam, arm, [r for r in runs if r["seed"] in common]) for lam, arm, runs in have)
+
+
+def figure3(grid, out: Path, tower: str) -> str | None:
+    """Lambda curve: non-English and English t2i R@1 / R@10 and the text-cluster gap
+    against lambda (mean over seeds, 95% t-intervals)."""
+    points = lambda_points(grid, tower)
+    if len(points) < 2:
+        return None
+    plt = _pyplot()
+    lams = [p[0] for p in points]
+    xs = np.arange(len(lams))  # lambda spans 0..3: equally spaced ticks, labelled
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    for ax, k in zip(axes[:2], (1, 10)):
+        for langs, label, style in ((NON_EN, "non-English (mean of 10)", "-o"),
+                                    (("en",), "English", "--s")):
+            stats = [_interval(lang_mean(runs, langs, f"t2i_R@{k}")) for _, _, runs in points]
+            ax.errorbar(xs, [m for m, _ in stats], yerr=[h for _, h in stats], fmt=style,
+                        capsize=4, label=label)
+        ax.set_ylabel(f"text-to-image R@{k} (%)")
+    gaps = [_interval([r["text_clusters"]["gap"] for r in runs]) for _, _, runs in points]
+    axes[2].errorbar(xs, [m for m, _ in gaps], yerr=[h for _, h in gaps], fmt="-o", capsize=4,
+                     color="tab:green")
+    axes[2].set_ylabel("text-cluster gap (same − different item cosine)")
+    n = len(points[0][2])
+    for ax in axes:
+        ax.set_xticks(xs, [f"{l:g}" for l in lams])
+        ax.set_xlabel("λ (weight of the text-text term; 0 = PATR, 1 = M3)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"Figure 3 ({grid.profile} profile, {tower}): M3's λ, {n} seeds per point, "
+                 "mean and 95% t-interval", fontsize=10)
+    fig.tight_layout()
+    name = f"figure3_lambda_{tower}.png"
+    save_png(fig, out / name)
+    plt.close(fig)
+    return name
+
+
+def read_log(run_dir: Path) -> list[dict]:
+    """A run's per-epoch log (``log.jsonl``)."""
+    return [json.loads(line) for line in (Path(run_dir) / "log.jsonl").read_text().splitlines()]
+
+
+def figure4(grid, out: Path, tower: str) -> str | None:
+    """Training curves of PATR and M3 at twice the default length (mean over seeds): English
+    validation R-sum and cos(t, v+) - cos(t, hardest v-) per optimizer step; each run's
+    plateau-escape step is marked on the x axis; the default length is a dotted line."""
+    from repro.reproduce import LONG_ARMS
+
+    arms = [a for a in LONG_ARMS if grid.runs(tower, a)]
+    if not arms:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
+    colors = {"PATR": "tab:blue", "M3": "tab:red"}
+    for arm in arms:
+        base = LONG_ARMS[arm]
+        logs = [read_log(grid.run_dirs[(tower, arm, s)]) for s in grid.seeds
+                if (tower, arm, s) in grid.run_dirs]
+        steps = np.array([e["step"] for e in logs[0]])
+        rsum = np.mean([[e["val_rsum"] for e in log] for log in logs], axis=0)
+        gap = np.mean([[e["cos_pos"] - e["cos_neg"] for e in log] for log in logs], axis=0)
+        for ax, y in zip(axes, (rsum, gap)):
+            ax.plot(steps, y, color=colors[base], label=f"{base} (mean of {len(logs)} seeds)")
+        escapes = [r["escape_step"] for r in grid.runs(tower, arm) if r["escape_step"] is not None]
+        axes[0].scatter(escapes, np.interp(escapes, steps, rsum), color=colors[base], marker="v",
+                        s=60, zorder=3, label=f"{base}: each seed's plateau escape")
+        axes[1].scatter(escapes, np.interp(escapes, steps, gap), color=colors[base], marker="v",
+                        s=60, zorder=3)
+    default_epochs = grid.configs[(tower, LONG_ARMS[arms[0]], grid.seeds[0])].epochs
+    default_end = steps[min(default_epochs, len(steps)) - 1]
+    for ax in axes:
+        ax.axvline(default_end, color="grey", ls=":", lw=1)
+        ax.set_xlabel("optimizer step (dotted: the default training length)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("English validation R-sum")
+    axes[1].set_ylabel("cos(t, v+) − cos(t, hardest v−), epoch mean")
+    axes[0].legend(fontsize=8)
+    fig.suptitle(f"Figure 4 ({grid.profile} profile, {tower}): PATR vs M3 at twice the default "
+                 "training length", fontsize=10)
+    fig.tight_layout()
+    name = f"figure4_training_{tower}.png"
+    save_png(fig, out / name)
+    plt.close(fig)
+    return name

@@ -1,0 +1,143 @@
+"""``findings.md`` and the README's generated sections: factual sentences computed from the
+same numbers as the tables (nothing here is written by hand)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from repro.data import atomic_write_bytes
+from repro.report import NON_EN, PAIRS, VARIANTS, mean_non_en, mean_std, paired
+
+
+def _paired_text(diffs) -> str:
+    """'+1.2 [-0.3, +2.7], sign-flip p = 0.19: no difference shown' for paired differences."""
+    from repro.stats import paired_summary
+
+    if len(diffs) < 2:
+        return "n/a (fewer than 2 seeds)"
+    s = paired_summary(diffs)
+    return (f"{s['mean']:+.1f} [95% CI {s['low']:+.1f}, {s['high']:+.1f}], sign-flip p = "
+            f"{s['p_sign_flip']:.3g}: **{s['verdict']}**")
+
+
+def _m3_vs_patr(grid, tower, patr: str, m3: str) -> str:
+    """One finding line: M3 vs PATR at one training length, by the t-interval rule."""
+    ms = lambda v: "{:.1f} ± {:.1f}".format(*mean_std(v))  # noqa: E731
+    epochs = grid.configs[(tower, m3, grid.seeds[0])].epochs
+    d1 = paired(grid, tower, m3, patr, NON_EN, "t2i_R@1")
+    d10 = paired(grid, tower, m3, patr, NON_EN, "t2i_R@10")
+    plateau = ", ".join(f"{a} {sum(r['ended_on_plateau'] for r in grid.runs(tower, a))}/"
+                        f"{len(grid.runs(tower, a))}" for a in (patr, m3))
+    return (f"- **{tower}, does M3 beat PATR at {epochs} epochs?** Non-English t2i R@1 "
+            f"{ms(mean_non_en(grid, tower, m3, 't2i_R@1'))} (M3) vs "
+            f"{ms(mean_non_en(grid, tower, patr, 't2i_R@1'))} (PATR), paired M3 − PATR "
+            f"{_paired_text(d1)}; R@10 {_paired_text(d10)}. Runs ended on the plateau: "
+            f"{plateau}.")
+
+
+def findings(grid, clusters: dict | None = None) -> str:
+    """Factual sentences computed from the grid's numbers (the same numbers as the tables).
+    A difference is called higher or lower only when its 95% t-interval over seeds excludes 0.
+
+    ``clusters``: tower -> Figure 1 panel -> cluster statistics, when the figure was drawn.
+    """
+    from repro.figures import lambda_points
+    from repro.reproduce import LONG_ARMS
+
+    lines = [f"Profile **{grid.profile}**, seeds {', '.join(map(str, grid.seeds))}; "
+             "\"non-English\" is the mean over the 10 languages other than English; ± is the "
+             "sample std over seeds; differences are paired by seed, with a 95% t-interval over "
+             "seeds and an exact sign-flip p-value (Tables 2b paired and 2c)."]
+    for tower, why in grid.not_run.items():
+        lines.append(f"- **{tower}**: not run ({why.split('. ')[0]}).")
+    for tower in grid.towers_run:
+        have = {a for a in VARIANTS if grid.runs(tower, a)}
+        r1 = {a: mean_non_en(grid, tower, a, "t2i_R@1") for a in have}
+        r10 = {a: mean_non_en(grid, tower, a, "t2i_R@10") for a in have}
+        ms = lambda v: "{:.1f} ± {:.1f}".format(*mean_std(v))  # noqa: E731
+        if {"PATR", "M3"} <= have:
+            lines.append(_m3_vs_patr(grid, tower, "PATR", "M3"))
+            if all(grid.runs(tower, a) for a in LONG_ARMS):
+                lines.append(_m3_vs_patr(grid, tower, *LONG_ARMS))
+        points = lambda_points(grid, tower)
+        if len(points) >= 2:
+            best = max(points, key=lambda p: float(np.mean(mean_non_en_runs(p[2]))))
+            lines.append(f"- **{tower}, λ curve (Figure 3)**: non-English R@1 by λ: " + "; ".join(
+                f"{lam:g}: {ms(mean_non_en_runs(runs))}" for lam, _, runs in points)
+                + f" ({len(points[0][2])} seeds each); highest mean at λ = {best[0]:g}; "
+                "text-cluster gap: " + "; ".join(
+                    f"{lam:g}: {np.mean([r['text_clusters']['gap'] for r in runs]):.3f}"
+                    for lam, _, runs in points) + ".")
+        for arm in sorted(have, key=VARIANTS.index):
+            runs = grid.runs(tower, arm)
+            n = sum(r["ended_on_plateau"] for r in runs)
+            esc = ", ".join(str(r["escape_step"]) if r["escape_step"] is not None else "never"
+                            for r in runs)
+            lines.append(f"- **{tower}, {arm}**: ended on the plateau in {n} of {len(runs)} "
+                         f"seeds (plateau left at step {esc} of {runs[0]['steps']}); "
+                         f"non-English R@1 {ms(r1[arm])}, R@10 {ms(r10[arm])}.")
+        for a, b in PAIRS[1:]:
+            if {a, b} <= have:
+                d = paired(grid, tower, a, b, NON_EN, "t2i_R@1")
+                lines.append(f"- **{tower}, {a} − {b}**: non-English R@1 {_paired_text(d)}.")
+        for panel, st in (clusters or {}).get(tower, {}).items():
+            lines.append(f"- **{tower}, text clusters (Figure 1), {panel}**: same-item "
+                         f"cross-lingual cosine {st['same']:.3f}, different-item {st['diff']:.3f}, "
+                         f"gap {st['gap']:.3f}, separation {st['separation']:.2f}.")
+        runs = grid.runs(tower, "M3")
+        if runs and runs[0]["alignment_xtd10"]:
+            raw = float(np.mean([runs[0]["alignment_xtd10"][l]["raw_R@1"] for l in NON_EN]))
+            head = [float(np.mean([r["alignment_xtd10"][l]["head_R@1"] for l in NON_EN]))
+                    for r in runs]
+            lines.append(f"- **{tower}, text alignment (Table 4)**: XTD10 caption-to-English R@1, "
+                         f"mean over non-English languages: raw tower {raw:.1f}, after the M3 text "
+                         f"head {ms(head)}.")
+        if runs and runs[0]["tagging"]:
+            maps = [float(np.mean([r["tagging"][l]["mAP"] for l in NON_EN])) for r in runs]
+            en = [r["tagging"]["en"]["mAP"] for r in runs]
+            lines.append(f"- **{tower}, tagging (Table 3)**: M3 mAP {ms(en)} in English, "
+                         f"{ms(maps)} averaged over the other languages.")
+            per_variant = "; ".join(
+                f"{v} {ms([float(np.mean([r['tagging'][l]['mAP'] for l in NON_EN])) for r in grid.runs(tower, v)])}"
+                for v in VARIANTS if grid.runs(tower, v))
+            lines.append(f"- **{tower}, tagging for every variant (Table 3b)**: non-English mAP: "
+                         f"{per_variant}.")
+    return "\n".join(lines) + "\n"
+
+
+def mean_non_en_runs(runs) -> list[float]:
+    """Per run, non-English mean t2i R@1."""
+    return [float(np.mean([r["retrieval"][l]["t2i_R@1"] for l in NON_EN])) for r in runs]
+
+
+README_TABLES = ("table1_main", "table2_ablation", "table2b_variants_{tower}",
+                 "table2b_paired_R1_{tower}", "table2c_length_{tower}", "table_lambda_{tower}",
+                 "table3_tagging", "table3b_tagging_variants_{tower}")
+
+
+def update_readme(grid, out: Path, readme: Path) -> bool:
+    """Embed the current tables and findings between the README's markers (no hand edits)."""
+    if not readme.is_file():
+        return False
+    text = readme.read_text(encoding="utf-8")
+    tower = grid.towers_run[-1] if grid.towers_run else None
+    parts = []
+    for name in README_TABLES:
+        path = out / (name.format(tower=tower) + ".md")
+        if path.is_file():
+            parts.append(path.read_text(encoding="utf-8").replace("### ", "#### ", 1))
+    parts.append(f"Figures: `{out.name}/figure1_text_clusters_*.png`, "
+                 f"`{out.name}/figure2_recall_curves_*.png`, `{out.name}/figure3_lambda_*.png`, "
+                 f"`{out.name}/figure4_training_*.png`; all tables as CSV beside them.")
+    text = _between(text, "tables", "\n".join(parts))
+    text = _between(text, "findings", (out / "findings.md").read_text(encoding="utf-8"))
+    atomic_write_bytes(readme, text.encode("utf-8"))
+    return True
+
+
+def _between(text: str, marker: str, body: str) -> str:
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    i, j = text.index(start) + len(start), text.index(end)
+    return text[:i] + "\n" + body.rstrip() + "\n" + text[j:]

@@ -1,0 +1,178 @@
+"""What every table, figure and finding shares: the Table type, cell formatting, captions
+and accessors of a finished grid's numbers.
+
+Numbers are means and (sample) standard deviations over seeds; paired differences are taken
+seed by seed (same seed: same initialisation and same batches). A variant with runs that ended
+on the loss plateau carries a dagger wherever it is used.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from repro.data import LANGS, atomic_write_bytes
+
+NON_EN = tuple(l for l in LANGS if l != "en")
+TOWERS_ORDER = ("mbert", "muse")
+VARIANTS = ("PATR", "M3", "PATR text_head=none", "InfoNCE", "VSE++")
+PAIRS = (("M3", "PATR"), ("M3", "PATR text_head=none"), ("InfoNCE", "M3"))
+
+#: Published text-to-image R@10 on XTD10 of the paper's mUSE models (method.md section 7).
+PUBLISHED_R10 = {
+    "PATR": {"en": 83.6, "es": 75.6, "fr": 76.9, "zh": 76.1, "it": 73.4, "ko": 64.3,
+             "ru": 73.6, "jp": 69.4},
+    "M3": {"en": 85.3, "es": 78.9, "fr": 78.9, "zh": 76.7, "it": 73.6, "ko": 67.8,
+           "ru": 76.1, "jp": 70.7},
+}
+
+DAGGER = "†"
+
+PLATEAU_NOTE = (f"{DAGGER}k/n: k of the n seeds ended on the loss plateau: over their last 20 "
+                "optimizer steps, cos(t, v+) did not beat cos(t, hardest in-batch v−) by 0.02 on "
+                "average (method.md section 3; the step each run left it is in Table 2c and "
+                "metrics.json).")
+
+
+# ----------------------------------------------------------------------------- formatting
+
+def mean_std(values):
+    """(mean, sample std) of per-seed values; the cell "not run" when there are none."""
+    v = np.asarray(values, dtype=float)
+    if v.size == 0:
+        return "not run"
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
+
+
+def _cell_md(c) -> str:
+    if isinstance(c, tuple):
+        return f"{c[0]:.1f} ± {c[1]:.1f}"
+    if isinstance(c, float):
+        return f"{c:.1f}"
+    return str(c)
+
+
+def _csv_rows(header, rows) -> list[list[str]]:
+    """Header and rows for CSV: a column holding (mean, std) cells becomes two numeric
+    columns; other cells in it ("not run") fill the mean column and leave std empty."""
+    paired = [any(isinstance(r[j], tuple) for r in rows) for j in range(len(header))]
+    out = [[h for j, name in enumerate(header)
+            for h in ((f"{name} mean", f"{name} std") if paired[j] else (name,))]]
+    for r in rows:
+        line = []
+        for j, c in enumerate(r):
+            if isinstance(c, tuple):
+                line += [f"{c[0]:.4f}", f"{c[1]:.4f}"]
+            else:
+                line.append(f"{c:.4f}" if isinstance(c, float) else str(c))
+                if paired[j]:
+                    line.append("")
+        out.append(line)
+    return out
+
+
+class Table:
+    """A titled table with a caption and footnotes, written as ``name.md`` and ``name.csv``."""
+
+    def __init__(self, name: str, title: str, caption: str, header: list[str]):
+        self.name, self.title, self.caption, self.header = name, title, caption, header
+        self.rows: list[list] = []
+        self.notes: list[str] = []
+
+    def add(self, row: list) -> None:
+        assert len(row) == len(self.header), (self.name, row)
+        self.rows.append(row)
+
+    def markdown(self) -> str:
+        lines = [f"### {self.title}", "", self.caption, "",
+                 "| " + " | ".join(self.header) + " |",
+                 "|" + "---|" * len(self.header)]
+        lines += ["| " + " | ".join(_cell_md(c) for c in row) + " |" for row in self.rows]
+        if self.notes:
+            lines += [""] + [f"- {n}" for n in self.notes]
+        return "\n".join(lines) + "\n"
+
+    def write(self, out: Path) -> list[str]:
+        atomic_write_bytes(out / f"{self.name}.md", self.markdown().encode())
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerows(_csv_rows(self.header, self.rows))
+        atomic_write_bytes(out / f"{self.name}.csv", buf.getvalue().encode())
+        return [f"{self.name}.md", f"{self.name}.csv"]
+
+
+def backbone_line(grid) -> str:
+    """The image backbone of the grid's runs, as every caption names it."""
+    cfgs = list(grid.configs.values())
+    name = cfgs[0].image_backbone if cfgs else "?"
+    weights = cfgs[0].image_weights if cfgs else "?"
+    return (f"image backbone **{name}** ({'ImageNet weights' if weights == 'imagenet' else 'random init'}, "
+            "frozen, cached pooled features) + trained heads")
+
+
+def data_line(grid) -> str:
+    seeds = ", ".join(map(str, grid.seeds))
+    if grid.profile == "mini":
+        return ("Profile **mini**: offline emoji benchmark (CLDR 41 names, Twemoji images; "
+                "train on English names/keywords of 1,249 emoji, test on 500 held-out emoji, "
+                f"one caption per image and language); {backbone_line(grid)}; seeds {seeds}. "
+                "Not comparable to XTD10 numbers.")
+    return ("Profile **paper**: trained on MSCOCO 2014 English captions (XTD10 images excluded), "
+            f"tested on XTD10 (1000 images, 11 languages); {backbone_line(grid)}; seeds {seeds}.")
+
+
+
+def plateau_mark(runs) -> str:
+    """" †k/n" when k of the n runs ended on the plateau, else ""."""
+    n = sum(r["ended_on_plateau"] for r in runs)
+    return f" {DAGGER}{n}/{len(runs)}" if n else ""
+
+
+def not_run_notes(grid) -> list[str]:
+    return [f"{t}: not run: {why}" for t, why in grid.not_run.items()]
+
+
+def lang_values(runs, lang, key, section="retrieval"):
+    return [r[section][lang][key] for r in runs]
+
+
+def lang_mean(runs, langs, key):
+    """Per seed, the mean over ``langs``; returns the per-seed list."""
+    return [float(np.mean([r["retrieval"][l][key] for l in langs])) for r in runs]
+
+
+def paired(grid, tower, a, b, lang_or_langs, key):
+    """Per-seed differences a - b of a metric (a language, or the mean over languages)."""
+    out = []
+    for s in grid.seeds:
+        ra, rb = grid.results.get((tower, a, s)), grid.results.get((tower, b, s))
+        if ra is None or rb is None:
+            continue
+        langs = lang_or_langs if isinstance(lang_or_langs, tuple) else (lang_or_langs,)
+        out.append(float(np.mean([ra["retrieval"][l][key] for l in langs]))
+                   - float(np.mean([rb["retrieval"][l][key] for l in langs])))
+    return out
+
+
+def arm_notes(grid, tower, arm) -> list[str]:
+    notes = set()
+    for r in grid.runs(tower, arm):
+        notes.update(n for n in r["notes"] if "trainable" in n)
+    return sorted(notes)
+
+
+
+
+def mean_non_en(grid, tower, arm, key):
+    """Per seed, the mean of a retrieval metric over the 10 non-English languages."""
+    return lang_mean(grid.runs(tower, arm), NON_EN, key)
+
+
+def save_png(fig, path: Path) -> None:
+    """A matplotlib figure as PNG bytes without a timestamp, written atomically."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    atomic_write_bytes(path, buf.getvalue())
