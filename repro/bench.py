@@ -1,4 +1,4 @@
-"""Benchmarks that print figures: ``python -m repro.bench {metrics,train,defaults,numerics}``.
+"""Benchmarks that print figures: ``python -m repro.bench {metrics,train,defaults,numerics,paper-scale}``.
 
 Every figure is a ratio against a baseline measured in the same run on the same inputs,
 so the numbers are comparable across machines. Nothing here asserts a time.
@@ -199,12 +199,19 @@ def _print_rows(rows: list[dict]) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m repro.bench", description=__doc__)
-    parser.add_argument("what", choices=["metrics", "train", "defaults", "numerics"])
+    parser.add_argument("what", choices=["metrics", "train", "defaults", "numerics", "paper-scale"])
+    parser.add_argument("--steps", type=int, default=30, help="paper-scale: steps timed per tower")
+    parser.add_argument("--scale", type=float, default=1.0,
+                        help="paper-scale: data set size factor (tests); shapes stay the paper's")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="also print the rows as JSON")
     args = parser.parse_args(argv)
     if args.what == "metrics":
         rows = bench_metrics(args.seed)
+    elif args.what == "paper-scale":
+        from repro.scale import bench_paper_scale
+
+        rows = bench_paper_scale(args.steps, args.scale)
     elif args.what == "numerics":
         rows = bench_numerics()
     elif args.what == "defaults":

@@ -44,6 +44,7 @@ class Config:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     threads: int = 2                    # torch CPU threads: fixed, bit-identity depends on it
+    device: str = "auto"                # auto (CUDA when available, else CPU) | cpu | cuda
     sample_per_image: bool = False      # False: an epoch visits every caption; True: each image once
     # --- data
     use_keywords: bool = True           # mini: English keywords as extra training captions
@@ -83,6 +84,7 @@ CHOICES = {
     "negative": ("hardest", "random"), "vsepp_mode": ("hardest", "sum"),
     "image_backbone": ("efficientnet_lite0", "resnet18", "resnet50", "resnet152"),
     "image_weights": ("imagenet", "none"),
+    "device": ("auto", "cpu", "cuda"),
 }
 
 

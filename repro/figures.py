@@ -34,7 +34,8 @@ def _model(grid, tower, arm, seed):
 
     cfg, task = grid.configs[(tower, arm, seed)], grid.tasks[tower]
     model = DualEncoder(cfg, task.text_dim, task.image_feat_dim)
-    model.load_state_dict(torch.load(grid.run_dirs[(tower, arm, seed)] / "best_model.pt"))
+    model.load_state_dict(torch.load(grid.run_dirs[(tower, arm, seed)] / "best_model.pt",
+                                     map_location="cpu"))
     return model.eval()
 
 

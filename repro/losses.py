@@ -30,7 +30,8 @@ def pick_negatives(sim: torch.Tensor, neg: torch.Tensor, how: str = "hardest",
         idx = masked.argmax(dim=1)
     elif how == "random":
         weights = neg.float() + (~has)[:, None].float()  # rows without negatives: any column
-        idx = torch.multinomial(weights, 1, generator=generator).squeeze(1)
+        # drawn on the CPU with the epoch's CPU generator: the same draws on every device
+        idx = torch.multinomial(weights.cpu(), 1, generator=generator).squeeze(1).to(sim.device)
     else:
         raise ValueError(f"unknown negative choice {how!r}")
     return idx, has

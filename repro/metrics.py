@@ -39,7 +39,12 @@ def _as_scores(scores, name: str = "scores") -> np.ndarray:
         raise ValueError(f"{name} must be a 2-D matrix, got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(f"{name} must be non-empty, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.floating):
+    if arr.dtype.itemsize < 4 and (np.issubdtype(arr.dtype, np.floating)
+                                   or arr.dtype.name == "bfloat16"):
+        # float16 / bfloat16 (e.g. ml_dtypes): widened exactly to float32, so that products and
+        # sums run, and rounding bands are sized, in float32 (a float16 band is about 1.0)
+        arr = arr.astype(np.float32)
+    elif not np.issubdtype(arr.dtype, np.floating):
         if not np.issubdtype(arr.dtype, np.integer):
             raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
         arr = arr.astype(np.float64)
@@ -263,8 +268,12 @@ def retrieval_report_from_embeddings(text_emb, image_emb, image_of_caption, ks=(
     estimate are kept and compared exactly once all chunks are seen. The result is the
     report of the score matrix as the chunks computed it.
 
+    Half-precision inputs (float16, bfloat16) are widened exactly to float32 first: the
+    scores are then the float32 dot products of the given half-precision vectors, and the
+    memory promise holds as for float32 (the band stays ~1e-5, not ~1).
+
     Args:
-        text_emb: (n_captions, d) float array.
+        text_emb: (n_captions, d) float array (float16/bfloat16/float32/float64).
         image_emb: (n_images, d) float array.
         image_of_caption: (n_captions,) int array, as in :func:`retrieval_report`.
         ks: recall cut-offs.

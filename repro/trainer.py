@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import random
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +32,7 @@ from repro.config import METRICS_VERSION, Config, config_from_json
 from repro.data import LANGS, atomic_write_bytes
 from repro.errors import ReproError
 from repro.losses import compute_loss
-from repro.model import DualEncoder
+from repro.model import DualEncoder, resolve_device
 from repro.tasks import Task, assert_english, build_task
 
 #: A mid-run checkpoint at most this often (seconds); one is always written at the end.
@@ -43,13 +45,19 @@ PLATEAU_GAP = 0.02
 PLATEAU_WINDOW = 20
 
 
-def seed_everything(cfg: Config) -> None:
+def seed_everything(cfg: Config) -> torch.device:
+    """Seed everything, make algorithms deterministic; returns the device runs use."""
+    device = resolve_device(cfg.device)
+    if device.type == "cuda":
+        # deterministic cuBLAS needs a fixed workspace (read when cuBLAS first starts)
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     torch.use_deterministic_algorithms(True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    return device
 
 
 def epoch_generator(cfg: Config, epoch: int) -> torch.Generator:
@@ -86,7 +94,8 @@ def _state_bytes(obj) -> bytes:
 def embed_images(model: DualEncoder, images: torch.Tensor, batch: int = 512) -> np.ndarray:
     """Image embeddings, float32 (n, D), model in eval mode."""
     model.eval()
-    return torch.cat([model.encode_image(images[i:i + batch])
+    dev = _device_of(model)
+    return torch.cat([model.encode_image(images[i:i + batch].to(dev)).cpu()
                       for i in range(0, images.shape[0], batch)]).numpy()
 
 
@@ -94,8 +103,13 @@ def embed_images(model: DualEncoder, images: torch.Tensor, batch: int = 512) -> 
 def embed_texts(model: DualEncoder, feats: torch.Tensor, batch: int = 4096) -> np.ndarray:
     """Text embeddings from tower features, float32 (n, D), model in eval mode."""
     model.eval()
-    return torch.cat([model.encode_text(feats[i:i + batch])
+    dev = _device_of(model)
+    return torch.cat([model.encode_text(feats[i:i + batch].to(dev)).cpu()
                       for i in range(0, feats.shape[0], batch)]).numpy()
+
+
+def _device_of(model) -> torch.device:
+    return next(model.parameters()).device
 
 
 def validate(model: DualEncoder, task: Task) -> dict:
@@ -105,11 +119,21 @@ def validate(model: DualEncoder, task: Task) -> dict:
     return M.retrieval_report(txt @ img.T, task.val_text.item)
 
 
+#: Text diagnostics use at most this many validation captions (the first ones): the
+#: cosine matrix is quadratic (COCO's 25k validation captions would need 2.5 GB per epoch).
+DIAGNOSTIC_CAPTIONS = 2048
+
+
 @torch.no_grad()
 def text_diagnostics(model: DualEncoder, groups) -> dict:
-    """Mean cosine between English captions of the same item and of different items."""
-    model.eval()
-    t = model.encode_text(groups.feats).numpy()
+    """Mean cosine between English captions of the same item and of different items (over
+    the first :data:`DIAGNOSTIC_CAPTIONS` captions of ``groups``)."""
+    from repro.tasks import TextSet
+
+    n = DIAGNOSTIC_CAPTIONS
+    if groups.feats.shape[0] > n:
+        groups = TextSet(groups.feats[:n], groups.item[:n], groups.lang)
+    t = embed_texts(model, groups.feats)
     sim = t @ t.T
     same = groups.item[:, None] == groups.item[None, :]
     off = ~np.eye(len(t), dtype=bool)
@@ -118,20 +142,43 @@ def text_diagnostics(model: DualEncoder, groups) -> dict:
     return {"text_cos_same": s_same, "text_cos_diff": s_diff, "text_gap": s_same - s_diff}
 
 
-def train_epoch(model, opt, task: Task, cfg: Config, epoch: int) -> tuple[dict, np.ndarray]:
+@dataclass
+class TrainData:
+    """The training set where the model lives: caption features (n, text_dim), the item of
+    each caption (n,) int64, image features (n_images, feat_dim). On the CPU these are the
+    task's own tensors (no copy); on a GPU they are moved there once per run."""
+
+    feats: torch.Tensor
+    item: torch.Tensor
+    images: torch.Tensor
+
+    @classmethod
+    def of(cls, task: Task, device: torch.device) -> "TrainData":
+        return cls(task.train_text.feats.to(device),
+                   torch.from_numpy(task.train_text.item).to(device),
+                   task.train_images.to(device))
+
+
+def train_epoch(model, opt, task: Task, cfg: Config, epoch: int,
+                data: TrainData | None = None,
+                max_batches: int | None = None) -> tuple[dict, np.ndarray]:
     """One epoch of optimizer steps. Returns (epoch means of loss, cos_pos, cos_neg, win;
     the per-batch gap cos(t, v+) - cos(t, hardest v-) as float64 (n_batches,)).
 
-    Diagnostics stay on the model's device until the epoch ends (one transfer per epoch).
+    Batches are drawn on the CPU (seeded), indices moved to the model's device; diagnostics
+    stay there until the epoch ends (one transfer per epoch). ``max_batches`` stops early
+    (benchmarks only).
     """
     gen = epoch_generator(cfg, epoch)
     model.train()
-    batches = epoch_batches(task, cfg, gen)
+    data = data or TrainData.of(task, _device_of(model))
+    batches = epoch_batches(task, cfg, gen)[:max_batches]
     rows = []
     for caps in batches:
-        item = torch.from_numpy(task.train_text.item[caps.numpy()])
-        t = model.encode_text(task.train_text.feats[caps])
-        v = model.encode_image(task.train_images[item])
+        caps = caps.to(data.feats.device)
+        item = data.item[caps]
+        t = model.encode_text(data.feats[caps])
+        v = model.encode_image(data.images[item])
         loss, diag = compute_loss(cfg, t, v, item, gen)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -183,15 +230,16 @@ def train(cfg: Config, out: Path, task: Task | None = None, resume: bool = True,
     previous one (0: every epoch). Neither changes any result.
     """
     out.mkdir(parents=True, exist_ok=True)
-    seed_everything(cfg)
+    device = seed_everything(cfg)
     task = task or build_task(cfg)
     assert_english(task.train_text, "training")
-    model = DualEncoder(cfg, task.text_dim, task.image_feat_dim)
+    model = DualEncoder(cfg, task.text_dim, task.image_feat_dim).to(device)
+    data = TrainData.of(task, device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ckpt_path = out / "checkpoint.pt"
     state = {"epoch": 0, "best_epoch": 0, "best_score": -1.0, "best_model": None, "log": []}
     if resume and ckpt_path.exists():
-        saved = torch.load(ckpt_path, weights_only=False)
+        saved = torch.load(ckpt_path, weights_only=False, map_location="cpu")
         if not can_continue(saved["config"], saved["state"]["epoch"], cfg):
             raise ReproError(f"{ckpt_path}: checkpoint of another config; use --fresh or "
                              "another --out")
@@ -209,7 +257,7 @@ def train(cfg: Config, out: Path, task: Task | None = None, resume: bool = True,
             break
         t0 = time.perf_counter()
         epoch = state["epoch"] + 1
-        stats, gaps = train_epoch(model, opt, task, cfg, epoch)
+        stats, gaps = train_epoch(model, opt, task, cfg, epoch, data)
         stats.update(update_plateau(state, gaps))
         val = validate(model, task)
         stats.update(text_diagnostics(model, task.val_groups))
@@ -217,21 +265,25 @@ def train(cfg: Config, out: Path, task: Task | None = None, resume: bool = True,
                      seconds=round(time.perf_counter() - t0, 3))
         state["log"].append(stats)
         if val["rsum"] > state["best_score"]:
-            state.update(best_epoch=epoch, best_score=val["rsum"],
-                         best_model={k: v.clone() for k, v in model.state_dict().items()})
+            state.update(best_epoch=epoch, best_score=val["rsum"], best_model=_cpu_state(model))
         state["epoch"] = epoch
         last = epoch == cfg.epochs or (stop_after is not None and epoch >= stop_after)
         if last or time.perf_counter() - t_saved >= checkpoint_seconds:
             atomic_write_bytes(ckpt_path, _state_bytes({
-                "config": cfg.to_json(), "model": model.state_dict(),
+                "config": cfg.to_json(), "model": _cpu_state(model),
                 "optimizer": opt.state_dict(), "state": state}))
             t_saved = time.perf_counter()
         _append_log(out / "log.jsonl", stats)
         bar.update(1)
     bar.close()
-    best = DualEncoder(cfg, task.text_dim, task.image_feat_dim)
+    best = DualEncoder(cfg, task.text_dim, task.image_feat_dim).to(device)
     best.load_state_dict(state["best_model"] or model.state_dict())
     return best, state
+
+
+def _cpu_state(model) -> dict:
+    """A copy of the model's parameters on the CPU (checkpoints load on any machine)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
 
 
 def can_continue(saved_config: str, saved_epoch: int, cfg: Config) -> bool:
@@ -293,6 +345,7 @@ def evaluate(model: DualEncoder, task: Task, cfg: Config, state: dict) -> dict:
         "metrics_version": METRICS_VERSION,
         "profile": cfg.profile, "arm": cfg.arm, "seed": cfg.seed, "text_tower": cfg.text_tower,
         "image_backbone": cfg.image_backbone, "image_weights": cfg.image_weights,
+        "device": str(_device_of(model)),
         "best_epoch": state["best_epoch"], "epochs": state["epoch"],
         "steps": state.get("step", 0), "escape_step": state.get("escape_step"),
         "ended_on_plateau": state.get("escape_step") is None,
@@ -348,11 +401,11 @@ def evaluate_run(out: Path, log=print) -> dict:
         cfg = config_from_json(cfg_path.read_text())
     except (ReproError, ValueError, TypeError) as exc:
         raise ReproError(f"{cfg_path}: not a config this version can run ({exc})") from None
-    seed_everything(cfg)
+    device = seed_everything(cfg)
     task = build_task(cfg)
-    saved = torch.load(ckpt_path, weights_only=False)
+    saved = torch.load(ckpt_path, weights_only=False, map_location="cpu")
     state = saved["state"]
-    model = DualEncoder(cfg, task.text_dim, task.image_feat_dim)
+    model = DualEncoder(cfg, task.text_dim, task.image_feat_dim).to(device)
     model.load_state_dict(state["best_model"] or saved["model"])
     result = evaluate(model, task, cfg, state)
     metrics_path = out / "metrics.json"
