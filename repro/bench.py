@@ -1,4 +1,4 @@
-"""Benchmarks that print figures: ``python -m repro.bench {metrics,train,defaults,numerics,paper-scale}``.
+"""Benchmarks that print figures: ``python -m repro.bench {metrics,train,defaults,numerics,paper-scale,features}``.
 
 Every figure is a ratio against a baseline measured in the same run on the same inputs,
 so the numbers are comparable across machines. Nothing here asserts a time.
@@ -131,6 +131,27 @@ def _steps_per_epoch(task, cfg) -> int:
     return n // cfg.batch_size
 
 
+def bench_features() -> list[dict]:
+    """Cold EfficientNet-Lite0 feature extraction of every emoji image into an empty cache,
+    then a cached read. Run it with nothing else busy."""
+    import tempfile
+    from pathlib import Path
+
+    from repro import backbones, data
+
+    paths = data.emoji_image_paths(data.load_emoji())
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        feats = backbones.image_features("efficientnet_lite0", "imagenet", paths, root=Path(d))
+        t1 = time.perf_counter()
+        backbones.image_features("efficientnet_lite0", "imagenet", paths, root=Path(d))
+        t2 = time.perf_counter()
+    rows = [{"images": len(paths), "feature_dim": feats.shape[1], "extract_s": t1 - t0,
+             "cached_read_s": t2 - t1}]
+    _print_rows(rows)
+    return rows
+
+
 _PIN_PROBE = r"""
 import json, time, repro, torch
 from repro.backbones import build_effnet
@@ -199,7 +220,8 @@ def _print_rows(rows: list[dict]) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m repro.bench", description=__doc__)
-    parser.add_argument("what", choices=["metrics", "train", "defaults", "numerics", "paper-scale"])
+    parser.add_argument("what", choices=["metrics", "train", "defaults", "numerics", "paper-scale",
+                                         "features"])
     parser.add_argument("--steps", type=int, default=30, help="paper-scale: steps timed per tower")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="paper-scale: data set size factor (tests); shapes stay the paper's")
@@ -208,6 +230,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.what == "metrics":
         rows = bench_metrics(args.seed)
+    elif args.what == "features":
+        rows = bench_features()
     elif args.what == "paper-scale":
         from repro.scale import bench_paper_scale
 

@@ -1,7 +1,7 @@
 """On-disk cache of frozen tower outputs (text features, paper-profile image features).
 
 An entry is ``<name>.npy`` plus ``<name>.json`` metadata (tower, weights id, transform,
-number of items, sha256 of the inputs). A lookup whose metadata differs from what is asked
+number of items, sha256 of the inputs, the CPU-numerics mode and kernel level). A lookup whose metadata differs from what is asked
 for is rebuilt, never silently reused. Both files are written atomically, the array first,
 so a crash never leaves an entry that looks complete.
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from repro import numerics
 from repro.data import atomic_write_bytes, cache_dir
 
 
@@ -39,7 +40,9 @@ def cached(kind: str, meta: dict, items: list[str], compute, root: Path | None =
         compute: callable items -> array with one row per item.
     """
     root = Path(root) if root else cache_dir() / "features"
-    want = dict(meta, n_items=len(items), inputs_sha256=inputs_sha256(items))
+    # Kernels decide the last bits: features made with other numerics are not reused.
+    want = dict(meta, n_items=len(items), inputs_sha256=inputs_sha256(items),
+                numerics=numerics.cache_key())
     key = inputs_sha256([json.dumps(want, sort_keys=True)])[:20]
     arr_path, meta_path = root / f"{kind}-{key}.npy", root / f"{kind}-{key}.json"
     if meta_path.exists() and arr_path.exists():

@@ -75,6 +75,13 @@ def env_for_subprocess(environ=os.environ) -> dict:
     return {k: environ.get(k, v) for k, v in wanted(environ).items()}
 
 
+def cache_key() -> str:
+    """What of the numerics a cached feature depends on: mode and torch's kernel level."""
+    import torch
+
+    return f"{mode()}-{torch.backends.cpu.get_cpu_capability()}"
+
+
 def _cpu_model_and_flags() -> tuple[str, list[str]]:
     model, flags = platform.processor() or platform.machine(), set()
     try:
