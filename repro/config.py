@@ -9,6 +9,12 @@ from dataclasses import dataclass, fields
 from repro.errors import ReproError
 
 
+#: The plateau (method.md section 3): a run is on it while the mean over the last
+#: PLATEAU_WINDOW batches of cos(t, v+) - cos(t, hardest in-batch v-) is below PLATEAU_GAP;
+#: it leaves it at the first optimizer step where that mean reaches PLATEAU_GAP.
+PLATEAU_GAP = 0.02
+PLATEAU_WINDOW = 20
+
 #: Version of what ``metrics.json`` holds; finished runs of another version are not reused.
 METRICS_VERSION = 2
 

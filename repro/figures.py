@@ -27,6 +27,16 @@ def _pyplot():
     return plt
 
 
+def _finish(fig, out: Path, name: str, title: str | None = None) -> str:
+    """Title (if any), lay out, write ``out/name`` as PNG and close the figure; returns name."""
+    if title is not None:
+        fig.suptitle(title, fontsize=10)
+        fig.tight_layout()
+    save_png(fig, out / name)
+    _pyplot().close(fig)
+    return name
+
+
 def _model(grid, tower, arm, seed):
     import torch
 
@@ -72,13 +82,9 @@ def figure1(grid, out: Path, tower: str) -> tuple[str, dict]:
         ax.set_title(f"{name}\ngap {st['gap']:.3f}, separation {st['separation']:.2f}", fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(f"Figure 1 ({grid.profile} profile, {tower}): captions of 8 test items in 11 "
-                 "languages, one colour per item (gap and separation over all test items)",
-                 fontsize=10)
-    fig.tight_layout()
-    name = f"figure1_text_clusters_{tower}.png"
-    save_png(fig, out / name)
-    plt.close(fig)
+    name = _finish(fig, out, f"figure1_text_clusters_{tower}.png",
+                   f"Figure 1 ({grid.profile} profile, {tower}): captions of 8 test items in 11 "
+                   "languages, one colour per item (gap and separation over all test items)")
     return name, stats
 
 
@@ -105,10 +111,7 @@ def figure2(grid, out: Path, tower: str) -> str:
                  fontsize=10)
     ax.legend(ncol=2, fontsize=8)
     ax.grid(alpha=0.3)
-    name = f"figure2_recall_curves_{tower}.png"
-    save_png(fig, out / name)
-    plt.close(fig)
-    return name
+    return _finish(fig, out, f"figure2_recall_curves_{tower}.png")
 
 
 def _interval(values) -> tuple[float, float]:
@@ -162,13 +165,9 @@ def figure3(grid, out: Path, tower: str) -> str | None:
         ax.set_xlabel("λ (weight of the text-text term; 0 = PATR, 1 = M3)")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"Figure 3 ({grid.profile} profile, {tower}): M3's λ, {n} seeds per point, "
-                 "mean and 95% t-interval", fontsize=10)
-    fig.tight_layout()
-    name = f"figure3_lambda_{tower}.png"
-    save_png(fig, out / name)
-    plt.close(fig)
-    return name
+    return _finish(fig, out, f"figure3_lambda_{tower}.png",
+                   f"Figure 3 ({grid.profile} profile, {tower}): M3's λ, {n} seeds per point, "
+                   "mean and 95% t-interval")
 
 
 def read_log(run_dir: Path) -> list[dict]:
@@ -211,10 +210,6 @@ def figure4(grid, out: Path, tower: str) -> str | None:
     axes[0].set_ylabel("English validation R-sum")
     axes[1].set_ylabel("cos(t, v+) − cos(t, hardest v−), epoch mean")
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"Figure 4 ({grid.profile} profile, {tower}): PATR vs M3 at twice the default "
-                 "training length", fontsize=10)
-    fig.tight_layout()
-    name = f"figure4_training_{tower}.png"
-    save_png(fig, out / name)
-    plt.close(fig)
-    return name
+    return _finish(fig, out, f"figure4_training_{tower}.png",
+                   f"Figure 4 ({grid.profile} profile, {tower}): PATR vs M3 at twice the default "
+                   "training length")

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from repro.data import atomic_write_bytes
-from repro.report import NON_EN, PAIRS, VARIANTS, mean_non_en, mean_std, paired
+from repro.report import (NON_EN, PAIRS, VARIANTS, escape_steps, lang_mean, mean_non_en,
+                          mean_std, paired, plateau_count)
 
 
 def _paired_text(diffs) -> str:
@@ -28,8 +29,7 @@ def _m3_vs_patr(grid, tower, patr: str, m3: str) -> str:
     epochs = grid.configs[(tower, m3, grid.seeds[0])].epochs
     d1 = paired(grid, tower, m3, patr, NON_EN, "t2i_R@1")
     d10 = paired(grid, tower, m3, patr, NON_EN, "t2i_R@10")
-    plateau = ", ".join(f"{a} {sum(r['ended_on_plateau'] for r in grid.runs(tower, a))}/"
-                        f"{len(grid.runs(tower, a))}" for a in (patr, m3))
+    plateau = ", ".join(f"{a} {plateau_count(grid.runs(tower, a))}" for a in (patr, m3))
     return (f"- **{tower}, does M3 beat PATR at {epochs} epochs?** Non-English t2i R@1 "
             f"{ms(mean_non_en(grid, tower, m3, 't2i_R@1'))} (M3) vs "
             f"{ms(mean_non_en(grid, tower, patr, 't2i_R@1'))} (PATR), paired M3 − PATR "
@@ -63,9 +63,9 @@ def findings(grid, clusters: dict | None = None) -> str:
                 lines.append(_m3_vs_patr(grid, tower, *LONG_ARMS))
         points = lambda_points(grid, tower)
         if len(points) >= 2:
-            best = max(points, key=lambda p: float(np.mean(mean_non_en_runs(p[2]))))
+            best = max(points, key=lambda p: float(np.mean(lang_mean(p[2], NON_EN, "t2i_R@1"))))
             lines.append(f"- **{tower}, λ curve (Figure 3)**: non-English R@1 by λ: " + "; ".join(
-                f"{lam:g}: {ms(mean_non_en_runs(runs))}" for lam, _, runs in points)
+                f"{lam:g}: {ms(lang_mean(runs, NON_EN, 't2i_R@1'))}" for lam, _, runs in points)
                 + f" ({len(points[0][2])} seeds each); highest mean at λ = {best[0]:g}; "
                 "text-cluster gap: " + "; ".join(
                     f"{lam:g}: {np.mean([r['text_clusters']['gap'] for r in runs]):.3f}"
@@ -73,10 +73,8 @@ def findings(grid, clusters: dict | None = None) -> str:
         for arm in sorted(have, key=VARIANTS.index):
             runs = grid.runs(tower, arm)
             n = sum(r["ended_on_plateau"] for r in runs)
-            esc = ", ".join(str(r["escape_step"]) if r["escape_step"] is not None else "never"
-                            for r in runs)
             lines.append(f"- **{tower}, {arm}**: ended on the plateau in {n} of {len(runs)} "
-                         f"seeds (plateau left at step {esc} of {runs[0]['steps']}); "
+                         f"seeds (plateau left at step {escape_steps(runs)} of {runs[0]['steps']}); "
                          f"non-English R@1 {ms(r1[arm])}, R@10 {ms(r10[arm])}.")
         for a, b in PAIRS[1:]:
             if {a, b} <= have:
@@ -105,11 +103,6 @@ def findings(grid, clusters: dict | None = None) -> str:
             lines.append(f"- **{tower}, tagging for every variant (Table 3b)**: non-English mAP: "
                          f"{per_variant}.")
     return "\n".join(lines) + "\n"
-
-
-def mean_non_en_runs(runs) -> list[float]:
-    """Per run, non-English mean t2i R@1."""
-    return [float(np.mean([r["retrieval"][l]["t2i_R@1"] for l in NON_EN])) for r in runs]
 
 
 README_TABLES = ("table1_main", "table2_ablation", "table2b_variants_{tower}",

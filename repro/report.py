@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from repro.config import PLATEAU_GAP, PLATEAU_WINDOW
 from repro.data import LANGS, atomic_write_bytes
 
 NON_EN = tuple(l for l in LANGS if l != "en")
@@ -31,9 +32,9 @@ PUBLISHED_R10 = {
 
 DAGGER = "†"
 
-PLATEAU_NOTE = (f"{DAGGER}k/n: k of the n seeds ended on the loss plateau: over their last 20 "
-                "optimizer steps, cos(t, v+) did not beat cos(t, hardest in-batch v−) by 0.02 on "
-                "average (method.md section 3; the step each run left it is in Table 2c and "
+PLATEAU_NOTE = (f"{DAGGER}k/n: k of the n seeds ended on the loss plateau: over their last "
+                f"{PLATEAU_WINDOW} optimizer steps, cos(t, v+) did not beat cos(t, hardest in-batch "
+                f"v−) by {PLATEAU_GAP:g} on average (method.md section 3; the step each run left it is in Table 2c and "
                 "metrics.json).")
 
 
@@ -125,10 +126,20 @@ def data_line(grid) -> str:
 
 
 
+def plateau_count(runs) -> str:
+    """"k/n": k of the n runs ended on the plateau."""
+    return f"{sum(r['ended_on_plateau'] for r in runs)}/{len(runs)}"
+
+
 def plateau_mark(runs) -> str:
     """" †k/n" when k of the n runs ended on the plateau, else ""."""
-    n = sum(r["ended_on_plateau"] for r in runs)
-    return f" {DAGGER}{n}/{len(runs)}" if n else ""
+    return f" {DAGGER}{plateau_count(runs)}" if any(r["ended_on_plateau"] for r in runs) else ""
+
+
+def escape_steps(runs) -> str:
+    """Each run's plateau-escape step, comma-separated ("never" when it ended on it)."""
+    return ", ".join(str(r["escape_step"]) if r["escape_step"] is not None else "never"
+                     for r in runs)
 
 
 def not_run_notes(grid) -> list[str]:

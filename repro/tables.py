@@ -13,8 +13,8 @@ import numpy as np
 
 from repro.data import LANGS, atomic_write_bytes
 from repro.report import (NON_EN, PAIRS, PLATEAU_NOTE, PUBLISHED_R10, TOWERS_ORDER, VARIANTS,
-                          Table, arm_notes, data_line, lang_mean, mean_std, not_run_notes, paired,
-                          plateau_mark, lang_values)
+                          Table, arm_notes, data_line, escape_steps, lang_mean, lang_values,
+                          mean_std, not_run_notes, paired, plateau_count, plateau_mark)
 
 
 # ----------------------------------------------------------------------------- paper tables
@@ -220,11 +220,6 @@ def table4(grid, section: str, name: str, title: str, what: str) -> Table:
 
 # ----------------------------------------------------------------------------- training length
 
-def _escape_text(runs) -> str:
-    return ", ".join(str(r["escape_step"]) if r["escape_step"] is not None else "never"
-                     for r in runs)
-
-
 def table2c(grid) -> list[Table]:
     """PATR vs M3 at the default training length and at twice it: per metric the two arms
     (mean ± std), the paired M3 − PATR difference with its 95% t-interval and the exact
@@ -256,13 +251,12 @@ def table2c(grid) -> list[Table]:
                 t.add([label, str(grid.configs[(tower, m3, grid.seeds[0])].epochs),
                        mean_std(lang_mean(pr, langs, key)), mean_std(lang_mean(mr, langs, key)),
                        format_summary(s) if s else "n/a", s["verdict"] if s else "n/a",
-                       f"{sum(r['ended_on_plateau'] for r in pr)}/{len(pr)}, "
-                       f"{sum(r['ended_on_plateau'] for r in mr)}/{len(mr)}"])
+                       f"{plateau_count(pr)}, {plateau_count(mr)}"])
         for patr, m3 in lengths:
             ep = grid.configs[(tower, m3, grid.seeds[0])].epochs
             t.notes.append(f"plateau-escape optimizer step per seed ({', '.join(map(str, grid.seeds))}) "
-                           f"at {ep} epochs: PATR {_escape_text(grid.runs(tower, patr))}; "
-                           f"M3 {_escape_text(grid.runs(tower, m3))} (of "
+                           f"at {ep} epochs: PATR {escape_steps(grid.runs(tower, patr))}; "
+                           f"M3 {escape_steps(grid.runs(tower, m3))} (of "
                            f"{grid.runs(tower, m3)[0]['steps']} steps).")
         t.notes.append(PLATEAU_NOTE)
         out.append(t)
@@ -299,7 +293,7 @@ def table_lambda(grid) -> list[Table]:
                    mean_std(lang_mean(runs, ("en",), "t2i_R@1")),
                    mean_std(lang_mean(runs, ("en",), "t2i_R@10")),
                    mean_std([100 * r["text_clusters"]["gap"] for r in runs]),
-                   f"{sum(r['ended_on_plateau'] for r in runs)}/{len(runs)}"])
+                   plateau_count(runs)])
         t.notes.append(PLATEAU_NOTE)
         out.append(t)
     return out

@@ -28,7 +28,8 @@ import torch
 
 from repro import metrics as M
 from repro import numerics
-from repro.config import METRICS_VERSION, Config, config_from_json
+from repro.config import (METRICS_VERSION, PLATEAU_GAP, PLATEAU_WINDOW, Config,
+                          config_from_json)
 from repro.data import LANGS, atomic_write_bytes
 from repro.errors import ReproError
 from repro.losses import compute_loss
@@ -38,11 +39,6 @@ from repro.tasks import Task, assert_english, build_task
 #: A mid-run checkpoint at most this often (seconds); one is always written at the end.
 CHECKPOINT_SECONDS = 60.0
 
-#: The plateau (method.md section 3): a run is on it while the mean over the last
-#: PLATEAU_WINDOW batches of cos(t, v+) - cos(t, hardest in-batch v-) is below PLATEAU_GAP;
-#: it leaves it at the first optimizer step where that mean reaches PLATEAU_GAP.
-PLATEAU_GAP = 0.02
-PLATEAU_WINDOW = 20
 
 
 def seed_everything(cfg: Config) -> torch.device:
@@ -248,7 +244,7 @@ def train(cfg: Config, out: Path, task: Task | None = None, resume: bool = True,
         state = saved["state"]
     atomic_write_bytes(out / "config.json", cfg.to_json().encode())
     # The log restarts from the checkpoint: epochs run after it (before a crash) are redone.
-    atomic_write_bytes(out / "log.jsonl", b"".join(_log_line(e) for e in state["log"]))
+    _write_log(out / "log.jsonl", state["log"])
     bar = _progress(cfg.epochs, cfg.arm)
     bar.update(state["epoch"])
     t_saved = time.perf_counter()
@@ -273,7 +269,7 @@ def train(cfg: Config, out: Path, task: Task | None = None, resume: bool = True,
                 "config": cfg.to_json(), "model": _cpu_state(model),
                 "optimizer": opt.state_dict(), "state": state}))
             t_saved = time.perf_counter()
-        _append_log(out / "log.jsonl", stats)
+        _write_log(out / "log.jsonl", state["log"])
         bar.update(1)
     bar.close()
     best = DualEncoder(cfg, task.text_dim, task.image_feat_dim).to(device)
@@ -304,10 +300,9 @@ def _log_line(stats: dict) -> bytes:
                        for k, v in stats.items()}).encode() + b"\n"
 
 
-def _append_log(path: Path, stats: dict) -> None:
-    """Rewrite the JSON-lines log with one more line (atomic: never half a line)."""
-    old = path.read_bytes() if path.exists() else b""
-    atomic_write_bytes(path, old + _log_line(stats))
+def _write_log(path: Path, log: list[dict]) -> None:
+    """Write the JSON-lines log of every epoch so far (atomic: never half a line)."""
+    atomic_write_bytes(path, b"".join(_log_line(e) for e in log))
 
 
 
