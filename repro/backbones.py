@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from repro.errors import ReproError
+from repro.features import cached
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -222,8 +223,6 @@ def image_features(backbone: str, weights: str, paths: list[Path], root: Path | 
                    device: str = "cpu", log=print) -> np.ndarray:
     """Frozen backbone features of image files, float32 (n, dim), from the feature cache when
     the backbone, weights, transform and files (names and sizes) match."""
-    from repro.features import cached
-
     paths = [Path(p) for p in paths]
     spec = BACKBONES[backbone]
     meta = {"backbone": backbone, "weights": weights, "transform": spec.transform_id,

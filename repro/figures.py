@@ -4,7 +4,8 @@
 2. text-to-image recall@K curves per language (M3);
 3. the lambda curve: M3's text-term weight against retrieval and cluster tightness;
 4. training curves: English validation R-sum and the cosine gap per optimizer step, PATR vs M3
-   at twice the default length, with each run's plateau-escape step marked.
+   at twice the default length, with each run's plateau-escape step marked;
+2d. M3 − PATR under each protocol of Table 2d, with the plateau-escape steps.
 """
 
 from __future__ import annotations
@@ -13,13 +14,19 @@ import json
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from repro import metrics
 from repro.data import LANGS
-from repro.report import NON_EN, lang_mean, save_png
+from repro.evaluation import embed_images, embed_texts
+from repro.grid import LAMBDAS, LONG_ARMS, PROTOCOLS, protocol_arm
+from repro.model import DualEncoder
+from repro.report import NON_EN, lang_mean, paired, save_png
+from repro.stats import t_interval
 
 
 def _pyplot():
-    import matplotlib
+    import matplotlib  # here, not at the top: the Agg backend must be chosen before pyplot loads
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -38,10 +45,6 @@ def _finish(fig, out: Path, name: str, title: str | None = None) -> str:
 
 
 def _model(grid, tower, arm, seed):
-    import torch
-
-    from repro.model import DualEncoder
-
     cfg, task = grid.configs[(tower, arm, seed)], grid.tasks[tower]
     model = DualEncoder(cfg, task.text_dim, task.image_feat_dim)
     model.load_state_dict(torch.load(grid.run_dirs[(tower, arm, seed)] / "best_model.pt",
@@ -52,11 +55,6 @@ def _model(grid, tower, arm, seed):
 def figure1(grid, out: Path, tower: str) -> tuple[str, dict]:
     """Text clusters: 2-D PCA of 8 test items' captions in 11 languages, raw / PATR / M3."""
     plt = _pyplot()
-    import torch
-
-    from repro import metrics
-    from repro.trainer import embed_texts
-
     task = grid.tasks[tower]
     seed = grid.seeds[0]
     panels = {"raw tower": {l: torch.nn.functional.normalize(ts.feats, dim=-1).numpy()
@@ -69,7 +67,7 @@ def figure1(grid, out: Path, tower: str) -> tuple[str, dict]:
     fig, axes = plt.subplots(1, 3, figsize=(15, 5))
     stats = {}
     for ax, (name, emb) in zip(axes, panels.items()):
-        st = metrics.cluster_stats(emb)
+        st = metrics.cluster_stats(emb, {l: ts.text_id for l, ts in task.test_text.items()})
         stats[name] = st
         pts = np.concatenate([emb[l][items] for l in LANGS])
         centred = pts - pts.mean(0)
@@ -92,9 +90,6 @@ def figure2(grid, out: Path, tower: str) -> str:
     """Recall@K curves (t2i) per language for M3, seed 0."""
     plt = _pyplot()
 
-    from repro import metrics
-    from repro.trainer import embed_images, embed_texts
-
     task = grid.tasks[tower]
     model = _model(grid, tower, "M3", grid.seeds[0])
     img = embed_images(model, task.test_images)
@@ -116,8 +111,6 @@ def figure2(grid, out: Path, tower: str) -> str:
 
 def _interval(values) -> tuple[float, float]:
     """(mean, half-width of the 95% t-interval) of per-seed values."""
-    from repro.stats import t_interval
-
     v = [float(x) for x in values]
     if len(v) < 2:
         return (v[0] if v else float("nan")), 0.0
@@ -128,7 +121,6 @@ def _interval(values) -> tuple[float, float]:
 def lambda_points(grid, tower) -> list[tuple[float, str, list]]:
     """(lambda, arm, runs) of the lambda curve, in increasing lambda; runs restricted to the
     seeds every point has (the first seeds), so that the points are comparable."""
-    from repro.reproduce import LAMBDAS
 
     have = [(lam, arm, grid.runs(tower, arm)) for arm, lam in LAMBDAS.items()]
     have = [(lam, arm, runs) for lam, arm, runs in have if runs]
@@ -179,7 +171,6 @@ def figure4(grid, out: Path, tower: str) -> str | None:
     """Training curves of PATR and M3 at twice the default length (mean over seeds): English
     validation R-sum and cos(t, v+) - cos(t, hardest v-) per optimizer step; each run's
     plateau-escape step is marked on the x axis; the default length is a dotted line."""
-    from repro.reproduce import LONG_ARMS
 
     arms = [a for a in LONG_ARMS if grid.runs(tower, a)]
     if not arms:
@@ -211,5 +202,45 @@ def figure4(grid, out: Path, tower: str) -> str | None:
     axes[1].set_ylabel("cos(t, v+) − cos(t, hardest v−), epoch mean")
     axes[0].legend(fontsize=8)
     return _finish(fig, out, f"figure4_training_{tower}.png",
-                   f"Figure 4 ({grid.profile} profile, {tower}): PATR vs M3 at twice the default "
-                   "training length")
+                   f"Figure 4 ({grid.profile} profile, {tower}"
+                   + (", protocol v2 of Table 2d" if grid.profile == "mini" else "")
+                   + "): PATR vs M3 at twice the default training length")
+
+
+def figure2d(grid, out: Path, tower: str) -> str | None:
+    """Table 2d as a picture: per protocol the paired M3 − PATR difference (mean and 95%
+    t-interval over seeds) for non-English and English R@1 / R@10, and each seed's
+    plateau-escape step of PATR and M3."""
+    rows = [p for p in PROTOCOLS
+            if all(grid.runs(tower, protocol_arm(a, p)) for a in ("PATR", "M3"))]
+    if len(rows) < 2:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 3, figsize=(16, 0.9 * len(rows) + 2.2))
+    ys = np.arange(len(rows))[::-1]
+    for ax, k in zip(axes[:2], (1, 10)):
+        for langs, label, dy, color in ((NON_EN, "non-English (mean of 10)", 0.12, "tab:purple"),
+                                        (("en",), "English", -0.12, "tab:grey")):
+            stats = [_interval(paired(grid, tower, protocol_arm("M3", p), protocol_arm("PATR", p),
+                                      langs, f"t2i_R@{k}")) for p in rows]
+            ax.errorbar([m for m, _ in stats], ys + dy, xerr=[h for _, h in stats], fmt="o",
+                        capsize=4, color=color, label=label)
+        ax.axvline(0, color="black", lw=1)
+        ax.set_xlabel(f"M3 − PATR, text-to-image R@{k} (points; 95% t-interval)")
+    for arm, dy, color in (("PATR", 0.12, "tab:blue"), ("M3", -0.12, "tab:red")):
+        for y, p in zip(ys, rows):
+            steps = [r["escape_step"] for r in grid.runs(tower, protocol_arm(arm, p))]
+            seen = [s for s in steps if s is not None]
+            axes[2].scatter(seen, [y + dy] * len(seen), color=color, s=25,
+                            label=arm if p == rows[0] else None)
+            if len(seen) < len(steps):
+                axes[2].annotate(f"{len(steps) - len(seen)} never", (0, y + dy), fontsize=7)
+    axes[2].set_xlabel("plateau-escape optimizer step, each seed")
+    for ax in axes:
+        ax.set_yticks(ys, rows if ax is axes[0] else [""] * len(rows))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    n = len(grid.runs(tower, "M3"))
+    return _finish(fig, out, f"figure2d_protocols_{tower}.png",
+                   f"Figure 2d ({grid.profile} profile, {tower}): M3 vs PATR under each protocol "
+                   f"of Table 2d, paired over {n} seeds")

@@ -7,20 +7,19 @@ from pathlib import Path
 
 import numpy as np
 
-from repro.data import atomic_write_bytes
+from repro.fileio import atomic_write_bytes
+from repro.figures import lambda_points
+from repro.grid import LONG_ARMS, PROTOCOLS, protocol_arm
+from repro.stats import paired_summary
 from repro.report import (NON_EN, PAIRS, VARIANTS, escape_steps, lang_mean, mean_non_en,
                           mean_std, paired, plateau_count)
 
 
 def _paired_text(diffs) -> str:
     """'+1.2 [-0.3, +2.7], sign-flip p = 0.19: no difference shown' for paired differences."""
-    from repro.stats import paired_summary
-
     if len(diffs) < 2:
         return "n/a (fewer than 2 seeds)"
-    s = paired_summary(diffs)
-    return (f"{s['mean']:+.1f} [95% CI {s['low']:+.1f}, {s['high']:+.1f}], sign-flip p = "
-            f"{s['p_sign_flip']:.3g}: **{s['verdict']}**")
+    return _paired_text_of(paired_summary(diffs))
 
 
 def _m3_vs_patr(grid, tower, patr: str, m3: str) -> str:
@@ -37,14 +36,58 @@ def _m3_vs_patr(grid, tower, patr: str, m3: str) -> str:
             f"{plateau}.")
 
 
+def _median_escape(runs) -> str:
+    steps = [r["escape_step"] for r in runs]
+    if any(s is None for s in steps):
+        return f"{sum(s is None for s in steps)} of {len(steps)} never left the plateau"
+    return f"median {np.median(steps):.0f}"
+
+
+def _protocol_lines(grid, tower) -> list[str]:
+    """Table 2d in sentences: per protocol the M3 − PATR verdicts and escape steps, and how far
+    each choice moves them from v2."""
+    names = [p for p in PROTOCOLS
+             if all(grid.runs(tower, protocol_arm(a, p)) for a in ("PATR", "M3"))]
+    if "v2" not in names or len(names) < 2 or len(grid.seeds) < 2:
+        return []
+    rows = {}
+    for p in names:
+        d = {k: paired(grid, tower, protocol_arm("M3", p), protocol_arm("PATR", p), langs, key)
+             for k, langs, key in (("R@1", NON_EN, "t2i_R@1"), ("R@10", NON_EN, "t2i_R@10"))}
+        rows[p] = {k: paired_summary(v) for k, v in d.items()}
+    out = []
+    for p in names:
+        s1, s10 = rows[p]["R@1"], rows[p]["R@10"]
+        patr, m3 = (grid.runs(tower, protocol_arm(a, p)) for a in ("PATR", "M3"))
+        moved = "" if p == "v2" else (
+            f"; against v2 the non-English R@1 difference moves by "
+            f"{s1['mean'] - rows['v2']['R@1']['mean']:+.1f} points and R@10 by "
+            f"{s10['mean'] - rows['v2']['R@10']['mean']:+.1f}"
+            + ("" if (s1["verdict"], s10["verdict"]) == (rows["v2"]["R@1"]["verdict"],
+                                                         rows["v2"]["R@10"]["verdict"])
+               else " (the verdict changes)"))
+        out.append(f"- **{tower}, Table 2d, protocol {p}** ({PROTOCOLS[p][0]}): M3 − PATR "
+                   f"non-English R@1 {_paired_text_of(s1)}; R@10 {_paired_text_of(s10)}; "
+                   f"plateau escape PATR {_median_escape(patr)}, M3 {_median_escape(m3)}{moved}.")
+    others = [p for p in names if p != "v2"]
+    biggest = max(others, key=lambda p: abs(rows[p]["R@1"]["mean"] - rows["v2"]["R@1"]["mean"]))
+    out.append(f"- **{tower}, Table 2d, which choice matters most**: of the protocols tried, "
+               f"{biggest} moves the non-English R@1 difference M3 − PATR furthest from v2 "
+               f"({rows['v2']['R@1']['mean']:+.1f} -> {rows[biggest]['R@1']['mean']:+.1f}).")
+    return out
+
+
+def _paired_text_of(s: dict) -> str:
+    return (f"{s['mean']:+.1f} [95% CI {s['low']:+.1f}, {s['high']:+.1f}], sign-flip p = "
+            f"{s['p_sign_flip']:.3g}: **{s['verdict']}**")
+
+
 def findings(grid, clusters: dict | None = None) -> str:
     """Factual sentences computed from the grid's numbers (the same numbers as the tables).
     A difference is called higher or lower only when its 95% t-interval over seeds excludes 0.
 
     ``clusters``: tower -> Figure 1 panel -> cluster statistics, when the figure was drawn.
     """
-    from repro.figures import lambda_points
-    from repro.reproduce import LONG_ARMS
 
     lines = [f"Profile **{grid.profile}**, seeds {', '.join(map(str, grid.seeds))}; "
              "\"non-English\" is the mean over the 10 languages other than English; ± is the "
@@ -61,6 +104,7 @@ def findings(grid, clusters: dict | None = None) -> str:
             lines.append(_m3_vs_patr(grid, tower, "PATR", "M3"))
             if all(grid.runs(tower, a) for a in LONG_ARMS):
                 lines.append(_m3_vs_patr(grid, tower, *LONG_ARMS))
+        lines += _protocol_lines(grid, tower)
         points = lambda_points(grid, tower)
         if len(points) >= 2:
             best = max(points, key=lambda p: float(np.mean(lang_mean(p[2], NON_EN, "t2i_R@1"))))
@@ -106,7 +150,8 @@ def findings(grid, clusters: dict | None = None) -> str:
 
 
 README_TABLES = ("table1_main", "table2_ablation", "table2b_variants_{tower}",
-                 "table2b_paired_R1_{tower}", "table2c_length_{tower}", "table_lambda_{tower}",
+                 "table2b_paired_R1_{tower}", "table2c_length_{tower}", "table2d_protocols_{tower}",
+                 "table_lambda_{tower}",
                  "table3_tagging", "table3b_tagging_variants_{tower}")
 
 
@@ -123,7 +168,8 @@ def update_readme(grid, out: Path, readme: Path) -> bool:
             parts.append(path.read_text(encoding="utf-8").replace("### ", "#### ", 1))
     parts.append(f"Figures: `{out.name}/figure1_text_clusters_*.png`, "
                  f"`{out.name}/figure2_recall_curves_*.png`, `{out.name}/figure3_lambda_*.png`, "
-                 f"`{out.name}/figure4_training_*.png`; all tables as CSV beside them.")
+                 f"`{out.name}/figure4_training_*.png`, `{out.name}/figure2d_protocols_*.png`; all "
+                 "tables as CSV beside them.")
     text = _between(text, "tables", "\n".join(parts))
     text = _between(text, "findings", (out / "findings.md").read_text(encoding="utf-8"))
     atomic_write_bytes(readme, text.encode("utf-8"))

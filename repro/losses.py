@@ -1,8 +1,10 @@
 """Losses on a batch of B (image, English caption) pairs, all on L2-normalised embeddings.
 
 Notation: ``t`` (B, d) captions, ``v`` (B, d) images, row k of each is a positive pair;
-``item`` (B,) the item (image) id of each pair. s(x, y) is the cosine, d(x, y) = 1 - s(x, y).
-Pairs that share an item are positives of each other and never serve as negatives.
+``neg`` (B, B) bool the negative mask of :func:`negative_mask`: column b may serve as a negative
+for row a only when the two pairs belong to different items *and* carry different caption texts
+(identical texts of two items are a false negative). The mask is built once per batch by
+:func:`compute_loss` and every loss uses it. s(x, y) is the cosine, d(x, y) = 1 - s(x, y).
 Every loss is a mean over the B anchors, so its scale does not depend on B.
 """
 
@@ -12,9 +14,13 @@ import torch
 import torch.nn.functional as F
 
 
-def negative_mask(item: torch.Tensor) -> torch.Tensor:
-    """(B, B) bool: True where column b may serve as a negative for row a (other item)."""
-    return item[:, None] != item[None, :]
+def negative_mask(item: torch.Tensor, text_id: torch.Tensor | None = None) -> torch.Tensor:
+    """(B, B) bool: True where column b may serve as a negative for row a: another item and,
+    when ``text_id`` (B,) is given, another caption text (:mod:`repro.textids`)."""
+    neg = item[:, None] != item[None, :]
+    if text_id is not None:
+        neg &= text_id[:, None] != text_id[None, :]
+    return neg
 
 
 def pick_negatives(sim: torch.Tensor, neg: torch.Tensor, how: str = "hardest",
@@ -53,7 +59,7 @@ def diagnostics(sim: torch.Tensor, neg: torch.Tensor) -> dict:
             "win": (pos[has] > hard[has]).float().mean()}
 
 
-def patr_m3(t: torch.Tensor, v: torch.Tensor, item: torch.Tensor, margin: float = 0.5,
+def patr_m3(t: torch.Tensor, v: torch.Tensor, neg: torch.Tensor, margin: float = 0.5,
             margin_tt: float = 0.5, lambda_tt: float = 1.0, negative: str = "hardest",
             generator: torch.Generator | None = None) -> tuple[torch.Tensor, dict]:
     """PATR and its M3 extension.
@@ -62,12 +68,12 @@ def patr_m3(t: torch.Tensor, v: torch.Tensor, item: torch.Tensor, margin: float 
     L_M3   = L_PATR + lambda * [mu_t - d(t, t-)]_+ ,  t- = the caption paired with v-
 
     The pull term d(t, v+) acts whatever the negatives do; v- is the hardest (most similar)
-    in-batch image of another item, or a random one. ``lambda_tt = 0`` gives PATR.
+    allowed in-batch image (``neg``), or a random one; t- then is another item's caption with
+    another text. ``lambda_tt = 0`` gives PATR.
     Returns (loss, :func:`diagnostics`: always against the hardest negative, whichever
     negative the loss used, so that plateau diagnostics compare like with like).
     """
     sim = t @ v.T                                  # sim[a, b] = s(t_a, v_b)
-    neg = negative_mask(item)
     idx, has = pick_negatives(sim, neg, negative, generator)
     rows = torch.arange(t.shape[0], device=t.device)
     pos_cos = sim[rows, rows]
@@ -79,7 +85,7 @@ def patr_m3(t: torch.Tensor, v: torch.Tensor, item: torch.Tensor, margin: float 
     return loss.mean(), diagnostics(sim, neg)
 
 
-def vsepp(t: torch.Tensor, v: torch.Tensor, item: torch.Tensor, margin: float = 0.2,
+def vsepp(t: torch.Tensor, v: torch.Tensor, neg: torch.Tensor, margin: float = 0.2,
           mode: str = "hardest") -> tuple[torch.Tensor, dict]:
     """VSE++ bidirectional hinge (Faghri et al.).
 
@@ -88,7 +94,6 @@ def vsepp(t: torch.Tensor, v: torch.Tensor, item: torch.Tensor, margin: float = 
     or, with ``mode="hardest"``, only the largest term of each direction (max violation).
     """
     sim = t @ v.T
-    neg = negative_mask(item)
     pos = sim.diagonal()
     cost_img = F.relu(margin - pos[:, None] + sim).masked_fill(~neg, 0)   # t_a vs image v_b
     cost_txt = F.relu(margin - pos[None, :] + sim).masked_fill(~neg, 0)   # v_b vs caption t_a
@@ -101,15 +106,15 @@ def vsepp(t: torch.Tensor, v: torch.Tensor, item: torch.Tensor, margin: float = 
     return per_anchor.mean(), diagnostics(sim, neg)
 
 
-def infonce(t: torch.Tensor, v: torch.Tensor, item: torch.Tensor,
+def infonce(t: torch.Tensor, v: torch.Tensor, neg: torch.Tensor,
             tau: float = 0.05) -> tuple[torch.Tensor, dict]:
     """Symmetric contrastive loss of CLIP over the in-batch similarity matrix.
 
-    L = 1/2 [CE(s(t_a, v_.) / tau, a) + CE(s(t_., v_a) / tau, a)], where the columns of other
-    pairs of the same item are removed from the softmax (they are not negatives).
+    L = 1/2 [CE(s(t_a, v_.) / tau, a) + CE(s(t_., v_a) / tau, a)], where the columns that
+    are no negatives (``~neg``: the same item or the same text) are removed from the softmax.
     """
     sim = t @ v.T
-    same = ~negative_mask(item)
+    same = ~neg
     eye = torch.eye(t.shape[0], dtype=torch.bool, device=t.device)
     logits = (sim / tau).masked_fill(same & ~eye, float("-inf"))
     target = torch.arange(t.shape[0], device=t.device)
@@ -117,13 +122,16 @@ def infonce(t: torch.Tensor, v: torch.Tensor, item: torch.Tensor,
     return loss, diagnostics(sim, ~same)
 
 
-def compute_loss(cfg, t, v, item, generator=None):
-    """Dispatch on ``cfg.loss``; returns (loss, diagnostics)."""
+def compute_loss(cfg, t, v, item, text_id=None, generator=None, vsepp_mode=None):
+    """Build the batch's negative mask once (:func:`negative_mask`), dispatch on ``cfg.loss``;
+    returns (loss, diagnostics). ``text_id`` (B,) or None (no text mask: the v1 protocol);
+    ``vsepp_mode`` overrides ``cfg.vsepp_mode`` (the VSE++ warm-up epochs use ``sum``)."""
+    neg = negative_mask(item, text_id)
     if cfg.loss == "patr":
-        return patr_m3(t, v, item, cfg.margin, cfg.margin_tt, cfg.lambda_tt, cfg.negative,
+        return patr_m3(t, v, neg, cfg.margin, cfg.margin_tt, cfg.lambda_tt, cfg.negative,
                        generator)
     if cfg.loss == "vsepp":
-        return vsepp(t, v, item, cfg.vsepp_margin, cfg.vsepp_mode)
+        return vsepp(t, v, neg, cfg.vsepp_margin, vsepp_mode or cfg.vsepp_mode)
     if cfg.loss == "infonce":
-        return infonce(t, v, item, cfg.tau)
+        return infonce(t, v, neg, cfg.tau)
     raise ValueError(f"unknown loss {cfg.loss!r}")

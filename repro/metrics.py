@@ -8,22 +8,15 @@ Conventions (method.md section 6):
   positive ``p``: ``rank = 1 + #{j : S[j] > S[p]} + #{j < p : S[j] == S[p]}``.
 * Ranks are computed by counting, a chunk of query rows at a time; no row is ever sorted.
 * Recalls and precisions are percentages; ranks are 1-based floats.
-
-The module can be used on its own with precomputed score matrices or embeddings.
+* Usable on its own with precomputed score matrices or embeddings.
 """
 
 from __future__ import annotations
 
-
 import numpy as np
 
-__all__ = [
-    "ranks",
-    "retrieval_report",
-    "retrieval_report_from_embeddings",
-    "tagging_report",
-    "cluster_stats",
-]
+__all__ = ["ranks", "retrieval_report", "retrieval_report_from_embeddings", "tagging_report",
+           "cluster_stats"]
 
 #: Elements of a score block processed at once (about 16 MB of float32): the block and its
 #: boolean temporaries stay small whatever the number of queries.
@@ -81,9 +74,8 @@ def _check_ks(ks) -> tuple[int, ...]:
 def _positive_lists(positives, n_queries: int, n_items: int) -> list[np.ndarray]:
     """Normalise a sequence of per-query positive index arrays; each must be non-empty."""
     if len(positives) != n_queries:
-        raise ValueError(
-            f"positives has {len(positives)} entries but scores has {n_queries} query rows"
-        )
+        raise ValueError(f"positives has {len(positives)} entries but scores has {n_queries} "
+                         "query rows")
     out = []
     for q, pos in enumerate(positives):
         arr = _as_index_vector(np.atleast_1d(np.asarray(pos)), n_items, f"positives[{q}]")
@@ -166,9 +158,8 @@ def ranks(scores, positives) -> np.ndarray:
     if pos_arr is not None:
         best = _as_index_vector(pos_arr, n_items, "positives")
         if best.shape[0] != n_queries:
-            raise ValueError(
-                f"positives has shape {best.shape} but scores has shape {scores.shape}"
-            )
+            raise ValueError(f"positives has shape {best.shape} but scores has shape "
+                             f"{scores.shape}")
     else:
         best = _best_positive(scores, _positive_lists(positives, n_queries, n_items))
     return _ranks_of_best(scores, best)
@@ -189,10 +180,8 @@ def _captions_by_image(image_of_caption: np.ndarray, n_images: int) -> list[np.n
     counts = np.bincount(image_of_caption, minlength=n_images)
     if (counts == 0).any():
         missing = int(np.flatnonzero(counts == 0)[0])
-        raise ValueError(
-            f"image {missing} has no caption in image_of_caption "
-            f"({int((counts == 0).sum())} image(s) without captions)"
-        )
+        raise ValueError(f"image {missing} has no caption in image_of_caption "
+                         f"({int((counts == 0).sum())} image(s) without captions)")
     return np.split(order, np.cumsum(counts)[:-1])
 
 
@@ -209,10 +198,8 @@ def _report(t2i: np.ndarray, i2t: np.ndarray, ks: tuple[int, ...]) -> dict:
 def _check_image_of_caption(image_of_caption, n_captions: int, n_images: int) -> np.ndarray:
     g = np.asarray(image_of_caption)
     if g.ndim != 1 or g.shape[0] != n_captions:
-        raise ValueError(
-            f"image_of_caption has shape {g.shape} but {n_captions} captions need shape "
-            f"({n_captions},)"
-        )
+        raise ValueError(f"image_of_caption has shape {g.shape} but {n_captions} captions "
+                         f"need shape ({n_captions},)")
     return _as_index_vector(g, n_images, "image_of_caption")
 
 
@@ -282,13 +269,10 @@ def retrieval_report_from_embeddings(text_emb, image_emb, image_of_caption, ks=(
     text_emb = _as_scores(text_emb, "text_emb")
     image_emb = _as_scores(image_emb, "image_emb")
     if text_emb.shape[1] != image_emb.shape[1]:
-        raise ValueError(
-            f"text_emb has shape {text_emb.shape} and image_emb has shape {image_emb.shape}: "
-            "embedding widths differ"
-        )
+        raise ValueError(f"text_emb has shape {text_emb.shape} and image_emb has shape "
+                         f"{image_emb.shape}: embedding widths differ")
     n_captions, n_images = text_emb.shape[0], image_emb.shape[0]
     g = _check_image_of_caption(image_of_caption, n_captions, n_images)
-    caps = _captions_by_image(g, n_images)
 
     # Estimate of each image's best positive score, and the band that holds its exact value.
     estimate = np.full(n_images, -np.inf)
@@ -389,22 +373,28 @@ def _tag_ranks(row: np.ndarray, tags: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- text clusters
 
-def cluster_stats(emb_by_lang: dict) -> dict:
+def cluster_stats(emb_by_lang: dict, text_ids: dict | None = None) -> dict:
     """How tight the cross-lingual clusters of captions are (Figure 1 of the paper).
 
     ``emb_by_lang``: language -> (n, d) L2-normalised caption embeddings, row i of every
     language describing item i. Over all pairs of languages: ``same`` is the mean cosine of
     two captions of the same item, ``diff`` of two captions of different items, ``gap`` =
     same - diff, ``separation`` = gap / std of the different-item cosines (scale-free).
+    ``text_ids``: language -> (n,) ids of the normalised caption texts in one numbering; a
+    pair of two identical texts counts neither as same-item nor as different-item.
     """
     langs = list(emb_by_lang)
     same, diff = [], []
     for i, a in enumerate(langs):
         for b in langs[i + 1:]:
             s = np.asarray(emb_by_lang[a]) @ np.asarray(emb_by_lang[b]).T
-            same.append(np.diag(s))
-            diff.append(s[~np.eye(s.shape[0], dtype=bool)])
+            eye = np.eye(s.shape[0], dtype=bool)
+            counted = (np.ones_like(eye) if text_ids is None else
+                       np.asarray(text_ids[a])[:, None] != np.asarray(text_ids[b])[None, :])
+            same.append(s[eye & counted])
+            diff.append(s[~eye & counted])
     same, diff = np.concatenate(same), np.concatenate(diff)
     gap = float(same.mean() - diff.mean())
+    spread = float(diff.std())
     return {"same": float(same.mean()), "diff": float(diff.mean()), "gap": gap,
-            "separation": gap / float(diff.std())}
+            "separation": gap / spread if spread > 0 else float("nan")}

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from repro.config import PLATEAU_GAP, PLATEAU_WINDOW
-from repro.data import LANGS, atomic_write_bytes
+from repro.data import LANGS
+from repro.fileio import atomic_write_bytes
 
 NON_EN = tuple(l for l in LANGS if l != "en")
 TOWERS_ORDER = ("mbert", "muse")
@@ -117,9 +118,13 @@ def backbone_line(grid) -> str:
 def data_line(grid) -> str:
     seeds = ", ".join(map(str, grid.seeds))
     if grid.profile == "mini":
-        return ("Profile **mini**: offline emoji benchmark (CLDR 41 names, Twemoji images; "
-                "train on English names/keywords of 1,249 emoji, test on 500 held-out emoji, "
-                f"one caption per image and language); {backbone_line(grid)}; seeds {seeds}. "
+        cfg = grid.configs.get((grid.towers_run[0] if grid.towers_run else "muse", "PATR",
+                                grid.seeds[0])) or next(iter(grid.configs.values()), None)
+        captions = cfg.train_captions if cfg else "?"
+        return ("Profile **mini**: offline emoji benchmark v2 (CLDR 41 names, Twemoji images; "
+                f"train on the English {captions} of 1,249 emoji, identical caption texts never "
+                "negatives; split by near-duplicate groups; test on 500 held-out emoji, one "
+                f"caption per image and language); {backbone_line(grid)}; seeds {seeds}. "
                 "Not comparable to XTD10 numbers.")
     return ("Profile **paper**: trained on MSCOCO 2014 English captions (XTD10 images excluded), "
             f"tested on XTD10 (1000 images, 11 languages); {backbone_line(grid)}; seeds {seeds}.")
@@ -187,3 +192,13 @@ def save_png(fig, path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
     atomic_write_bytes(path, buf.getvalue())
+
+
+def print_rows(rows: list[dict]) -> None:
+    """Rows of dicts (same keys) as a Markdown table on stdout; floats with 3 decimals."""
+    keys = list(rows[0])
+    print("| " + " | ".join(keys) + " |")
+    print("|" + "---|" * len(keys))
+    for r in rows:
+        cells = [f"{v:.3f}" if isinstance(v, float) else str(v) for v in r.values()]
+        print("| " + " | ".join(cells) + " |")

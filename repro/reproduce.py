@@ -2,13 +2,17 @@
 
 Grid: text towers {mbert, muse} x variants {PATR, M3, PATR text_head=none, InfoNCE, VSE++}
 x seeds {0, 1, 2, 3, 4}; M3 with lambda in {0.1, 0.3, 3} x seeds {0, 1, 2} (Figure 3); PATR and
-M3 at twice the training length x seeds {0..4} (Table 2c, Figure 4). Finished runs whose config matches are reused (``--fresh`` redoes them).
+M3 at twice the training length x seeds {0..4} (Table 2c, Figure 4); PATR and M3 under the
+other protocols of Table 2d x seeds {0..4} (mini only). The design lives in :mod:`repro.grid`.
+Finished runs whose config matches are reused (``--fresh`` redoes them).
 A tower that cannot run here is reported as "not run: <reason>" in every table.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
+import multiprocessing
 import os
 import resource
 import shutil
@@ -18,33 +22,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from repro import data, numerics
-from repro.config import METRICS_VERSION, make_config
+from repro import data, emoji, fileio, findings, numerics, tables
+from repro.config import METRICS_VERSION, check_seed, make_config
 from repro.errors import ReproError
+from repro.model import make_text_tower
+from repro.tasks import build_task
+from repro.trainer import train_and_evaluate
 
-#: Training variants: name -> config overrides. PATR and M3 are the paper's ablation
-#: (lambda_tt 0 vs 1); the other three are the baselines of "beyond the paper".
-ARMS = {
-    "PATR": ["loss=patr", "lambda_tt=0"],
-    "M3": ["loss=patr", "lambda_tt=1"],
-    "PATR text_head=none": ["loss=patr", "lambda_tt=0", "text_head=none"],
-    "InfoNCE": ["loss=infonce"],
-    "VSE++": ["loss=vsepp"],
-}
-#: Figure 3: the text-term weight lambda of M3 (lambda 0 and 1 are the PATR and M3 arms).
-LAMBDA_ARMS = {
-    "M3 λ=0.1": ["loss=patr", "lambda_tt=0.1"],
-    "M3 λ=0.3": ["loss=patr", "lambda_tt=0.3"],
-    "M3 λ=3": ["loss=patr", "lambda_tt=3"],
-}
-LAMBDAS = {"PATR": 0.0, "M3 λ=0.1": 0.1, "M3 λ=0.3": 0.3, "M3": 1.0, "M3 λ=3": 3.0}
-LAMBDA_SEEDS = (0, 1, 2)
-#: Table 2c and Figure 4: twice the default training length, continued from the default-length
-#: run of the same seed (bit-identical to training that long from scratch).
-LONG_ARMS = {"PATR 2x epochs": "PATR", "M3 2x epochs": "M3"}
-ALL_ARMS = (*ARMS, *LAMBDA_ARMS, *LONG_ARMS)
-TOWERS = ("mbert", "muse")
-SEEDS = (0, 1, 2, 3, 4)
+from repro.grid import (ALL_ARMS, LONG_ARMS, PROTOCOL_ARMS, SEEDS, TOWERS, arm_overrides,
+                        arm_seeds)
 
 
 @dataclass
@@ -108,43 +94,32 @@ def _ensure_xtd10(log) -> None:
 
 def _load_tower(cfg):
     """(tower, None) when this text tower can run here, else (None, why not)."""
-    from repro.model import make_text_tower
-
     try:
         return make_text_tower(cfg), None
     except (ReproError, ImportError) as exc:
         return None, str(exc)
 
 
-def arm_overrides(arm: str, base) -> list[str]:
-    """Config overrides of an arm of :data:`ALL_ARMS` (``base``: the tower's default config)."""
-    if arm in ARMS:
-        return ARMS[arm]
-    if arm in LAMBDA_ARMS:
-        return LAMBDA_ARMS[arm]
-    return ARMS[LONG_ARMS[arm]] + [f"epochs={2 * base.epochs}"]
-
-
-def arm_seeds(arm: str, seeds) -> tuple:
-    """The lambda curve's extra points use the first seeds only (budget); the rest all."""
-    return tuple(s for s in seeds if s in LAMBDA_SEEDS) if arm in LAMBDA_ARMS else tuple(seeds)
-
-
 def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms=ALL_ARMS,
-             towers=TOWERS, fresh: bool = False, sets=(), log=print) -> Grid:
+             towers=TOWERS, fresh: bool = False, sets=(), log=print, jobs: int = 1) -> Grid:
     """Train (or reuse) every (tower, arm, seed) run; returns a :class:`Grid`.
 
     ``arms``: names from :data:`ALL_ARMS`. A "2x epochs" arm continues the default-length run
-    of its base arm (trained first when missing)."""
+    of its base arm (trained first when missing). ``jobs``: runs trained at once, each in its
+    own process (results bit-identical to ``jobs=1`` at the same thread count)."""
+    if jobs < 1:
+        raise ReproError(f"--jobs {jobs}: must be >= 1")
+    for seed in seeds:
+        check_seed(seed)
     unknown = [a for a in arms if a not in ALL_ARMS]
     if unknown:
         raise ReproError(f"unknown arm {unknown[0]!r}; expected one of {', '.join(ALL_ARMS)}")
     arms = [a for a in ALL_ARMS if a in arms or any(LONG_ARMS.get(b) == a for b in arms)]
-    from repro.tasks import build_task
-    from repro.trainer import train_and_evaluate
 
     profile, reason = choose_profile(profile)
     log(f"profile: {profile} ({reason})")
+    if profile == "paper":  # Table 2d's protocols are choices of the emoji benchmark
+        arms = [a for a in arms if a not in PROTOCOL_ARMS]
     grid = Grid(profile, reason, tuple(seeds))
     _ensure_xtd10(log)
     extra = list(sets)
@@ -163,27 +138,69 @@ def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms
         t0 = time.perf_counter()
         task = build_task(base, tower=text_tower)
         grid.tasks[tower] = task
+        tasks = {_task_key(base): task}
+
+        def tasks_for(cfg, tasks=tasks, text_tower=text_tower):
+            """The task of a config (protocol arms may need another split or captions)."""
+            if _task_key(cfg) not in tasks:
+                tasks[_task_key(cfg)] = build_task(cfg, tower=text_tower)
+            return tasks[_task_key(cfg)]
+
         grid.steps.append({"step": f"features+task {tower}", "seconds": time.perf_counter() - t0,
                            "peak_rss_MB": _peak_rss_mb()})
+        jobs_of_tower = []
         for arm in arms:
             for seed in arm_seeds(arm, seeds):
                 cfg = make_config(profile, extra + [f"text_tower={tower}"]
-                                  + arm_overrides(arm, base), seed=seed)
+                                  + arm_overrides(arm, base.epochs), seed=seed)
                 out = Path(runs) / profile / tower / _slug(arm) / f"seed{seed}"
-                start_from = grid.run_dirs.get((tower, LONG_ARMS[arm], seed)) if arm in LONG_ARMS else None
-                t0 = time.perf_counter()
-                metrics, how = _reuse_or_train(cfg, out, task, fresh, train_and_evaluate,
-                                               start_from)
-                key = (tower, arm, seed)
+                start = Path(runs) / profile / tower / _slug(LONG_ARMS[arm]) / f"seed{seed}" \
+                    if arm in LONG_ARMS else None
+                jobs_of_tower.append(((tower, arm, seed), cfg, out, tasks_for(cfg), start))
+        # Phase 1 trains every run of its own; phase 2 continues the finished runs (2x epochs).
+        for phase in ([j for j in jobs_of_tower if j[4] is None],
+                      [j for j in jobs_of_tower if j[4] is not None]):
+            for (key, cfg, out, _, _), (metrics, how, secs) in zip(
+                    phase, _run_all(phase, fresh, jobs)):
                 grid.results[key], grid.run_dirs[key], grid.configs[key] = metrics, out, cfg
-                grid.steps.append({"step": f"{how} {tower} {arm} seed {seed}",
-                                   "seconds": time.perf_counter() - t0,
-                                   "peak_rss_MB": _peak_rss_mb()})
+                grid.steps.append({"step": f"{how} {key[0]} {key[1]} seed {key[2]}",
+                                   "seconds": secs, "peak_rss_MB": _peak_rss_mb()})
                 escape = metrics["escape_step"]
-                log(f"{tower} {arm} seed {seed}: {how}, en t2i R@1 "
+                log(f"{key[0]} {key[1]} seed {key[2]}: {how}, en t2i R@1 "
                     f"{metrics['retrieval']['en']['t2i_R@1']:.1f}, plateau left at step "
                     f"{escape if escape is not None else 'never'} of {metrics['steps']}")
     return grid
+
+
+def _train_job(cfg, out: Path, task, fresh: bool, start_from) -> tuple[dict, str, float]:
+    """One run (reused, trained or continued): (metrics, how, seconds). Picklable, so that a
+    worker process of :func:`_run_all` can call it."""
+    t0 = time.perf_counter()
+    metrics, how = _reuse_or_train(cfg, out, task, fresh, train_and_evaluate, start_from)
+    return metrics, how, time.perf_counter() - t0
+
+
+def _run_all(jobs_list, fresh: bool, jobs: int):
+    """Yields the result of :func:`_train_job` for each (key, cfg, out, task, start_from), in
+    order, as soon as it is there (progress is logged run by run).
+    ``jobs`` > 1 runs them in that many worker processes (spawned: each imports ``repro``
+    afresh, so the numerics pins hold, and trains with the config's fixed thread count, so
+    the bits equal those of ``jobs`` = 1)."""
+    if jobs <= 1 or len(jobs_list) <= 1:
+        for _, cfg, out, task, start in jobs_list:
+            yield _train_job(cfg, out, task, fresh, start)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        futures = [pool.submit(_train_job, cfg, out, task, fresh, start)
+                   for _, cfg, out, task, start in jobs_list]
+        for f in futures:
+            yield f.result()
+
+
+def _task_key(cfg) -> tuple:
+    """The config keys that change a task (the rest only change training)."""
+    return (cfg.train_captions, cfg.emoji_split)
 
 
 def _reuse_or_train(cfg, out: Path, task, fresh: bool, train_fn,
@@ -231,7 +248,7 @@ def _versions() -> dict:
 
 
 def _data_checksums(grid: Grid) -> dict:
-    sums = {"emoji_asset_sha256": data.sha256_file(data.EMOJI_ASSET)}
+    sums = {"emoji_asset_sha256": fileio.sha256_file(emoji.EMOJI_ASSET)}
     xdir = os.environ.get("XLIR_XTD10_DIR")
     if xdir:
         sums["xtd10_dir"] = xdir
@@ -264,17 +281,22 @@ def run_notebooks(out: Path, log=print) -> list[dict]:
 
 
 def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Path = Path("runs"),
-              fresh: bool = False, notebooks: bool = True, seeds=SEEDS, sets=()) -> Grid:
+              fresh: bool = False, notebooks: bool = True, seeds=SEEDS, sets=(),
+              update_readme: str = "auto", jobs: int = 1) -> Grid:
     """Run the grid, write every table and figure into ``out``, execute the notebooks."""
-    from repro import findings, tables
-
     t_start = time.perf_counter()
     commit = _git_commit()  # before this run rewrites README.md
-    grid = run_grid(profile, runs, seeds, fresh=fresh, sets=sets)
+    grid = run_grid(profile, runs, seeds, fresh=fresh, sets=sets, jobs=jobs)
     t0 = time.perf_counter()
     written = tables.write_all(grid, Path(out))
-    if findings.update_readme(grid, Path(out), Path("README.md")):
-        print("README.md: tables and findings sections updated from", out)
+    official = (Path(out).resolve() == Path("paper_tables").resolve()
+                and tuple(seeds) == tuple(SEEDS) and not sets)
+    if update_readme == "yes" or (update_readme == "auto" and official):
+        if findings.update_readme(grid, Path(out), Path("README.md")):
+            print("README.md: tables and findings sections updated from", out)
+    else:
+        print(f"README.md left as it is ({out} is not the default ./paper_tables run; "
+              "--update-readme yes forces it)")
     grid.steps.append({"step": "tables and figures", "seconds": time.perf_counter() - t0,
                        "peak_rss_MB": _peak_rss_mb()})
     if notebooks:
@@ -299,7 +321,7 @@ def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Pat
         "notebooks_executed": notebooks,
         "files": sorted(written),
     }
-    data.atomic_write_bytes(Path(out) / "manifest.json",
+    fileio.atomic_write_bytes(Path(out) / "manifest.json",
                             json.dumps(manifest, indent=1, sort_keys=True).encode())
     print(f"reproduce: profile {grid.profile}, {len(grid.results)} runs, "
           f"{wall:.0f} s wall, peak RSS {manifest['peak_rss_MB_total']:.0f} MB -> {out}/")

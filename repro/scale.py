@@ -26,6 +26,15 @@ import time
 import numpy as np
 import torch
 
+from repro.config import make_config
+from repro.data import LANGS
+from repro.evaluation import evaluate, text_diagnostics, validate
+from repro.grid import ARMS, LAMBDA_ARMS, LAMBDA_SEEDS, LONG_ARMS, SEEDS
+from repro.model import DualEncoder
+from repro.tasks import Task, TextSet
+from repro.trainer import TrainData, make_optimizer, seed_everything, train_epoch
+from repro.report import print_rows
+
 COCO = {"train_images": 118_287, "train_captions": 591_753, "val_images": 5_000,
         "val_captions": 25_000, "test_images": 1_000}
 IMAGE_DIM = 2048
@@ -33,9 +42,6 @@ IMAGE_DIM = 2048
 
 def synthetic_task(text_dim: int, scale: float = 1.0, seed: int = 0):
     """A `paper`-shaped Task of random features (float32, CPU)."""
-    from repro.data import LANGS
-    from repro.tasks import Task, TextSet
-
     g = torch.Generator().manual_seed(seed)
     n = {k: max(2, int(v * scale)) for k, v in COCO.items()}
     n["test_images"] = COCO["test_images"]  # the test set is always XTD10-sized
@@ -61,11 +67,6 @@ def _sync(device):
 
 def measure(text_dim: int, steps: int = 30, scale: float = 1.0, sets=()) -> dict:
     """Time one arm's pieces at paper scale on the present device (see the module doc)."""
-    from repro.config import make_config
-    from repro.trainer import (TrainData, evaluate, seed_everything, text_diagnostics,
-                               train_epoch, validate)
-    from repro.model import DualEncoder
-
     cfg = make_config("paper", list(sets))
     device = seed_everything(cfg)
     t0 = time.perf_counter()
@@ -74,7 +75,7 @@ def measure(text_dim: int, steps: int = 30, scale: float = 1.0, sets=()) -> dict
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
     model = DualEncoder(cfg, text_dim, IMAGE_DIM).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = make_optimizer(model, cfg)
     t0 = time.perf_counter()
     data = TrainData.of(task, device)
     _sync(device)
@@ -115,7 +116,6 @@ def project(rows: dict) -> dict:
     that plus M3 at lambda 0.1 / 0.3 / 3 (3 seeds) and PATR, M3 continued to twice the length
     (5 seeds; only the added epochs count, the first half is the default run's).
     """
-    from repro.reproduce import ARMS, LAMBDA_ARMS, LAMBDA_SEEDS, LONG_ARMS, SEEDS
 
     issue = sum(len(ARMS) * len(SEEDS) * r["arm_s"] for r in rows.values())
     extra = sum(len(LAMBDA_ARMS) * len(LAMBDA_SEEDS) * r["arm_s"]
@@ -126,13 +126,12 @@ def project(rows: dict) -> dict:
 
 def bench_paper_scale(steps: int = 30, scale: float = 1.0, towers=("mbert", "muse")) -> list[dict]:
     """Measure both text widths (mBERT 768, mUSE 512), print them and the projection."""
-    from repro.bench import _print_rows
 
     dims = {"mbert": 768, "muse": 512}
     rows = {}
     for tower in towers:
         rows[tower] = {"tower": tower, **measure(dims[tower], steps, scale)}
-    _print_rows(list(rows.values()))
+    print_rows(list(rows.values()))
     proj = project(rows)
     device = next(iter(rows.values()))["device"]
     print(f"projection on {device}: issue grid (2 towers x 5 variants x 5 seeds, "

@@ -1,8 +1,8 @@
 """Tables of ``paper_tables/`` (Markdown + CSV) from a finished grid, and ``write_all``.
 
 Tables 1-4 follow the paper (main results, PATR vs M3 ablation, tagging, alignment); 2b and 3b
-add the baselines beyond the paper; 2c tests the ablation at two training lengths with paired
-statistics; the lambda table goes with Figure 3.
+add the baselines beyond the paper; the ablation tables (2c, 2d, lambda) are
+:mod:`repro.ablation`.
 """
 
 from __future__ import annotations
@@ -11,10 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
-from repro.data import LANGS, atomic_write_bytes
+from repro.ablation import table2c, table2d, table_lambda
+from repro.data import LANGS
+from repro.figures import figure1, figure2, figure2d, figure3, figure4
+from repro.fileio import atomic_write_bytes
+from repro.findings import findings
 from repro.report import (NON_EN, PAIRS, PLATEAU_NOTE, PUBLISHED_R10, TOWERS_ORDER, VARIANTS,
-                          Table, arm_notes, data_line, escape_steps, lang_mean, lang_values,
-                          mean_std, not_run_notes, paired, plateau_count, plateau_mark)
+                          Table, arm_notes, data_line, lang_mean, lang_values, mean_std,
+                          not_run_notes, paired, plateau_mark)
 
 
 # ----------------------------------------------------------------------------- paper tables
@@ -218,91 +222,11 @@ def table4(grid, section: str, name: str, title: str, what: str) -> Table:
     return t
 
 
-# ----------------------------------------------------------------------------- training length
-
-def table2c(grid) -> list[Table]:
-    """PATR vs M3 at the default training length and at twice it: per metric the two arms
-    (mean ± std), the paired M3 − PATR difference with its 95% t-interval and the exact
-    sign-flip p-value, and how many runs ended on the plateau."""
-    from repro.reproduce import LONG_ARMS
-    from repro.stats import format_summary, paired_summary
-
-    out = []
-    for tower in grid.towers_run:
-        lengths = [("PATR", "M3")]
-        if all(grid.runs(tower, a) for a in LONG_ARMS):
-            lengths.append(tuple(LONG_ARMS))
-        if not all(grid.runs(tower, a) for a in lengths[0]):
-            continue
-        header = ["metric", "epochs", "PATR", "M3", "M3 − PATR [95% CI], sign-flip p",
-                  "verdict", "ended on plateau (PATR, M3)"]
-        t = Table(f"table2c_length_{tower}", f"Table 2c: PATR vs M3 at two training lengths ({tower})",
-                  data_line(grid) + f" Text tower {tower}. Text-to-image recall (%), mean ± std "
-                  "over seeds; differences paired by seed with a 95% t-interval over seeds and "
-                  "the exact two-sided sign-flip p-value (n = 5: p >= 0.0625 always). Verdict: "
-                  "'higher' / 'lower' only when the interval excludes 0.", header)
-        rows = [("non-English R@1", NON_EN, "t2i_R@1"), ("non-English R@10", NON_EN, "t2i_R@10"),
-                ("English R@1", ("en",), "t2i_R@1"), ("English R@10", ("en",), "t2i_R@10")]
-        for label, langs, key in rows:
-            for patr, m3 in lengths:
-                pr, mr = grid.runs(tower, patr), grid.runs(tower, m3)
-                diffs = paired(grid, tower, m3, patr, langs, key)
-                s = paired_summary(diffs) if len(diffs) >= 2 else None
-                t.add([label, str(grid.configs[(tower, m3, grid.seeds[0])].epochs),
-                       mean_std(lang_mean(pr, langs, key)), mean_std(lang_mean(mr, langs, key)),
-                       format_summary(s) if s else "n/a", s["verdict"] if s else "n/a",
-                       f"{plateau_count(pr)}, {plateau_count(mr)}"])
-        for patr, m3 in lengths:
-            ep = grid.configs[(tower, m3, grid.seeds[0])].epochs
-            t.notes.append(f"plateau-escape optimizer step per seed ({', '.join(map(str, grid.seeds))}) "
-                           f"at {ep} epochs: PATR {escape_steps(grid.runs(tower, patr))}; "
-                           f"M3 {escape_steps(grid.runs(tower, m3))} (of "
-                           f"{grid.runs(tower, m3)[0]['steps']} steps).")
-        t.notes.append(PLATEAU_NOTE)
-        out.append(t)
-    return out
-
-
-def table_lambda(grid) -> list[Table]:
-    """The numbers of Figure 3: per lambda, mean ± std over the common seeds, and the 95%
-    t-interval of the main metric."""
-    from repro.figures import lambda_points
-    from repro.stats import t_interval
-
-    out = []
-    for tower in grid.towers_run:
-        points = lambda_points(grid, tower)
-        if len(points) < 2:
-            continue
-        header = ["λ", "arm", "seeds", "non-English R@1", "non-English R@1 95% CI",
-                  "non-English R@10", "English R@1", "English R@10", "text-cluster gap x100",
-                  "ended on plateau"]
-        seeds = sorted(r["seed"] for r in points[0][2])
-        t = Table(f"table_lambda_{tower}", f"Figure 3 numbers: M3's text-term weight λ ({tower})",
-                  data_line(grid).replace(f"seeds {', '.join(map(str, grid.seeds))}",
-                                          f"seeds {', '.join(map(str, seeds))}")
-                  + f" Text tower {tower}. Text-to-image recall (%), mean ± std over seeds; "
-                  "text-cluster gap x100: 100 x (mean cosine of two test captions of the same "
-                  "item in two languages minus that of different items), after the text head.",
-                  header)
-        for lam, arm, runs in points:
-            r1 = lang_mean(runs, NON_EN, "t2i_R@1")
-            _, low, high = t_interval(r1) if len(r1) >= 2 else (0, float("nan"), float("nan"))
-            t.add([f"{lam:g}", arm, str(len(runs)), mean_std(r1), f"[{low:.1f}, {high:.1f}]",
-                   mean_std(lang_mean(runs, NON_EN, "t2i_R@10")),
-                   mean_std(lang_mean(runs, ("en",), "t2i_R@1")),
-                   mean_std(lang_mean(runs, ("en",), "t2i_R@10")),
-                   mean_std([100 * r["text_clusters"]["gap"] for r in runs]),
-                   plateau_count(runs)])
-        t.notes.append(PLATEAU_NOTE)
-        out.append(t)
-    return out
-
-
 # ----------------------------------------------------------------------------- all
 
 def all_tables(grid) -> list[Table]:
-    return ([table1(grid), table2(grid)] + table2b(grid) + table2c(grid) + table_lambda(grid)
+    return ([table1(grid), table2(grid)] + table2b(grid) + table2c(grid) + table2d(grid)
+            + table_lambda(grid)
             + [table3(grid)] + table3b(grid) + [
         table4(grid, "alignment_xtd10", "table4_alignment_xtd10",
                "Table 4: tower alignment on XTD10 captions",
@@ -317,19 +241,16 @@ def all_tables(grid) -> list[Table]:
 def write_all(grid, out: Path) -> list[str]:
     """Write every table, figure and the findings of the grid into ``out``; returns the
     file names."""
-    from repro import figures
-    from repro.findings import findings
-
     out.mkdir(parents=True, exist_ok=True)
     written, clusters = [], {}
     for t in all_tables(grid):
         written += t.write(out)
     for tower in grid.towers_run:
-        name, stats = figures.figure1(grid, out, tower)
+        name, stats = figure1(grid, out, tower)
         clusters[tower] = stats
-        written += [name, figures.figure2(grid, out, tower)]
-        written += [n for n in (figures.figure3(grid, out, tower), figures.figure4(grid, out, tower))
-                    if n]
+        written += [name, figure2(grid, out, tower)]
+        written += [n for n in (figure3(grid, out, tower), figure4(grid, out, tower),
+                                figure2d(grid, out, tower)) if n]
         lines = ["### Figure 1 numbers: text cluster tightness on all test items", "",
                  data_line(grid), "",
                  "| panel | same-item cos | different-item cos | gap | separation (gap / std) |",

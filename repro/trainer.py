@@ -26,12 +26,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from repro import metrics as M
-from repro import numerics
-from repro.config import (METRICS_VERSION, PLATEAU_GAP, PLATEAU_WINDOW, Config,
-                          config_from_json)
-from repro.data import LANGS, atomic_write_bytes
+from repro.config import PLATEAU_GAP, PLATEAU_WINDOW, Config, config_from_json
 from repro.errors import ReproError
+from repro.evaluation import device_of, evaluate, text_diagnostics, validate
+from repro.fileio import atomic_write_bytes
 from repro.losses import compute_loss
 from repro.model import DualEncoder, resolve_device
 from repro.tasks import Task, assert_english, build_task
@@ -54,6 +52,13 @@ def seed_everything(cfg: Config) -> torch.device:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     return device
+
+
+def make_optimizer(model, cfg: Config) -> torch.optim.Optimizer:
+    """AdamW, fused: one kernel for all parameters (on the CPU about 3x faster than the
+    per-tensor loop) and deterministic, no atomics (same bits run to run, tested)."""
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                             fused=True)
 
 
 def epoch_generator(cfg: Config, epoch: int) -> torch.Generator:
@@ -86,73 +91,25 @@ def _state_bytes(obj) -> bytes:
     return buf.getvalue()
 
 
-@torch.no_grad()
-def embed_images(model: DualEncoder, images: torch.Tensor, batch: int = 512) -> np.ndarray:
-    """Image embeddings, float32 (n, D), model in eval mode."""
-    model.eval()
-    dev = _device_of(model)
-    return torch.cat([model.encode_image(images[i:i + batch].to(dev)).cpu()
-                      for i in range(0, images.shape[0], batch)]).numpy()
-
-
-@torch.no_grad()
-def embed_texts(model: DualEncoder, feats: torch.Tensor, batch: int = 4096) -> np.ndarray:
-    """Text embeddings from tower features, float32 (n, D), model in eval mode."""
-    model.eval()
-    dev = _device_of(model)
-    return torch.cat([model.encode_text(feats[i:i + batch].to(dev)).cpu()
-                      for i in range(0, feats.shape[0], batch)]).numpy()
-
-
-def _device_of(model) -> torch.device:
-    return next(model.parameters()).device
-
-
-def validate(model: DualEncoder, task: Task) -> dict:
-    """English validation report (model selection only ever sees this)."""
-    assert_english(task.val_text, "model selection")
-    img, txt = embed_images(model, task.val_images), embed_texts(model, task.val_text.feats)
-    return M.retrieval_report(txt @ img.T, task.val_text.item)
-
-
-#: Text diagnostics use at most this many validation captions (the first ones): the
-#: cosine matrix is quadratic (COCO's 25k validation captions would need 2.5 GB per epoch).
-DIAGNOSTIC_CAPTIONS = 2048
-
-
-@torch.no_grad()
-def text_diagnostics(model: DualEncoder, groups) -> dict:
-    """Mean cosine between English captions of the same item and of different items (over
-    the first :data:`DIAGNOSTIC_CAPTIONS` captions of ``groups``)."""
-    from repro.tasks import TextSet
-
-    n = DIAGNOSTIC_CAPTIONS
-    if groups.feats.shape[0] > n:
-        groups = TextSet(groups.feats[:n], groups.item[:n], groups.lang)
-    t = embed_texts(model, groups.feats)
-    sim = t @ t.T
-    same = groups.item[:, None] == groups.item[None, :]
-    off = ~np.eye(len(t), dtype=bool)
-    s_same = float(sim[same & off].mean()) if (same & off).any() else float("nan")
-    s_diff = float(sim[~same].mean())
-    return {"text_cos_same": s_same, "text_cos_diff": s_diff, "text_gap": s_same - s_diff}
-
-
 @dataclass
 class TrainData:
     """The training set where the model lives: caption features (n, text_dim), the item of
-    each caption (n,) int64, image features (n_images, feat_dim). On the CPU these are the
-    task's own tensors (no copy); on a GPU they are moved there once per run."""
+    each caption (n,) int64, image features (n_images, feat_dim), and the text id of each
+    caption (n,) int64 for the false-negative mask (None: no text mask, the v1 protocol). On
+    the CPU these are the task's own tensors (no copy); on a GPU they are moved there once."""
 
     feats: torch.Tensor
     item: torch.Tensor
     images: torch.Tensor
+    text_id: torch.Tensor | None = None
 
     @classmethod
-    def of(cls, task: Task, device: torch.device) -> "TrainData":
+    def of(cls, task: Task, device: torch.device, mask_same_text: bool = True) -> "TrainData":
+        tid = task.train_text.text_id
         return cls(task.train_text.feats.to(device),
                    torch.from_numpy(task.train_text.item).to(device),
-                   task.train_images.to(device))
+                   task.train_images.to(device),
+                   torch.from_numpy(tid).to(device) if mask_same_text and tid is not None else None)
 
 
 def train_epoch(model, opt, task: Task, cfg: Config, epoch: int,
@@ -167,15 +124,17 @@ def train_epoch(model, opt, task: Task, cfg: Config, epoch: int,
     """
     gen = epoch_generator(cfg, epoch)
     model.train()
-    data = data or TrainData.of(task, _device_of(model))
+    data = data or TrainData.of(task, device_of(model), cfg.mask_same_text)
     batches = epoch_batches(task, cfg, gen)[:max_batches]
+    mode = "sum" if epoch <= cfg.vsepp_warmup_epochs else None
     rows = []
     for caps in batches:
         caps = caps.to(data.feats.device)
         item = data.item[caps]
+        tid = data.text_id[caps] if data.text_id is not None else None
         t = model.encode_text(data.feats[caps])
         v = model.encode_image(data.images[item])
-        loss, diag = compute_loss(cfg, t, v, item, gen)
+        loss, diag = compute_loss(cfg, t, v, item, tid, gen, mode)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -230,12 +189,12 @@ def train(cfg: Config, out: Path, task: Task | None = None, resume: bool = True,
     task = task or build_task(cfg)
     assert_english(task.train_text, "training")
     model = DualEncoder(cfg, task.text_dim, task.image_feat_dim).to(device)
-    data = TrainData.of(task, device)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    data = TrainData.of(task, device, cfg.mask_same_text)
+    opt = make_optimizer(model, cfg)
     ckpt_path = out / "checkpoint.pt"
     state = {"epoch": 0, "best_epoch": 0, "best_score": -1.0, "best_model": None, "log": []}
     if resume and ckpt_path.exists():
-        saved = torch.load(ckpt_path, weights_only=False, map_location="cpu")
+        saved = load_checkpoint(ckpt_path)
         if not can_continue(saved["config"], saved["state"]["epoch"], cfg):
             raise ReproError(f"{ckpt_path}: checkpoint of another config; use --fresh or "
                              "another --out")
@@ -277,6 +236,18 @@ def train(cfg: Config, out: Path, task: Task | None = None, resume: bool = True,
     return best, state
 
 
+def load_checkpoint(path: Path) -> dict:
+    """A run's ``checkpoint.pt`` (on the CPU), or a one-line error when it cannot be read."""
+    try:
+        saved = torch.load(path, weights_only=False, map_location="cpu")
+        if not isinstance(saved, dict) or not {"config", "model", "state"} <= set(saved):
+            raise ValueError("not a checkpoint of this package")
+        return saved
+    except Exception as exc:  # unpickling errors come in many types
+        raise ReproError(f"{path}: unreadable checkpoint ({type(exc).__name__}); delete it or "
+                         "rerun with --fresh") from None
+
+
 def _cpu_state(model) -> dict:
     """A copy of the model's parameters on the CPU (checkpoints load on any machine)."""
     return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
@@ -305,63 +276,6 @@ def _write_log(path: Path, log: list[dict]) -> None:
     atomic_write_bytes(path, b"".join(_log_line(e) for e in log))
 
 
-
-
-def _alignment(model: DualEncoder, text_sets: dict) -> dict:
-    """Caption-to-English-caption R@1 per language, raw tower vs after the text head."""
-    if not text_sets:
-        return {}
-    out = {}
-    raw = {l: torch.nn.functional.normalize(s.feats, dim=-1).numpy() for l, s in text_sets.items()}
-    head = {l: embed_texts(model, s.feats) for l, s in text_sets.items()}
-    n = raw["en"].shape[0]
-    for lang in text_sets:
-        r_raw = M.ranks(raw[lang] @ raw["en"].T, np.arange(n))
-        r_head = M.ranks(head[lang] @ head["en"].T, np.arange(n))
-        out[lang] = {f"{name}_R@{k}": float(100 * np.mean(r <= k))
-                     for name, r in (("raw", r_raw), ("head", r_head)) for k in (1, 10)}
-    return out
-
-
-def evaluate(model: DualEncoder, task: Task, cfg: Config, state: dict) -> dict:
-    """The test report per language (retrieval, tagging, alignment), plus run facts."""
-    img = embed_images(model, task.test_images)
-    retrieval, tagging = {}, {}
-    for lang, ts in task.test_text.items():
-        retrieval[lang] = M.retrieval_report(embed_texts(model, ts.feats) @ img.T, ts.item)
-    for lang, (vocab, tag_lists) in task.tags.items():
-        tagging[lang] = M.tagging_report(img @ embed_texts(model, vocab.feats).T, tag_lists)
-    notes = list(task.notes)
-    if cfg.loss == "patr" and cfg.lambda_tt and not model.has_trainable_text_side():
-        notes.append("M3 text term has no trainable parameters with text_head=none: its "
-                     "gradient is zero, so this run trains exactly as PATR does")
-    log = state["log"]
-    return {
-        "metrics_version": METRICS_VERSION,
-        "profile": cfg.profile, "arm": cfg.arm, "seed": cfg.seed, "text_tower": cfg.text_tower,
-        "image_backbone": cfg.image_backbone, "image_weights": cfg.image_weights,
-        "device": str(_device_of(model)),
-        "best_epoch": state["best_epoch"], "epochs": state["epoch"],
-        "steps": state.get("step", 0), "escape_step": state.get("escape_step"),
-        "ended_on_plateau": state.get("escape_step") is None,
-        "last_epochs": [{k: v for k, v in e.items() if k != "seconds"} for e in log[-3:]],
-        "retrieval": retrieval, "tagging": tagging,
-        "alignment_test": _alignment(model, task.test_text),
-        "text_clusters": M.cluster_stats({l: embed_texts(model, ts.feats)
-                                          for l, ts in task.test_text.items()}),
-        "alignment_xtd10": _alignment(model, task.xtd10_text),
-        "notes": notes, "data_sha256": task.data_sha256, "numerics": numerics.record(),
-        "summary": _summary(retrieval, tagging),
-    }
-
-
-def _summary(retrieval: dict, tagging: dict) -> dict:
-    langs = [l for l in LANGS if l in retrieval]
-    out = {f"t2i_R@1_{l}": retrieval[l]["t2i_R@1"] for l in langs}
-    out.update({f"t2i_R@10_{l}": retrieval[l]["t2i_R@10"] for l in langs})
-    if tagging:
-        out["tag_mAP_mean"] = float(np.mean([tagging[l]["mAP"] for l in tagging]))
-    return out
 
 
 def train_and_evaluate(cfg: Config, out: Path, resume: bool = True,
@@ -398,7 +312,7 @@ def evaluate_run(out: Path, log=print) -> dict:
         raise ReproError(f"{cfg_path}: not a config this version can run ({exc})") from None
     device = seed_everything(cfg)
     task = build_task(cfg)
-    saved = torch.load(ckpt_path, weights_only=False, map_location="cpu")
+    saved = load_checkpoint(ckpt_path)
     state = saved["state"]
     model = DualEncoder(cfg, task.text_dim, task.image_feat_dim).to(device)
     model.load_state_dict(state["best_model"] or saved["model"])
@@ -412,37 +326,3 @@ def evaluate_run(out: Path, log=print) -> dict:
                                    "recomputed, differs from the saved file (other data or "
                                    "settings, e.g. XTD10 present or not)"))
     return result
-
-
-def bench_train(seed: int = 0) -> list[dict]:
-    """Seconds per epoch, wall time and peak memory of one mini arm; mUSE throughput."""
-    import resource
-    import tempfile
-
-    from repro.config import make_config
-    from repro.model import MuseTower
-
-    texts = [f"a small picture of thing number {i}" for i in range(2000)]
-    tower = MuseTower()
-    tower.encode(texts[:10])
-    t0 = time.perf_counter()
-    tower.encode(texts)
-    muse_rate = len(texts) / (time.perf_counter() - t0)
-    cfg = make_config("mini", seed=seed)
-    with tempfile.TemporaryDirectory() as d:
-        t0 = time.perf_counter()
-        task = build_task(cfg)
-        t_task = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        res = train_and_evaluate(cfg, Path(d), resume=False, task=task)
-        wall = time.perf_counter() - t0
-        log = [json.loads(l) for l in (Path(d) / "log.jsonl").read_text().splitlines()]
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    row = {"arm": cfg.arm, "epochs": cfg.epochs,
-           "seconds_per_epoch": float(np.mean([e["seconds"] for e in log])),
-           "task_build_s (features cached)": t_task, "train_and_eval_s": wall,
-           "peak_rss_MB": peak_mb, "muse_sentences_per_s": muse_rate,
-           "t2i_R@1_en": res["retrieval"]["en"]["t2i_R@1"]}
-    for k, v in row.items():
-        print(f"{k:>32}: {v:.3f}" if isinstance(v, float) else f"{k:>32}: {v}")
-    return [row]

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from repro import backbones, data
+from repro import backbones, emoji
 from repro.errors import ReproError
 
 
@@ -114,6 +114,6 @@ def test_image_features_cached_and_rebuilt_when_inputs_change(tmp_path):
 
 
 def test_transparent_png_is_composited_on_white():
-    path = data.emoji_image_paths(data.load_emoji())[0]
+    path = emoji.emoji_image_paths(emoji.load_emoji())[0]
     rgb = np.asarray(backbones.load_rgb(path))
     assert rgb.shape == (72, 72, 3) and (rgb[0, 0] == 255).all()

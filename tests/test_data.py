@@ -1,6 +1,7 @@
 """Data layer: XTD10 (shared copy, bad inputs, download), COCO fixture, emoji builder."""
 
 import http.server
+import json
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from repro import data
+from repro import data, emoji, fileio
 from repro.errors import ReproError
 
 from conftest import make_coco
@@ -231,24 +232,24 @@ def test_coco_bad_json_named(tmp_path):
 
 def test_emoji_builder_identical_bytes(cldr_dir, tmp_path):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
-    data.build_emoji_asset(cldr_dir, a)
-    data.build_emoji_asset(cldr_dir, b)
-    assert a.read_bytes() == b.read_bytes() == data.EMOJI_ASSET.read_bytes()
-    e = data.load_emoji(a)
+    emoji.build_emoji_asset(cldr_dir, a)
+    emoji.build_emoji_asset(cldr_dir, b)
+    assert a.read_bytes() == b.read_bytes() == emoji.EMOJI_ASSET.read_bytes()
+    e = emoji.load_emoji(a)
     assert len(e.items) == 1849
     assert all(set(it["name"]) == set(data.LANGS) for it in e.items)
     assert [len(e.indices(s)) for s in ("test", "val", "train")] == [500, 100, 1249]
 
 
 def test_emoji_views():
-    e = data.load_emoji()
+    e = emoji.load_emoji()
     test = e.indices("test")
     assert len(e.names("jp", test)) == 500
     texts, owner = e.english_captions("train")
     assert set(owner) <= set(e.indices("train").tolist())
     vocab, tags = e.tag_vocabulary("de")
     assert len(tags) == 1849 and all(t.size for t in tags[:50])
-    paths = data.emoji_image_paths(e)
+    paths = emoji.emoji_image_paths(e)
     assert len(paths) == 1849 and all(p.suffix == ".png" for p in paths)
     assert len(set(paths)) == 1849  # one image per emoji
 
@@ -257,3 +258,76 @@ def test_emoji_cli_verify():
     out = subprocess.run([sys.executable, "-m", "repro", "data", "verify", "emoji"],
                          capture_output=True, text=True)
     assert out.returncode == 0 and "1849 items, 11 languages: OK" in out.stdout
+
+
+# ----------------------------------------------------------------------------- emoji v2 split
+
+def test_emoji_groups_by_variant_key_and_identical_images():
+    # man / woman / person runner (with ZWJ, female sign, VS16) and a plain runner are one
+    # group; two different emoji with byte-identical images are one group; the rest alone.
+    runner, man, woman = "\U0001F3C3", "\U0001F468", "\U0001F469"
+    cps = [runner, runner + "\u200d\u2640\ufe0f", runner + "\u200d\u2642\ufe0f",
+           "\U0001F1F3\U0001F1F4", "\U0001F1F8\U0001F1EF", "\U0001F600",
+           man + "\u200d\u2696\ufe0f", woman + "\u200d\u2696\ufe0f", "\U0001F600\U0001F600"]
+    shas = ["a", "b", "c", "flag", "flag", "d", "e", "f", "g"]
+    assert emoji.variant_key(runner + "\u200d\u2640\ufe0f") == (0x1F3C3,)
+    assert emoji.emoji_groups(cps, shas) == [0, 0, 0, 1, 1, 2, 3, 3, 4]
+
+
+def test_grouped_split_keeps_groups_whole_and_fills_the_sizes():
+    groups = [0, 0, 0, 1, 2, 2, 3, 4, 5, 6, 6, 7, 8, 9]
+    split = emoji.grouped_split(groups, seed=1, sizes={"test": 4, "val": 2})
+    for g in set(groups):
+        assert len({s for s, gg in zip(split, groups) if gg == g}) == 1
+    assert split.count("test") <= 4 and split.count("val") <= 2
+    assert split == emoji.grouped_split(groups, seed=1, sizes={"test": 4, "val": 2})
+
+
+def test_shipped_asset_no_group_straddles_splits():
+    """Recompute the groups from the shipped items (code points and image bytes) and check
+    that none straddles two splits; the stored image hashes are the installed files'."""
+    e = emoji.load_emoji()
+    paths = emoji.emoji_image_paths(e)
+    shas = [fileio.sha256_file(p) for p in paths]
+    assert shas == [it["image_sha256"] for it in e.items]
+    groups = emoji.emoji_groups([it["cp"] for it in e.items], shas)
+    assert groups == [it["group"] for it in e.items]
+    split_of = {}
+    for g, it in zip(groups, e.items):
+        assert split_of.setdefault(g, it["split"]) == it["split"], it["name"]["en"]
+    assert [len(e.indices(s)) for s in ("test", "val", "train")] == [500, 100, 1249]
+    # the v1 split is kept for Table 2d and does straddle (what v2 fixes)
+    v1 = {}
+    straddle = {g for g, it in zip(groups, e.items) if v1.setdefault(g, it["split_random"])
+                != it["split_random"]}
+    assert len(straddle) > 10
+    blob = json.loads(emoji.EMOJI_ASSET.read_text(encoding="utf-8"))
+    assert "byte-identical" in blob["grouping_rule"]
+    # Svalbard & Jan Mayen and Norway share one image: same split
+    by_name = {it["name"]["en"]: it for it in e.items}
+    assert by_name["flag: Svalbard & Jan Mayen"]["split"] == by_name["flag: Norway"]["split"]
+
+
+def test_caption_options():
+    e = emoji.load_emoji()
+    names, owner_n = e.english_captions("train", "names")
+    full, owner_f = e.english_captions("train", "names+keywords")
+    uniq, owner_u = e.english_captions("train", "names+unique_keywords")
+    assert len(names) == 1249 and len(names) < len(uniq) < len(full)
+    assert set(owner_n) == set(owner_f) == set(owner_u)
+    # a unique keyword of the split appears once among all keyword captions
+    extra = [t for t, o in zip(uniq, owner_u) if t != e.items[o]["name"]["en"]]
+    all_kw = [k for i in e.indices("train") for k in set(e.items[i]["keywords"]["en"])]
+    assert all(all_kw.count(k) == 1 for k in extra[:200])
+    with pytest.raises(ReproError, match="unknown caption option"):
+        e.english_captions("train", "keywords")
+
+
+def test_text_ids_normalise():
+    from repro.textids import normalize_text, shared_text_ids, text_ids
+
+    assert normalize_text("  Grinning\u00a0FACE ") == "grinning face"
+    assert normalize_text("ｆｌａｇ") == "flag"   # NFKC folds full-width letters
+    assert text_ids(["flag", "Flag ", "face", "flag"]).tolist() == [0, 0, 1, 0]
+    a, b = shared_text_ids(["OK", "x"], ["ok", "y"])
+    assert a.tolist() == [0, 1] and b.tolist() == [0, 2]

@@ -315,3 +315,28 @@ def test_cli_evaluate_bad_files_exit_2(tmp_path, case):
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "s.npy" in lines[0]
+
+
+# ----------------------------------------------------------------------------- text clusters
+
+def test_cluster_stats_by_hand_and_identical_texts_count_as_neither():
+    # Two languages, two items, 2-d unit vectors at known angles.
+    def u(deg):
+        r = np.radians(deg)
+        return [np.cos(r), np.sin(r)]
+
+    en = np.array([u(0), u(90)])
+    de = np.array([u(30), u(0)])   # de item 1 sits exactly where en item 0 sits
+    c = lambda deg: float(np.cos(np.radians(deg)))  # noqa: E731
+    st_all = metrics.cluster_stats({"en": en, "de": de})
+    same, diff = [c(30), c(90)], [c(0), c(60)]
+    assert st_all["same"] == pytest.approx(np.mean(same))
+    assert st_all["diff"] == pytest.approx(np.mean(diff))
+    assert st_all["separation"] == pytest.approx((np.mean(same) - np.mean(diff)) / np.std(diff))
+    # en item 0 and de item 1 are the same text ("OK" in both): that pair counts as neither.
+    st = metrics.cluster_stats({"en": en, "de": de}, {"en": [0, 1], "de": [2, 0]})
+    assert st["same"] == pytest.approx(np.mean(same))
+    assert st["diff"] == pytest.approx(c(60))
+    # a same-item pair with identical text leaves the same-item mean too
+    st2 = metrics.cluster_stats({"en": en, "de": de}, {"en": [0, 1], "de": [0, 3]})
+    assert st2["same"] == pytest.approx(c(90))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from repro import features, trainer
+from repro import evaluation, features, trainer
 from repro.config import make_config
 from repro.errors import ReproError
 from repro.model import MBertTower, MuseTower
@@ -237,7 +237,7 @@ def test_mbert_tower_mean_pooling_ignores_padding(tiny_bert):
 
 def test_mbert_arm_trains(tmp_path, tiny_bert):
     cfg = make_config("mini", FAST + ["epochs=1", "text_tower=mbert", f"mbert_id={tiny_bert}",
-                                      "use_keywords=false"])
+                                      "train_captions=names"])
     res = trainer.train_and_evaluate(cfg, tmp_path / "m", task=build_task(cfg, with_xtd10=False))
     assert res["text_tower"] == "mbert" and 0 <= res["retrieval"]["de"]["t2i_R@10"] <= 100
 
@@ -255,3 +255,75 @@ def test_bad_override_is_one_clear_error():
         make_config("mini", ["lambda_tt=high"])
     with pytest.raises(ReproError, match="text_tower='labse'"):
         make_config("mini", ["text_tower=labse"])
+
+
+def test_text_mask_reaches_training(tmp_path, mini_task):
+    """The training captions repeat texts across emoji ("flag", "face", ...): with the mask
+    those pairs are never negatives, without it (v1) they are, and training differs."""
+    tid = mini_task.train_text.text_id
+    assert tid is not None and len(np.unique(tid)) < len(tid)
+    on = trainer.TrainData.of(mini_task, torch.device("cpu"), mask_same_text=True)
+    off = trainer.TrainData.of(mini_task, torch.device("cpu"), mask_same_text=False)
+    assert torch.equal(on.text_id, torch.from_numpy(tid)) and off.text_id is None
+    runs = {}
+    for flag in ("true", "false"):
+        cfg = make_config("mini", FAST + ["epochs=1", f"mask_same_text={flag}"], seed=0)
+        model, _ = trainer.train(cfg, tmp_path / flag, mini_task, resume=False)
+        runs[flag] = model.state_dict()
+    assert any(not torch.equal(runs["true"][k], runs["false"][k]) for k in runs["true"])
+
+
+def test_text_diagnostics_skip_identical_texts(mini_task):
+    """Two identical texts of two items count neither as same- nor as different-item."""
+    from repro.model import DualEncoder
+    from repro.tasks import TextSet
+
+    cfg = make_config("mini", FAST, seed=0)
+    torch.manual_seed(0)
+    model = DualEncoder(cfg, mini_task.text_dim, mini_task.image_feat_dim)
+    feats = torch.randn(4, mini_task.text_dim)
+    feats[2] = feats[0]                          # caption 2 is caption 0's text, another item
+    groups = TextSet(feats, np.array([0, 0, 1, 1]), "en", np.array([5, 6, 5, 7]))
+    got = evaluation.text_diagnostics(model, groups)
+    t = evaluation.embed_texts(model, feats)
+    sim = t @ t.T
+    assert got["text_cos_same"] == pytest.approx((sim[0, 1] + sim[2, 3]) / 2, abs=1e-6)
+    diff = [sim[a, b] for a in range(4) for b in range(4)
+            if a // 2 != b // 2 and {a, b} != {0, 2}]
+    assert got["text_cos_diff"] == pytest.approx(float(np.mean(diff)), abs=1e-6)
+
+
+def test_image_head_init_is_shared_by_every_arm_of_a_seed():
+    """Paired arms start their image head from the same weights, text head or not; the seed
+    changes them; the text head draws from its own generator."""
+    from repro.model import DualEncoder
+
+    def image_head(sets, seed):
+        return DualEncoder(make_config("mini", sets, seed=seed), 512, 1280).image_head.state_dict()
+
+    patr = image_head(["lambda_tt=0"], 3)
+    for sets in (["lambda_tt=1"], ["text_head=none"], ["loss=infonce"], ["loss=vsepp"]):
+        other = image_head(sets, 3)
+        assert all(torch.equal(patr[k], other[k]) for k in patr), sets
+    assert not torch.equal(patr["0.weight"], image_head(["lambda_tt=0"], 4)["0.weight"])
+    m = DualEncoder(make_config("mini", seed=3), 512, 1280)
+    assert not torch.equal(m.text_head[0].weight[:, :512], m.image_head[0].weight[:, :512])
+    # the default init's scale: |w| <= 1/sqrt(fan_in) for Kaiming-uniform with a = sqrt(5)
+    assert patr["0.weight"].abs().max() <= 1 / 1280 ** 0.5 + 1e-7
+
+
+def test_corrupt_checkpoint_is_a_one_line_error(tmp_path, mini_task):
+    import subprocess
+    import sys
+
+    cfg = make_config("mini", FAST + ["epochs=1"], seed=0)
+    _run(cfg, tmp_path / "r", mini_task)
+    metrics = json.loads((tmp_path / "r/metrics.json").read_text())
+    assert metrics["on_plateau_at_best_epoch"] in (True, False)
+    (tmp_path / "r/checkpoint.pt").write_bytes(np.random.default_rng(0).bytes(1000))
+    with pytest.raises(ReproError, match=r"checkpoint\.pt: unreadable checkpoint.*--fresh"):
+        trainer.train(cfg, tmp_path / "r", mini_task, resume=True)
+    out = subprocess.run([sys.executable, "-m", "repro", "evaluate", "--run", str(tmp_path / "r")],
+                         capture_output=True, text=True)
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and len(lines) == 1 and "unreadable checkpoint" in lines[0]

@@ -1,0 +1,135 @@
+"""Evaluation of a trained dual encoder: embeddings, the English validation report used for
+model selection, text diagnostics, and the test report (retrieval and tagging per language,
+text alignment, text clusters) that becomes ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from repro import metrics as M
+from repro import numerics
+from repro.config import METRICS_VERSION, Config
+from repro.data import LANGS
+from repro.model import DualEncoder
+from repro.tasks import Task, assert_english
+
+
+@torch.no_grad()
+def embed_images(model: DualEncoder, images: torch.Tensor, batch: int = 512) -> np.ndarray:
+    """Image embeddings, float32 (n, D), model in eval mode."""
+    model.eval()
+    dev = device_of(model)
+    return torch.cat([model.encode_image(images[i:i + batch].to(dev)).cpu()
+                      for i in range(0, images.shape[0], batch)]).numpy()
+
+
+@torch.no_grad()
+def embed_texts(model: DualEncoder, feats: torch.Tensor, batch: int = 4096) -> np.ndarray:
+    """Text embeddings from tower features, float32 (n, D), model in eval mode."""
+    model.eval()
+    dev = device_of(model)
+    return torch.cat([model.encode_text(feats[i:i + batch].to(dev)).cpu()
+                      for i in range(0, feats.shape[0], batch)]).numpy()
+
+
+def device_of(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def validate(model: DualEncoder, task: Task) -> dict:
+    """English validation report (model selection only ever sees this)."""
+    assert_english(task.val_text, "model selection")
+    img, txt = embed_images(model, task.val_images), embed_texts(model, task.val_text.feats)
+    return M.retrieval_report(txt @ img.T, task.val_text.item)
+
+
+#: Text diagnostics use at most this many validation captions (the first ones): the
+#: cosine matrix is quadratic (COCO's 25k validation captions would need 2.5 GB per epoch).
+DIAGNOSTIC_CAPTIONS = 2048
+
+
+@torch.no_grad()
+def text_diagnostics(model: DualEncoder, groups) -> dict:
+    """Mean cosine between English captions of the same item and of different items (over
+    the first :data:`DIAGNOSTIC_CAPTIONS` captions of ``groups``; pairs of identical texts
+    count as neither)."""
+    n = DIAGNOSTIC_CAPTIONS
+    t = embed_texts(model, groups.feats[:n])
+    item = groups.item[:n]
+    sim = t @ t.T
+    same = item[:, None] == item[None, :]
+    counted = ~np.eye(len(t), dtype=bool)
+    if groups.text_id is not None:  # two identical texts are neither same- nor different-item
+        tid = groups.text_id[:n]
+        counted &= tid[:, None] != tid[None, :]
+    s_same = float(sim[same & counted].mean()) if (same & counted).any() else float("nan")
+    s_diff = float(sim[~same & counted].mean())
+    return {"text_cos_same": s_same, "text_cos_diff": s_diff, "text_gap": s_same - s_diff}
+
+
+def _alignment(model: DualEncoder, text_sets: dict) -> dict:
+    """Caption-to-English-caption R@1 per language, raw tower vs after the text head."""
+    if not text_sets:
+        return {}
+    out = {}
+    raw = {l: torch.nn.functional.normalize(s.feats, dim=-1).numpy() for l, s in text_sets.items()}
+    head = {l: embed_texts(model, s.feats) for l, s in text_sets.items()}
+    n = raw["en"].shape[0]
+    for lang in text_sets:
+        r_raw = M.ranks(raw[lang] @ raw["en"].T, np.arange(n))
+        r_head = M.ranks(head[lang] @ head["en"].T, np.arange(n))
+        out[lang] = {f"{name}_R@{k}": float(100 * np.mean(r <= k))
+                     for name, r in (("raw", r_raw), ("head", r_head)) for k in (1, 10)}
+    return out
+
+
+def evaluate(model: DualEncoder, task: Task, cfg: Config, state: dict) -> dict:
+    """The test report per language (retrieval, tagging, alignment), plus run facts."""
+    img = embed_images(model, task.test_images)
+    retrieval, tagging = {}, {}
+    for lang, ts in task.test_text.items():
+        retrieval[lang] = M.retrieval_report(embed_texts(model, ts.feats) @ img.T, ts.item)
+    for lang, (vocab, tag_lists) in task.tags.items():
+        tagging[lang] = M.tagging_report(img @ embed_texts(model, vocab.feats).T, tag_lists)
+    notes = list(task.notes)
+    if cfg.loss == "patr" and cfg.lambda_tt and not model.has_trainable_text_side():
+        notes.append("M3 text term has no trainable parameters with text_head=none: its "
+                     "gradient is zero, so this run trains exactly as PATR does")
+    log = state["log"]
+    return {
+        "metrics_version": METRICS_VERSION,
+        "profile": cfg.profile, "arm": cfg.arm, "seed": cfg.seed, "text_tower": cfg.text_tower,
+        "image_backbone": cfg.image_backbone, "image_weights": cfg.image_weights,
+        "device": str(device_of(model)),
+        "best_epoch": state["best_epoch"], "epochs": state["epoch"],
+        "steps": state.get("step", 0), "escape_step": state.get("escape_step"),
+        "ended_on_plateau": state.get("escape_step") is None,
+        "on_plateau_at_best_epoch": (log[state["best_epoch"] - 1]["on_plateau"]
+                                     if log and state["best_epoch"] else None),
+        "last_epochs": [{k: v for k, v in e.items() if k != "seconds"} for e in log[-3:]],
+        "retrieval": retrieval, "tagging": tagging,
+        "alignment_test": _alignment(model, task.test_text),
+        "text_clusters": M.cluster_stats({l: embed_texts(model, ts.feats)
+                                          for l, ts in task.test_text.items()},
+                                         _text_ids(task.test_text)),
+        "alignment_xtd10": _alignment(model, task.xtd10_text),
+        "notes": notes, "data_sha256": task.data_sha256, "numerics": numerics.record(),
+        "summary": _summary(retrieval, tagging),
+    }
+
+
+def _text_ids(text_sets: dict) -> dict | None:
+    """language -> text ids of each set, or None when a set has none."""
+    ids = {l: ts.text_id for l, ts in text_sets.items()}
+    return None if any(v is None for v in ids.values()) else ids
+
+
+def _summary(retrieval: dict, tagging: dict) -> dict:
+    langs = [l for l in LANGS if l in retrieval]
+    out = {f"t2i_R@1_{l}": retrieval[l]["t2i_R@1"] for l in langs}
+    out.update({f"t2i_R@10_{l}": retrieval[l]["t2i_R@10"] for l in langs})
+    if tagging:
+        out["tag_mAP_mean"] = float(np.mean([tagging[l]["mAP"] for l in tagging]))
+    return out
