@@ -81,5 +81,13 @@ def test_jobs_2_gives_the_bits_of_jobs_1(tmp_path):
         a, b = (grids[j].run_dirs[("muse", arm, 0)] for j in (1, 2))
         assert (a / "metrics.json").read_bytes() == (b / "metrics.json").read_bytes(), arm
         assert (a / "best_model.pt").read_bytes() == (b / "best_model.pt").read_bytes(), arm
+    # and the tables and figures written from them
+    from repro.tables import write_all
+
+    files = {j: write_all(grids[j], tmp_path / f"tables{j}") for j in (1, 2)}
+    assert files[1] == files[2] and "table2_ablation.md" in files[1]
+    for name in files[1]:
+        assert ((tmp_path / "tables1" / name).read_bytes()
+                == (tmp_path / "tables2" / name).read_bytes()), name
     with pytest.raises(ReproError, match="--jobs 0"):
         run_grid("mini", tmp_path / "x", seeds=(0,), arms=("PATR",), jobs=0)
