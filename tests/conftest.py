@@ -34,6 +34,19 @@ def session_cache(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("xlir-cache")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache_env(session_cache):
+    """Module- and session-scoped fixtures (built before any function-scoped one) use the
+    test cache too, never the user's."""
+    old = os.environ.get("XLIR_CACHE")
+    os.environ["XLIR_CACHE"] = str(session_cache)
+    yield
+    if old is None:
+        os.environ.pop("XLIR_CACHE", None)
+    else:
+        os.environ["XLIR_CACHE"] = old
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(session_cache, monkeypatch):
     """No test reads or writes the user's cache (tests share one, so tower features are
