@@ -17,21 +17,22 @@ from repro.tasks import Task, assert_english
 
 
 @torch.no_grad()
+def _embed(encode, x: torch.Tensor, batch: int, model: DualEncoder) -> np.ndarray:
+    """``encode`` over ``x`` in batches on the model's device, float32 (n, D), eval mode."""
+    model.eval()
+    dev = device_of(model)
+    return torch.cat([encode(x[i:i + batch].to(dev)).cpu()
+                      for i in range(0, x.shape[0], batch)]).numpy()
+
+
 def embed_images(model: DualEncoder, images: torch.Tensor, batch: int = 512) -> np.ndarray:
     """Image embeddings, float32 (n, D), model in eval mode."""
-    model.eval()
-    dev = device_of(model)
-    return torch.cat([model.encode_image(images[i:i + batch].to(dev)).cpu()
-                      for i in range(0, images.shape[0], batch)]).numpy()
+    return _embed(model.encode_image, images, batch, model)
 
 
-@torch.no_grad()
 def embed_texts(model: DualEncoder, feats: torch.Tensor, batch: int = 4096) -> np.ndarray:
     """Text embeddings from tower features, float32 (n, D), model in eval mode."""
-    model.eval()
-    dev = device_of(model)
-    return torch.cat([model.encode_text(feats[i:i + batch].to(dev)).cpu()
-                      for i in range(0, feats.shape[0], batch)]).numpy()
+    return _embed(model.encode_text, feats, batch, model)
 
 
 def device_of(model) -> torch.device:

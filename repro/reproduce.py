@@ -153,9 +153,9 @@ def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms
             for seed in arm_seeds(arm, seeds):
                 cfg = make_config(profile, extra + [f"text_tower={tower}"]
                                   + arm_overrides(arm, base.epochs), seed=seed)
-                out = Path(runs) / profile / tower / _slug(arm) / f"seed{seed}"
-                start = Path(runs) / profile / tower / _slug(LONG_ARMS[arm]) / f"seed{seed}" \
-                    if arm in LONG_ARMS else None
+                out = _run_dir(runs, profile, tower, arm, seed)
+                start = (_run_dir(runs, profile, tower, LONG_ARMS[arm], seed)
+                         if arm in LONG_ARMS else None)
                 jobs_of_tower.append(((tower, arm, seed), cfg, out, tasks_for(cfg), start))
         # Phase 1 trains every run of its own; phase 2 continues the finished runs (2x epochs).
         for phase in ([j for j in jobs_of_tower if j[4] is None],
@@ -170,6 +170,11 @@ def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms
                     f"{metrics['retrieval']['en']['t2i_R@1']:.1f}, plateau left at step "
                     f"{escape if escape is not None else 'never'} of {metrics['steps']}")
     return grid
+
+
+def _run_dir(runs, profile: str, tower: str, arm: str, seed: int) -> Path:
+    """The folder of one run: ``runs/<profile>/<tower>/<arm slug>/seed<seed>``."""
+    return Path(runs) / profile / tower / _slug(arm) / f"seed{seed}"
 
 
 def _train_job(cfg, out: Path, task, fresh: bool, start_from) -> tuple[dict, str, float]:

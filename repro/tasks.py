@@ -23,7 +23,7 @@ from repro.backbones import image_features as backbone_features
 from repro.errors import ReproError
 from repro.features import text_features
 from repro.model import make_text_tower, resolve_device
-from repro.textids import normalize_text
+from repro.textids import TextNumbering
 
 
 @dataclass
@@ -83,7 +83,7 @@ class _Encoder:
         self.meta = tower_meta(cfg)
         self._tower = tower
         self._make = lambda: make_text_tower(cfg)
-        self._ids: dict[str, int] = {}  # normalised text -> id, shared by the task's text sets
+        self._numbering = TextNumbering()  # one text-id numbering for all the task's sets
 
     def tower(self):
         if self._tower is None:
@@ -93,9 +93,8 @@ class _Encoder:
     def __call__(self, texts, lang, item) -> TextSet:
         texts = list(texts)
         feats = text_features(self.cfg.text_tower, self.meta, texts, self.tower)
-        ids = np.array([self._ids.setdefault(normalize_text(t), len(self._ids)) for t in texts],
-                       dtype=np.int64)
-        return TextSet(torch.from_numpy(feats), np.asarray(item, dtype=np.int64), lang, ids)
+        return TextSet(torch.from_numpy(feats), np.asarray(item, dtype=np.int64), lang,
+                       self._numbering.ids(texts))
 
 
 def xtd10_dir(cfg) -> Path | None:

@@ -18,21 +18,25 @@ def normalize_text(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
-def text_ids(texts) -> np.ndarray:
-    """(n,) int64: equal ids exactly for texts that are equal after :func:`normalize_text`.
+class TextNumbering:
+    """Numbers distinct normalised texts in order of first appearance, across calls: equal
+    ids mean equal texts in every list numbered by one instance (no hashing or sorting)."""
 
-    Ids number the distinct normalised texts in order of first appearance, so they depend
-    only on the list (not on hashing or sorting)."""
-    seen: dict[str, int] = {}
-    return np.array([seen.setdefault(normalize_text(t), len(seen)) for t in texts],
-                    dtype=np.int64)
+    def __init__(self):
+        self._seen: dict[str, int] = {}
+
+    def ids(self, texts) -> np.ndarray:
+        """(n,) int64 ids of ``texts`` in this numbering."""
+        return np.array([self._seen.setdefault(normalize_text(t), len(self._seen))
+                         for t in texts], dtype=np.int64)
+
+
+def text_ids(texts) -> np.ndarray:
+    """(n,) int64: equal ids exactly for texts that are equal after :func:`normalize_text`."""
+    return TextNumbering().ids(texts)
 
 
 def shared_text_ids(*lists) -> list[np.ndarray]:
     """Text ids of several lists in one numbering (a text in two lists gets one id)."""
-    ids = text_ids([t for texts in lists for t in texts])
-    out, start = [], 0
-    for texts in lists:
-        out.append(ids[start:start + len(texts)])
-        start += len(texts)
-    return out
+    numbering = TextNumbering()
+    return [numbering.ids(texts) for texts in lists]
