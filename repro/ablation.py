@@ -1,21 +1,28 @@
 """The ablation tables: PATR vs M3 at two training lengths (Table 2c), under each protocol of
 the benchmark (Table 2d), and along M3's text-term weight lambda (the numbers of Figure 3).
-Paired by seed, with 95% t-intervals and exact sign-flip p-values.
+Paired by seed: 95% t-intervals, t-test p-values Holm-adjusted over each table's verdicts,
+and sign-flip p-values (:mod:`repro.stats`).
 """
 
 from __future__ import annotations
 
 from repro.figures import lambda_points
 from repro.grid import LONG_ARMS, OTHER_CAPTIONS, PROTOCOLS, protocol_arm
-from repro.report import (NON_EN, PLATEAU_NOTE, Table, data_line, escape_steps, lang_mean,
+from repro.report import (NON_EN, plateau_note, Table, data_line, escape_steps, lang_mean,
                           mean_std, paired, plateau_count)
-from repro.stats import format_summary, paired_summary, t_interval
+from repro.stats import paired_summary, t_interval
+from repro.table import Counts, Interval
+
+
+def _paired_cell(diffs):
+    """The paired cell of per-seed differences, "n/a" below 2 seeds."""
+    return paired_summary(diffs) if len(diffs) >= 2 else "n/a"
 
 
 def table2c(grid) -> list[Table]:
     """PATR vs M3 at the default training length and at twice it: per metric the two arms
-    (mean ± std), the paired M3 − PATR difference with its 95% t-interval and the exact
-    sign-flip p-value, and how many runs ended on the plateau."""
+    (mean ± std), the paired M3 − PATR difference with its verdict, and how many runs ended on
+    the plateau."""
     out = []
     for tower in grid.towers_run:
         lengths = [("PATR", "M3")]
@@ -23,31 +30,27 @@ def table2c(grid) -> list[Table]:
             lengths.append(tuple(LONG_ARMS))
         if not all(grid.runs(tower, a) for a in lengths[0]):
             continue
-        header = ["metric", "epochs", "PATR", "M3", "M3 − PATR [95% CI], sign-flip p",
-                  "verdict", "ended on plateau (PATR, M3)"]
+        header = ["metric", "epochs", "PATR", "M3", "M3 − PATR", "ended on plateau (PATR, M3)"]
         t = Table(f"table2c_length_{tower}", f"Table 2c: PATR vs M3 at two training lengths ({tower})",
                   data_line(grid) + f" Text tower {tower}. Text-to-image recall (%), mean ± std "
-                  "over seeds; differences paired by seed with a 95% t-interval over seeds and "
-                  "the exact two-sided sign-flip p-value (n = 5: p >= 0.0625 always). Verdict: "
-                  "'higher' / 'lower' only when the interval excludes 0.", header)
+                  "over seeds.", header, labels=2)
+        t.differences["M3 − PATR"] = ("M3", "PATR")
         rows = [("non-English R@1", NON_EN, "t2i_R@1"), ("non-English R@10", NON_EN, "t2i_R@10"),
                 ("English R@1", ("en",), "t2i_R@1"), ("English R@10", ("en",), "t2i_R@10")]
         for label, langs, key in rows:
             for patr, m3 in lengths:
                 pr, mr = grid.runs(tower, patr), grid.runs(tower, m3)
-                diffs = paired(grid, tower, m3, patr, langs, key)
-                s = paired_summary(diffs) if len(diffs) >= 2 else None
                 t.add([label, str(grid.configs[(tower, m3, grid.seeds[0])].epochs),
                        mean_std(lang_mean(pr, langs, key)), mean_std(lang_mean(mr, langs, key)),
-                       format_summary(s) if s else "n/a", s["verdict"] if s else "n/a",
-                       f"{plateau_count(pr)}, {plateau_count(mr)}"])
+                       _paired_cell(paired(grid, tower, m3, patr, langs, key)),
+                       Counts(f"{plateau_count(pr)}, {plateau_count(mr)}")])
         for patr, m3 in lengths:
             ep = grid.configs[(tower, m3, grid.seeds[0])].epochs
             t.notes.append(f"plateau-escape optimizer step per seed ({', '.join(map(str, grid.seeds))}) "
                            f"at {ep} epochs: PATR {escape_steps(grid.runs(tower, patr))}; "
                            f"M3 {escape_steps(grid.runs(tower, m3))} (of "
                            f"{grid.runs(tower, m3)[0]['steps']} steps).")
-        t.notes.append(PLATEAU_NOTE)
+        t.notes.append(plateau_note(grid))
         out.append(t)
     return out
 
@@ -83,32 +86,29 @@ def table2d(grid) -> list[Table]:
             continue
         header = ["protocol", "what changes", "epochs", "PATR non-English R@1",
                   "M3 non-English R@1"]
-        for label, _, _ in VERDICT_ROWS:
-            header += [f"{label}: M3 − PATR [95% CI], sign-flip p", f"{label}: verdict"]
+        header += [f"{label}: M3 − PATR" for label, _, _ in VERDICT_ROWS]
         header += ["plateau-escape step per seed: PATR", "M3", "ended on plateau (PATR, M3)"]
         t = Table(f"table2d_protocols_{tower}",
                   f"Table 2d: which protocol choice decides M3 vs PATR ({tower})",
                   data_line(grid) + f" Text tower {tower}. Each row trains PATR and M3 under one "
-                  "protocol (v2: the protocol of every other table); the difference is paired by "
-                  "seed with a 95% t-interval over seeds and the exact sign-flip p-value. "
-                  "Verdict: 'higher' / 'lower' only when the interval excludes 0.", header)
+                  "protocol (v2: the protocol of every other table).", header, labels=3)
+        t.differences["non-English R@1: M3 − PATR"] = ("M3 non-English R@1",
+                                                       "PATR non-English R@1")
         for name, what, patr, m3 in rows:
             epochs = grid.configs[(tower, protocol_arm("M3", name), grid.seeds[0])].epochs
             row = [name, what, str(epochs), mean_std(lang_mean(patr, NON_EN, "t2i_R@1")),
                    mean_std(lang_mean(m3, NON_EN, "t2i_R@1"))]
-            for _, langs, key in VERDICT_ROWS:
-                diffs = protocol_diffs(grid, tower, name, langs, key)
-                summ = paired_summary(diffs) if len(diffs) >= 2 else None
-                row += [format_summary(summ) if summ else "n/a", summ["verdict"] if summ else "n/a"]
+            row += [_paired_cell(protocol_diffs(grid, tower, name, langs, key))
+                    for _, langs, key in VERDICT_ROWS]
             row += [escape_steps(patr), escape_steps(m3),
-                    f"{plateau_count(patr)}, {plateau_count(m3)}"]
+                    Counts(f"{plateau_count(patr)}, {plateau_count(m3)}")]
             t.add(row)
         t.notes.append("v1 is the protocol of the tables before issue 15 (all English keywords as "
                        "captions, identical texts of two emoji as negatives, a random split that "
                        "puts near-duplicate emoji on both sides, lr 1e-3, 30 epochs); "
                        f"'v2, {OTHER_CAPTIONS}' trains on the caption option that the defaults "
                        "sweep did not choose, for as many optimizer steps as v2.")
-        t.notes.append(PLATEAU_NOTE)
+        t.notes.append(plateau_note(grid))
         out.append(t)
     return out
 
@@ -131,16 +131,17 @@ def table_lambda(grid) -> list[Table]:
                   + f" Text tower {tower}. Text-to-image recall (%), mean ± std over seeds; "
                   "text-cluster gap x100: 100 x (mean cosine of two test captions of the same "
                   "item in two languages minus that of different items), after the text head.",
-                  header)
+                  header, labels=3)
+        t.intervals["non-English R@1 95% CI"] = "non-English R@1"
         for lam, arm, runs in points:
             r1 = lang_mean(runs, NON_EN, "t2i_R@1")
-            _, low, high = t_interval(r1) if len(r1) >= 2 else (0, float("nan"), float("nan"))
-            t.add([f"{lam:g}", arm, str(len(runs)), mean_std(r1), f"[{low:.1f}, {high:.1f}]",
+            t.add([f"{lam:g}", arm, str(len(runs)), mean_std(r1),
+                   Interval(*t_interval(r1)[1:]) if len(r1) >= 2 else "n/a",
                    mean_std(lang_mean(runs, NON_EN, "t2i_R@10")),
                    mean_std(lang_mean(runs, ("en",), "t2i_R@1")),
                    mean_std(lang_mean(runs, ("en",), "t2i_R@10")),
                    mean_std([100 * r["text_clusters"]["gap"] for r in runs]),
                    plateau_count(runs)])
-        t.notes.append(PLATEAU_NOTE)
+        t.notes.append(plateau_note(grid))
         out.append(t)
     return out

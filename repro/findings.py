@@ -10,29 +10,39 @@ import numpy as np
 from repro.fileio import atomic_write_bytes
 from repro.figures import lambda_points
 from repro.grid import LONG_ARMS, PROTOCOLS, protocol_arm
-from repro.stats import paired_summary
 from repro.report import (NON_EN, PAIRS, VARIANTS, escape_steps, lang_mean, mean_non_en,
-                          mean_std, paired, plateau_count)
+                          mean_std, plateau_count)
+from repro.stats import Paired
 
 
-def _paired_text(diffs) -> str:
-    """'+1.2 [-0.3, +2.7], sign-flip p = 0.19: no difference shown' for paired differences."""
-    if len(diffs) < 2:
-        return "n/a (fewer than 2 seeds)"
-    return _paired_text_of(paired_summary(diffs))
+def _cell(tables: dict, name: str, column: str, *labels: str):
+    """A paired cell of a written table (the same numbers, p-values and Holm family), or None."""
+    table = tables.get(name)
+    if table is None:
+        return None
+    try:
+        cell = table.find(column, *labels)
+    except KeyError:
+        return None
+    return cell if isinstance(cell, Paired) else None
 
 
-def _m3_vs_patr(grid, tower, patr: str, m3: str) -> str:
-    """One finding line: M3 vs PATR at one training length, by the t-interval rule."""
+def _text(cell) -> str:
+    return cell.text() if cell is not None else "n/a (fewer than 2 seeds)"
+
+
+def _m3_vs_patr(grid, tables, tower, patr: str, m3: str) -> str:
+    """One finding line: M3 vs PATR at one training length, as Table 2c states it."""
     ms = lambda v: "{:.1f} ± {:.1f}".format(*mean_std(v))  # noqa: E731
-    epochs = grid.configs[(tower, m3, grid.seeds[0])].epochs
-    d1 = paired(grid, tower, m3, patr, NON_EN, "t2i_R@1")
-    d10 = paired(grid, tower, m3, patr, NON_EN, "t2i_R@10")
+    epochs = str(grid.configs[(tower, m3, grid.seeds[0])].epochs)
+    name = f"table2c_length_{tower}"
+    d1 = _cell(tables, name, "M3 − PATR", "non-English R@1", epochs)
+    d10 = _cell(tables, name, "M3 − PATR", "non-English R@10", epochs)
     plateau = ", ".join(f"{a} {plateau_count(grid.runs(tower, a))}" for a in (patr, m3))
     return (f"- **{tower}, does M3 beat PATR at {epochs} epochs?** Non-English t2i R@1 "
             f"{ms(mean_non_en(grid, tower, m3, 't2i_R@1'))} (M3) vs "
             f"{ms(mean_non_en(grid, tower, patr, 't2i_R@1'))} (PATR), paired M3 − PATR "
-            f"{_paired_text(d1)}; R@10 {_paired_text(d10)}. Runs ended on the plateau: "
+            f"{_text(d1)}; R@10 {_text(d10)} (Table 2c). Runs ended on the plateau: "
             f"{plateau}.")
 
 
@@ -43,48 +53,44 @@ def _median_escape(runs) -> str:
     return f"median {np.median(steps):.0f}"
 
 
-def _protocol_lines(grid, tower) -> list[str]:
+def _protocol_lines(grid, tables, tower) -> list[str]:
     """Table 2d in sentences: per protocol the M3 − PATR verdicts and escape steps, and how far
     each choice moves them from v2."""
-    names = [p for p in PROTOCOLS
-             if all(grid.runs(tower, protocol_arm(a, p)) for a in ("PATR", "M3"))]
-    if "v2" not in names or len(names) < 2 or len(grid.seeds) < 2:
-        return []
     rows = {}
-    for p in names:
-        d = {k: paired(grid, tower, protocol_arm("M3", p), protocol_arm("PATR", p), langs, key)
-             for k, langs, key in (("R@1", NON_EN, "t2i_R@1"), ("R@10", NON_EN, "t2i_R@10"))}
-        rows[p] = {k: paired_summary(v) for k, v in d.items()}
+    for p in PROTOCOLS:
+        cells = {k: _cell(tables, f"table2d_protocols_{tower}", f"{k}: M3 − PATR", p)
+                 for k in ("non-English R@1", "non-English R@10")}
+        if None not in cells.values():
+            rows[p] = {"R@1": cells["non-English R@1"], "R@10": cells["non-English R@10"]}
+    names = list(rows)
+    if "v2" not in names or len(names) < 2:
+        return []
     out = []
     for p in names:
         s1, s10 = rows[p]["R@1"], rows[p]["R@10"]
         patr, m3 = (grid.runs(tower, protocol_arm(a, p)) for a in ("PATR", "M3"))
         moved = "" if p == "v2" else (
             f"; against v2 the non-English R@1 difference moves by "
-            f"{s1['mean'] - rows['v2']['R@1']['mean']:+.1f} points and R@10 by "
-            f"{s10['mean'] - rows['v2']['R@10']['mean']:+.1f}"
-            + ("" if (s1["verdict"], s10["verdict"]) == (rows["v2"]["R@1"]["verdict"],
-                                                         rows["v2"]["R@10"]["verdict"])
+            f"{s1.mean - rows['v2']['R@1'].mean:+.1f} points and R@10 by "
+            f"{s10.mean - rows['v2']['R@10'].mean:+.1f}"
+            + ("" if (s1.verdict, s10.verdict) == (rows["v2"]["R@1"].verdict,
+                                                   rows["v2"]["R@10"].verdict)
                else " (the verdict changes)"))
         out.append(f"- **{tower}, Table 2d, protocol {p}** ({PROTOCOLS[p][0]}): M3 − PATR "
-                   f"non-English R@1 {_paired_text_of(s1)}; R@10 {_paired_text_of(s10)}; "
+                   f"non-English R@1 {s1.text()}; R@10 {s10.text()}; "
                    f"plateau escape PATR {_median_escape(patr)}, M3 {_median_escape(m3)}{moved}.")
     others = [p for p in names if p != "v2"]
-    biggest = max(others, key=lambda p: abs(rows[p]["R@1"]["mean"] - rows["v2"]["R@1"]["mean"]))
+    biggest = max(others, key=lambda p: abs(rows[p]["R@1"].mean - rows["v2"]["R@1"].mean))
     out.append(f"- **{tower}, Table 2d, which choice matters most**: of the protocols tried, "
                f"{biggest} moves the non-English R@1 difference M3 − PATR furthest from v2 "
-               f"({rows['v2']['R@1']['mean']:+.1f} -> {rows[biggest]['R@1']['mean']:+.1f}).")
+               f"({rows['v2']['R@1'].mean:+.1f} -> {rows[biggest]['R@1'].mean:+.1f}).")
     return out
 
 
-def _paired_text_of(s: dict) -> str:
-    return (f"{s['mean']:+.1f} [95% CI {s['low']:+.1f}, {s['high']:+.1f}], sign-flip p = "
-            f"{s['p_sign_flip']:.3g}: **{s['verdict']}**")
-
-
-def findings(grid, clusters: dict | None = None) -> str:
+def findings(grid, tables: dict, clusters: dict | None = None) -> str:
     """Factual sentences computed from the grid's numbers (the same numbers as the tables).
-    A difference is called higher or lower only when its 95% t-interval over seeds excludes 0.
+    Paired differences are quoted from the written tables (``tables``: name -> Table), so a
+    verdict here is the table's verdict, Holm-adjusted within that table.
 
     ``clusters``: tower -> Figure 1 panel -> cluster statistics, when the figure was drawn.
     """
@@ -92,7 +98,9 @@ def findings(grid, clusters: dict | None = None) -> str:
     lines = [f"Profile **{grid.profile}**, seeds {', '.join(map(str, grid.seeds))}; "
              "\"non-English\" is the mean over the 10 languages other than English; ± is the "
              "sample std over seeds; differences are paired by seed, with a 95% t-interval over "
-             "seeds and an exact sign-flip p-value (Tables 2b paired and 2c)."]
+             "seeds, the p-value of that paired t-test (in brackets Holm-adjusted over the "
+             "verdicts of the table it is quoted from; 'higher' / 'lower' only when that is "
+             "below 0.05) and the sign-flip p-value (Tables 2b paired, 2c and 2d)."]
     for tower, why in grid.not_run.items():
         lines.append(f"- **{tower}**: not run ({why.split('. ')[0]}).")
     for tower in grid.towers_run:
@@ -101,10 +109,10 @@ def findings(grid, clusters: dict | None = None) -> str:
         r10 = {a: mean_non_en(grid, tower, a, "t2i_R@10") for a in have}
         ms = lambda v: "{:.1f} ± {:.1f}".format(*mean_std(v))  # noqa: E731
         if {"PATR", "M3"} <= have:
-            lines.append(_m3_vs_patr(grid, tower, "PATR", "M3"))
+            lines.append(_m3_vs_patr(grid, tables, tower, "PATR", "M3"))
             if all(grid.runs(tower, a) for a in LONG_ARMS):
-                lines.append(_m3_vs_patr(grid, tower, *LONG_ARMS))
-        lines += _protocol_lines(grid, tower)
+                lines.append(_m3_vs_patr(grid, tables, tower, *LONG_ARMS))
+        lines += _protocol_lines(grid, tables, tower)
         points = lambda_points(grid, tower)
         if len(points) >= 2:
             best = max(points, key=lambda p: float(np.mean(lang_mean(p[2], NON_EN, "t2i_R@1"))))
@@ -122,8 +130,9 @@ def findings(grid, clusters: dict | None = None) -> str:
                          f"non-English R@1 {ms(r1[arm])}, R@10 {ms(r10[arm])}.")
         for a, b in PAIRS[1:]:
             if {a, b} <= have:
-                d = paired(grid, tower, a, b, NON_EN, "t2i_R@1")
-                lines.append(f"- **{tower}, {a} − {b}**: non-English R@1 {_paired_text(d)}.")
+                d = _cell(tables, f"table2b_paired_R1_{tower}", f"{a} − {b}", "mean non-English")
+                lines.append(f"- **{tower}, {a} − {b}**: non-English R@1 {_text(d)} "
+                             "(Table 2b paired).")
         for panel, st in (clusters or {}).get(tower, {}).items():
             lines.append(f"- **{tower}, text clusters (Figure 1), {panel}**: same-item "
                          f"cross-lingual cosine {st['same']:.3f}, different-item {st['diff']:.3f}, "

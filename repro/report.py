@@ -8,7 +8,6 @@ on the loss plateau carries a dagger wherever it is used.
 
 from __future__ import annotations
 
-import csv
 import io
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import numpy as np
 from repro.config import PLATEAU_GAP, PLATEAU_WINDOW
 from repro.data import LANGS
 from repro.fileio import atomic_write_bytes
+from repro.table import Counts, SeedList, Table, mean_std  # noqa: F401 (re-exported)
 
 NON_EN = tuple(l for l in LANGS if l != "en")
 TOWERS_ORDER = ("mbert", "muse")
@@ -39,71 +39,15 @@ PLATEAU_NOTE = (f"{DAGGER}k/n: k of the n seeds ended on the loss plateau: over 
                 "metrics.json).")
 
 
-# ----------------------------------------------------------------------------- formatting
-
-def mean_std(values):
-    """(mean, sample std) of per-seed values; the cell "not run" when there are none."""
-    v = np.asarray(values, dtype=float)
-    if v.size == 0:
-        return "not run"
-    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
-
-
-def _cell_md(c) -> str:
-    if isinstance(c, tuple):
-        return f"{c[0]:.1f} ± {c[1]:.1f}"
-    if isinstance(c, float):
-        return f"{c:.1f}"
-    return str(c)
-
-
-def _csv_rows(header, rows) -> list[list[str]]:
-    """Header and rows for CSV: a column holding (mean, std) cells becomes two numeric
-    columns; other cells in it ("not run") fill the mean column and leave std empty."""
-    paired = [any(isinstance(r[j], tuple) for r in rows) for j in range(len(header))]
-    out = [[h for j, name in enumerate(header)
-            for h in ((f"{name} mean", f"{name} std") if paired[j] else (name,))]]
-    for r in rows:
-        line = []
-        for j, c in enumerate(r):
-            if isinstance(c, tuple):
-                line += [f"{c[0]:.4f}", f"{c[1]:.4f}"]
-            else:
-                line.append(f"{c:.4f}" if isinstance(c, float) else str(c))
-                if paired[j]:
-                    line.append("")
-        out.append(line)
-    return out
-
-
-class Table:
-    """A titled table with a caption and footnotes, written as ``name.md`` and ``name.csv``."""
-
-    def __init__(self, name: str, title: str, caption: str, header: list[str]):
-        self.name, self.title, self.caption, self.header = name, title, caption, header
-        self.rows: list[list] = []
-        self.notes: list[str] = []
-
-    def add(self, row: list) -> None:
-        assert len(row) == len(self.header), (self.name, row)
-        self.rows.append(row)
-
-    def markdown(self) -> str:
-        lines = [f"### {self.title}", "", self.caption, "",
-                 "| " + " | ".join(self.header) + " |",
-                 "|" + "---|" * len(self.header)]
-        lines += ["| " + " | ".join(_cell_md(c) for c in row) + " |" for row in self.rows]
-        if self.notes:
-            lines += [""] + [f"- {n}" for n in self.notes]
-        return "\n".join(lines) + "\n"
-
-    def write(self, out: Path) -> list[str]:
-        atomic_write_bytes(out / f"{self.name}.md", self.markdown().encode())
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerows(_csv_rows(self.header, self.rows))
-        atomic_write_bytes(out / f"{self.name}.csv", buf.getvalue().encode())
-        return [f"{self.name}.md", f"{self.name}.csv"]
+def plateau_note(grid) -> str:
+    """:data:`PLATEAU_NOTE` and which plateau state the tables show: the end of training, while
+    the evaluated model is each run's best-validation epoch (both are in metrics.json)."""
+    runs = list(grid.results.values())
+    agree = sum(r.get("on_plateau_at_best_epoch") == r["ended_on_plateau"] for r in runs)
+    return (PLATEAU_NOTE + " The tables show the state at the end of training; the evaluated "
+            "model is each run's best-validation epoch, whose state is "
+            f"`on_plateau_at_best_epoch` in metrics.json: the two agree in {agree} of the "
+            f"grid's {len(runs)} runs.")
 
 
 def backbone_line(grid) -> str:
@@ -131,9 +75,9 @@ def data_line(grid) -> str:
 
 
 
-def plateau_count(runs) -> str:
+def plateau_count(runs) -> Counts:
     """"k/n": k of the n runs ended on the plateau."""
-    return f"{sum(r['ended_on_plateau'] for r in runs)}/{len(runs)}"
+    return Counts(f"{sum(r['ended_on_plateau'] for r in runs)}/{len(runs)}")
 
 
 def plateau_mark(runs) -> str:
@@ -141,10 +85,10 @@ def plateau_mark(runs) -> str:
     return f" {DAGGER}{plateau_count(runs)}" if any(r["ended_on_plateau"] for r in runs) else ""
 
 
-def escape_steps(runs) -> str:
+def escape_steps(runs) -> SeedList:
     """Each run's plateau-escape step, comma-separated ("never" when it ended on it)."""
-    return ", ".join(str(r["escape_step"]) if r["escape_step"] is not None else "never"
-                     for r in runs)
+    return SeedList(", ".join(str(r["escape_step"]) if r["escape_step"] is not None else "never"
+                     for r in runs))
 
 
 def not_run_notes(grid) -> list[str]:

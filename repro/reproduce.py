@@ -285,6 +285,20 @@ def run_notebooks(out: Path, log=print) -> list[dict]:
     return rows
 
 
+def readme_refusal(update_readme: str, out: Path, seeds, sets) -> str | None:
+    """Why this run must not rewrite README.md, or None when it may: only the default run
+    (./paper_tables, the default seeds, no --set) updates it, unless forced."""
+    if update_readme == "yes":
+        return None
+    if update_readme == "no":
+        return "--update-readme no"
+    if Path(out).resolve() != Path("paper_tables").resolve():
+        return f"{out} is not ./paper_tables; --update-readme yes forces it"
+    if tuple(seeds) != tuple(SEEDS) or sets:
+        return "not the default seeds and settings; --update-readme yes forces it"
+    return None
+
+
 def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Path = Path("runs"),
               fresh: bool = False, notebooks: bool = True, seeds=SEEDS, sets=(),
               update_readme: str = "auto", jobs: int = 1) -> Grid:
@@ -294,14 +308,12 @@ def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Pat
     grid = run_grid(profile, runs, seeds, fresh=fresh, sets=sets, jobs=jobs)
     t0 = time.perf_counter()
     written = tables.write_all(grid, Path(out))
-    official = (Path(out).resolve() == Path("paper_tables").resolve()
-                and tuple(seeds) == tuple(SEEDS) and not sets)
-    if update_readme == "yes" or (update_readme == "auto" and official):
+    why_not = readme_refusal(update_readme, Path(out), seeds, sets)
+    if why_not is None:
         if findings.update_readme(grid, Path(out), Path("README.md")):
             print("README.md: tables and findings sections updated from", out)
     else:
-        print(f"README.md left as it is ({out} is not the default ./paper_tables run; "
-              "--update-readme yes forces it)")
+        print(f"README.md left as it is ({why_not})")
     grid.steps.append({"step": "tables and figures", "seconds": time.perf_counter() - t0,
                        "peak_rss_MB": _peak_rss_mb()})
     if notebooks:

@@ -1,24 +1,37 @@
 """Paired statistics over seeds (SciPy): is a per-seed difference different from zero?
 
 Two runs with the same seed share their initialisation and batches, so a comparison of two
-variants is a set of n paired differences d_1..d_n. We report
+variants is a set of n paired differences d_1..d_n. One statistical model gives each verdict:
+the paired (one-sample) t-test of the mean difference. We report
 
-* the mean and a 95% t-interval, mean ± t_{0.975, n-1} * sd / sqrt(n) (the verdict rule: a
-  difference is claimed only when this interval excludes 0);
-* the exact two-sided sign-flip (permutation) p-value: the share of the 2^n sign patterns whose
-  |mean| is at least the observed one. With n = 5 its smallest value is 2/32 = 0.0625, so it can
-  support but never alone establish a difference at 5%.
+* the mean and its 95% t-interval, mean ± t_{0.975, n-1} * sd / sqrt(n);
+* the two-sided t-test p-value of the same model (the interval excludes 0 exactly when p < 0.05);
+* the Holm-adjusted p-value over the table's family of verdicts (:func:`holm`), which decides the
+  verdict: 'higher' / 'lower' only when it is below ``ALPHA``;
+* beside it, the distribution-free two-sided sign-flip (permutation) p-value: exact over all 2^n
+  sign patterns up to ``EXACT_SIGN_FLIP_MAX_N`` seeds, a seeded Monte Carlo estimate beyond.
+  With n = 5 its smallest value is 2/32 = 0.0625, so it can support but never alone establish a
+  difference at 5%.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+ALPHA = 0.05
+LEVEL = 0.95
+#: Up to this many seeds the sign-flip p enumerates all 2^n patterns; beyond, Monte Carlo.
+EXACT_SIGN_FLIP_MAX_N = 16
+SIGN_FLIP_DRAWS = 100_000
+SIGN_FLIP_SEED = 0
+VERDICTS = ("higher", "lower", "no difference shown")
 
-def t_interval(diffs, level: float = 0.95) -> tuple[float, float, float]:
+
+def t_interval(diffs, level: float = LEVEL) -> tuple[float, float, float]:
     """(mean, low, high) of the ``level`` t-interval of the mean of ``diffs`` (n >= 2)."""
     from scipy import stats
 
@@ -30,25 +43,104 @@ def t_interval(diffs, level: float = 0.95) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def sign_flip_p(diffs) -> float:
-    """Exact two-sided sign-flip p-value of H0: the differences are symmetric around 0."""
+def t_test_p(mean: float, sem: float, n: int) -> float:
+    """Two-sided p-value of the one-sample t-test of H0: the mean is 0, from the sample mean,
+    its standard error ``sem`` = sd / sqrt(n) and n (n - 1 degrees of freedom). A zero spread
+    gives p = 0 for a non-zero mean and p = 1 for a zero mean."""
+    from scipy import stats
+
+    if sem == 0:
+        return 1.0 if mean == 0 else 0.0
+    return float(2 * stats.t.sf(abs(mean) / sem, n - 1))
+
+
+def t_p_from_interval(mean: float, low: float, high: float, n: int,
+                      level: float = LEVEL) -> float:
+    """The t-test p-value implied by a printed ``level`` t-interval [low, high] around ``mean``
+    over n paired differences (the inverse of :func:`t_interval`)."""
+    from scipy import stats
+
+    crit = float(stats.t.ppf(0.5 + level / 2, n - 1))
+    return t_test_p(mean, (high - low) / 2 / crit, n)
+
+
+def sign_flip_p(diffs, exact_max_n: int = EXACT_SIGN_FLIP_MAX_N,
+                draws: int = SIGN_FLIP_DRAWS, seed: int = SIGN_FLIP_SEED) -> float:
+    """Two-sided sign-flip p-value of H0: the differences are symmetric around 0.
+
+    Exact (the share of all 2^n sign patterns whose |mean| reaches the observed one) for
+    n <= ``exact_max_n``; beyond, ``draws`` seeded random patterns and the usual (count + 1) /
+    (draws + 1) estimate, which never reports 0."""
     d = np.asarray(diffs, dtype=float)
     observed = abs(d.mean())
-    signs = np.array(list(itertools.product((1.0, -1.0), repeat=d.size)))
-    means = np.abs((signs * d).mean(axis=1))
-    # a tiny tolerance so that patterns equal to the observed one count despite rounding
-    return float(np.mean(means >= observed - 1e-12))
+    if d.size <= exact_max_n:
+        signs = np.array(list(itertools.product((1.0, -1.0), repeat=d.size)))
+        means = np.abs((signs * d).mean(axis=1))
+        # a tiny tolerance so that patterns equal to the observed one count despite rounding
+        return float(np.mean(means >= observed - 1e-12))
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for start in range(0, draws, 10_000):
+        signs = rng.choice((1.0, -1.0), size=(min(10_000, draws - start), d.size))
+        hits += int(np.sum(np.abs((signs * d).mean(axis=1)) >= observed - 1e-12))
+    return (hits + 1) / (draws + 1)
 
 
-def paired_summary(diffs, level: float = 0.95) -> dict:
-    """Mean, t-interval, sign-flip p and the verdict for paired per-seed differences."""
-    mean, low, high = t_interval(diffs, level)
-    verdict = "higher" if low > 0 else "lower" if high < 0 else "no difference shown"
-    return {"n": len(diffs), "mean": mean, "low": low, "high": high,
-            "p_sign_flip": sign_flip_p(diffs), "verdict": verdict}
+def holm(pvalues) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values (same order as given): the i-th
+    smallest p becomes max over j <= i of min(1, (m - j + 1) * p_(j))."""
+    p = [float(x) for x in pvalues]
+    m = len(p)
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(sorted(range(m), key=lambda k: p[k])):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted
 
 
-def format_summary(s: dict) -> str:
-    """'+1.2 [−0.3, +2.7], p = 0.19' style text for tables and findings."""
-    return (f"{s['mean']:+.1f} [{s['low']:+.1f}, {s['high']:+.1f}], "
-            f"p = {s['p_sign_flip']:.3g}")
+def verdict_of(mean: float, p_adjusted: float, alpha: float = ALPHA) -> str:
+    """'higher' / 'lower' when the (adjusted) p-value is below alpha, else no difference."""
+    if p_adjusted < alpha:
+        return "higher" if mean > 0 else "lower"
+    return "no difference shown"
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Summary of n paired per-seed differences. ``p_holm`` is the p-value adjusted over the
+    family the cell is reported in (a family of one until :func:`adjust_family` runs)."""
+
+    n: int
+    mean: float
+    low: float
+    high: float
+    p_t: float
+    p_holm: float
+    p_sign_flip: float
+    sign_flip_exact: bool
+
+    @property
+    def verdict(self) -> str:
+        return verdict_of(self.mean, self.p_holm)
+
+    def text(self) -> str:
+        """'+1.2 [95% CI −0.3, +2.7], t-test p = 0.19 (Holm 0.57), sign-flip p = 0.25: **no
+        difference shown**' for findings."""
+        return (f"{self.mean:+.1f} [95% CI {self.low:+.1f}, {self.high:+.1f}], t-test p = "
+                f"{self.p_t:.2g} (Holm {self.p_holm:.2g}), sign-flip p = {self.p_sign_flip:.3g}: "
+                f"**{self.verdict}**")
+
+
+def paired_summary(diffs, level: float = LEVEL) -> Paired:
+    """The :class:`Paired` summary of per-seed differences (n >= 2), as a family of one."""
+    d = np.asarray(diffs, dtype=float)
+    mean, low, high = t_interval(d, level)
+    p = t_test_p(mean, float(d.std(ddof=1)) / math.sqrt(d.size), d.size)
+    return Paired(int(d.size), mean, low, high, p, p, sign_flip_p(d),
+                  d.size <= EXACT_SIGN_FLIP_MAX_N)
+
+
+def adjust_family(cells: list[Paired]) -> list[Paired]:
+    """The cells with ``p_holm`` adjusted over all of them (Holm), same order."""
+    return [replace(c, p_holm=a) for c, a in zip(cells, holm([c.p_t for c in cells]))]

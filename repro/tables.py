@@ -7,6 +7,7 @@ add the baselines beyond the paper; the ablation tables (2c, 2d, lambda) are
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,9 @@ from repro.data import LANGS
 from repro.figures import figure1, figure2, figure2d, figure3, figure4
 from repro.fileio import atomic_write_bytes
 from repro.findings import findings
-from repro.report import (NON_EN, PAIRS, PLATEAU_NOTE, PUBLISHED_R10, TOWERS_ORDER, VARIANTS,
+from repro.schema import FILE, FORMAT
+from repro.stats import ALPHA, paired_summary
+from repro.report import (NON_EN, PAIRS, plateau_note, PUBLISHED_R10, TOWERS_ORDER, VARIANTS,
                           Table, arm_notes, data_line, lang_mean, lang_values, mean_std,
                           not_run_notes, paired, plateau_mark)
 
@@ -49,23 +52,25 @@ def table1(grid) -> Table:
                 vals = lang_mean(runs, LANGS, key) if lang == "mean" else lang_values(runs, lang, key)
                 row.append(mean_std(vals))
         t.add(row)
-    t.notes.append(PLATEAU_NOTE)
+    t.notes.append(plateau_note(grid))
     t.notes += not_run_notes(grid)
     return t
 
 
 def table2(grid) -> Table:
-    header = ["language"]
+    header, differences = ["language"], {}
     for tower in TOWERS_ORDER:
         patr, m3 = ("PATR" + plateau_mark(grid.runs(tower, "PATR")),
                     "M3" + plateau_mark(grid.runs(tower, "M3")))
         header += [f"{tower} {patr} R@10", f"{tower} {m3} R@10", f"{tower} M3 − PATR (paired)"]
+        differences[f"{tower} M3 − PATR (paired)"] = (f"{tower} {m3} R@10", f"{tower} {patr} R@10")
     paper = grid.profile == "paper"
     if paper:
         header += ["published mUSE PATR", "published mUSE M3", "ours − published (M3)"]
     t = Table("table2_ablation", "Table 2: loss ablation, PATR (λ = 0) vs M3 (λ = 1)",
               data_line(grid) + " Text-to-image R@10 (%), mean ± std over seeds; the difference "
               "is paired by seed (same initialisation and batches).", header)
+    t.differences.update(differences)
     for lang in LANGS + ("mean",):
         langs = LANGS if lang == "mean" else (lang,)
         row = [lang]
@@ -86,7 +91,7 @@ def table2(grid) -> Table:
     if paper:
         t.notes.append("published: the paper's mUSE models as quoted in AltCLIP (arXiv:2211.06679, "
                        "Table 3); de, pl, tr and the mean are not available there.")
-    t.notes.append(PLATEAU_NOTE)
+    t.notes.append(plateau_note(grid))
     t.notes += not_run_notes(grid)
     return t
 
@@ -106,22 +111,27 @@ def table2b(grid) -> list[Table]:
                 for k in (1, 10):
                     row.append(mean_std(lang_mean(grid.runs(tower, v), langs, f"t2i_R@{k}")))
             t.add(row)
-        t.notes.append(PLATEAU_NOTE)
+        t.notes.append(plateau_note(grid))
         t.notes += [f"{v}: " + n for v in VARIANTS for n in arm_notes(grid, tower, v)]
         tables.append(t)
         for k in (1, 10):
             header = ["language"]
             for a, b in PAIRS:
-                header += [f"{a} − {b} seed {s}" for s in grid.seeds] + [f"{a} − {b} mean ± std"]
+                header += [f"{a} − {b} seed {s}" for s in grid.seeds] + [f"{a} − {b}"]
             p = Table(f"table2b_paired_R{k}_{tower}",
                       f"Table 2b (paired): per-seed differences of t2i R@{k} ({tower})",
                       data_line(grid) + f" Text tower {tower}. Differences in R@{k} points, "
                       "same seed on both sides.", header)
+            for a, b in PAIRS:
+                p.derived[f"{a} − {b}"] = [f"{a} − {b} seed {s}" for s in grid.seeds]
             for label, langs in rows:
                 row = [label]
                 for a, b in PAIRS:
                     d = paired(grid, tower, a, b, langs, f"t2i_R@{k}")
-                    row += (d if d else ["not run"] * len(grid.seeds)) + [mean_std(d)]
+                    if len(d) == len(grid.seeds) >= 2:
+                        row += d + [paired_summary(d)]
+                    else:
+                        row += ["not run"] * (len(grid.seeds) + 1)
                 p.add(row)
             tables.append(p)
     for t in tables[:1]:
@@ -158,7 +168,7 @@ def table3(grid) -> Table:
         runs = grid.runs(tower, "M3")
         if runs and not runs[0]["tagging"]:
             t.notes += [n for n in runs[0]["notes"] if n.startswith("tagging")]
-    t.notes.append(PLATEAU_NOTE)
+    t.notes.append(plateau_note(grid))
     t.notes += not_run_notes(grid)
     return t
 
@@ -182,7 +192,7 @@ def table3b(grid) -> list[Table]:
                     row.append(mean_std([float(np.mean([r["tagging"][l][key] for l in langs]))
                                          for r in grid.runs(tower, v)]))
             t.add(row)
-        t.notes.append(PLATEAU_NOTE)
+        t.notes.append(plateau_note(grid))
         out.append(t)
     return out
 
@@ -213,7 +223,7 @@ def table4(grid, section: str, name: str, title: str, what: str) -> Table:
         t.add(row)
     t.notes.append("text_head=none leaves the tower's space untouched, so its value equals the "
                    "raw tower's.")
-    t.notes.append(PLATEAU_NOTE)
+    t.notes.append(plateau_note(grid))
     for tower in grid.towers_run:
         runs = grid.runs(tower, "M3")
         if runs and not runs[0][section]:
@@ -243,8 +253,13 @@ def write_all(grid, out: Path) -> list[str]:
     file names."""
     out.mkdir(parents=True, exist_ok=True)
     written, clusters = [], {}
-    for t in all_tables(grid):
+    tables = all_tables(grid)
+    for t in tables:
         written += t.write(out)
+    schema = {"format": FORMAT, "alpha": ALPHA,
+              "tables": {f"{t.name}.csv": t.schema() for t in tables}}
+    atomic_write_bytes(out / FILE, (json.dumps(schema, indent=1, ensure_ascii=False) + "\n").encode())
+    written.append(FILE)
     for tower in grid.towers_run:
         name, stats = figure1(grid, out, tower)
         clusters[tower] = stats
@@ -259,6 +274,7 @@ def write_all(grid, out: Path) -> list[str]:
                   f"{v['separation']:.2f} |" for k, v in stats.items()]
         atomic_write_bytes(out / f"figure1_numbers_{tower}.md", ("\n".join(lines) + "\n").encode())
         written.append(f"figure1_numbers_{tower}.md")
-    atomic_write_bytes(out / "findings.md", findings(grid, clusters).encode())
+    atomic_write_bytes(out / "findings.md",
+                       findings(grid, {t.name: t for t in tables}, clusters).encode())
     written.append("findings.md")
     return written

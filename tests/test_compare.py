@@ -1,24 +1,52 @@
-"""``python -m repro compare``: identical folders, shifts within the seed spread, real shifts."""
+"""``python -m repro compare``: every cell by its kind, rows keyed by all label columns, each
+table's own seed count, verdicts that must follow from their intervals; run on the committed
+``paper_tables/`` and on copies edited the way a hand or a bug would."""
 
+import csv
+import io
 import json
 import math
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from scipy import stats as sps
 
-from repro.compare import compare, format_summary, welch_p
+from repro.compare import compare, fingerprint_difference, format_summary, welch_p
 from repro.errors import ReproError
 
+COMMITTED = Path(__file__).resolve().parents[1] / "paper_tables"
+T2C = "table2c_length_muse.csv"
 
-def _folder(path, rows, seeds=5, extra=""):
-    path.mkdir()
-    (path / "manifest.json").write_text(json.dumps({"seeds": list(range(seeds))}))
-    lines = ["language,A mean,A std,note"] + [f"{l},{m:.4f},{s:.4f},x" for l, m, s in rows]
-    (path / "t.csv").write_text("\n".join(lines) + "\n")
-    (path / "t.md").write_text("table" + extra)
-    return path
+
+def _rows(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.reader(f))
+
+
+def _write(path, rows):
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    path.write_text(buf.getvalue(), encoding="utf-8")
+
+
+def _edit(folder, name, row_labels, column, fn):
+    """Apply ``fn`` to one CSV cell, found by its row's leading labels and its column name."""
+    rows = _rows(folder / name)
+    j = rows[0].index(column)
+    hits = [r for r in rows[1:] if tuple(r[:len(row_labels)]) == row_labels]
+    assert len(hits) == 1, (row_labels, column)
+    hits[0][j] = fn(hits[0][j])
+    _write(folder / name, rows)
+
+
+@pytest.fixture()
+def copy(tmp_path):
+    dst = tmp_path / "copy"
+    shutil.copytree(COMMITTED, dst)
+    return dst
 
 
 def test_welch_p_matches_scipy():
@@ -32,34 +60,113 @@ def test_welch_p_matches_scipy():
     assert welch_p(1.0, 0.0, 5, 1.0, 0.0, 5) == 1.0 and welch_p(1.0, 0.0, 5, 1.1, 0.0, 5) == 0.0
 
 
-def test_identical_and_within_spread_and_shifted(tmp_path):
-    base = [("en", 20.0, 1.0), ("de", 12.0, 0.5)]
-    old = _folder(tmp_path / "old", base)
-    same = _folder(tmp_path / "same", base)
-    s = compare(old, same)
-    assert s["ok"] and len(s["identical"]) == 2 and s["cells_compared"] == 0
-    near = _folder(tmp_path / "near", [("en", 20.6, 1.1), ("de", 12.2, 0.6)], extra=" ")
-    s = compare(old, near)
-    assert s["ok"] and s["cells_compared"] == 2 and s["differing"] == ["t.csv", "t.md"]
+def test_committed_tables_against_themselves_every_cell_identical_by_kind():
+    s = compare(COMMITTED, COMMITTED)
+    assert s["ok"] and not s["problems"] and s["differing"] == []
+    kinds = s["by_kind"]
+    # every kind the tables hold is counted, and every cell is identical
+    assert {"label", "mean_std", "paired", "per_seed", "counts", "seed_list", "interval",
+            "value"} <= set(kinds)
+    assert sum(k["cells"] for k in kinds.values()) == s["cells"]
+    assert all(k["identical"] == k["cells"] and k["failed"] == 0 for k in kinds.values())
     lines = format_summary(s)
-    assert lines[-1] == "compare: OK" and any(l.startswith("worst cell: t.csv / ") for l in lines)
-    far = _folder(tmp_path / "far", [("en", 20.0, 1.0), ("de", 16.0, 0.5)])
-    s = compare(old, far)
-    assert not s["ok"] and [(c.row, c.column) for c in s["failed"]] == [("de", "A")]
-    assert s["worst"].row == "de"
+    assert lines[-1] == "compare: OK" and any(l.startswith("  paired: ") for l in lines)
 
 
-def test_compare_cli_exit_codes_and_errors(tmp_path):
-    old = _folder(tmp_path / "old", [("en", 20.0, 1.0)])
-    far = _folder(tmp_path / "far", [("en", 30.0, 1.0)])
+def test_table2c_rows_are_keyed_by_metric_and_epochs(copy):
+    # shift both arms of the 60-epoch row by 5 points: the paired difference is unchanged, so
+    # the file stays consistent; the failures must name the 60-epoch row, never the 30-epoch one
+    row = ("non-English R@1", "60")
+    for col in ("PATR mean", "M3 mean"):
+        _edit(copy, T2C, row, col, lambda v: f"{float(v) + 5:.4f}")
+    s = compare(COMMITTED, copy)
+    assert not s["problems"]
+    assert {(c.table, c.row, c.column) for c in s["failed"]} == {
+        (T2C, "non-English R@1 / 60", "PATR"), (T2C, "non-English R@1 / 60", "M3")}
+
+
+@pytest.mark.parametrize("row", [("non-English R@1", "30"), ("non-English R@10", "60"),
+                                 ("English R@1", "30"), ("English R@10", "60")])
+@pytest.mark.parametrize("column", ["PATR mean", "M3 mean"])
+def test_a_5_point_shift_in_any_table2c_row_fails_and_names_the_cell(copy, row, column):
+    _edit(copy, T2C, row, column, lambda v: f"{float(v) + 5:.4f}")
+    s = compare(COMMITTED, copy)
+    assert not s["ok"]
+    assert any(f"{T2C} / {' / '.join(row)} / M3 − PATR" in p for p in s["problems"])
+    out = "\n".join(format_summary(s))
+    assert "INCONSISTENT: copy (new): " + f"{T2C} / {' / '.join(row)}" in out
+
+
+def test_an_edited_verdict_fails(copy):
+    _edit(copy, T2C, ("non-English R@1", "30"), "M3 − PATR verdict", lambda v: "lower")
+    s = compare(COMMITTED, copy)
+    assert not s["ok"]
+    assert any("non-English R@1 / 30 / M3 − PATR: verdict 'lower' does not follow" in p
+               for p in s["problems"])
+
+
+def test_an_edited_p_value_breaks_the_holm_family(copy):
+    _edit(copy, T2C, ("English R@1", "60"), "M3 − PATR t-test p", lambda v: "0.001")
+    s = compare(COMMITTED, copy)
+    assert not s["ok"] and any("t-test p 0.001 does not follow" in p for p in s["problems"])
+    assert any("is not the Holm adjustment" in p for p in s["problems"])
+
+
+def test_the_lambda_table_is_tested_with_its_own_3_seeds(copy):
+    name = "table_lambda_muse.csv"
+    schema = json.loads((COMMITTED / "tables.json").read_text())["tables"][name]
+    col = next(c for c in schema["columns"] if c["name"] == "English R@1")
+    assert set(col["n"]) == {3}
+    rows = _rows(copy / name)
+    j = rows[0].index("English R@1 mean")
+    m, sd = float(rows[1][j]), float(rows[1][j + 1])
+    new = m + 2 * sd
+    _edit(copy, name, tuple(rows[1][:3]), "English R@1 mean", lambda v: f"{new:.4f}")
+    s = compare(COMMITTED, copy)
+    cell = s["worst"]
+    assert (cell.table, cell.column) == (name, "English R@1")
+    assert cell.p == pytest.approx(welch_p(m, sd, 3, new, sd, 3), rel=1e-6)
+    assert cell.p != pytest.approx(welch_p(m, sd, 5, new, sd, 5), rel=1e-3)
+
+
+def test_derived_per_seed_values_and_counts(copy):
+    name = "table2b_paired_R1_muse.csv"
+    _edit(copy, name, ("de",), "InfoNCE − M3 seed 2", lambda v: f"{float(v) + 1:.4f}")
+    s = compare(COMMITTED, copy)
+    assert any("de / InfoNCE − M3: does not summarise its per-seed values" in p
+               for p in s["problems"])
+    c2 = copy.parent / "c2"
+    shutil.copytree(COMMITTED, c2)
+    _edit(c2, T2C, ("English R@1", "30"), "ended on plateau (PATR, M3)", lambda v: "1/5, 0/5")
+    assert compare(COMMITTED, c2)["ok"]           # one seed: within the tolerance
+    _edit(c2, T2C, ("English R@1", "30"), "ended on plateau (PATR, M3)", lambda v: "2/5, 0/5")
+    s = compare(COMMITTED, c2)
+    assert [c.column for c in s["failed"]] == ["ended on plateau (PATR, M3)"]
+
+
+def test_compare_cli_exit_codes_strictness_and_errors(copy, tmp_path):
     run = lambda *a: subprocess.run([sys.executable, "-m", "repro", "compare", *a],  # noqa: E731
                                     capture_output=True, text=True)
-    out = run(str(old), str(old))
+    out = run(str(COMMITTED), str(copy))
     assert out.returncode == 0 and "compare: OK" in out.stdout
-    out = run(str(old), str(far))
-    assert out.returncode == 1 and "FAILED: t.csv / en / A" in out.stdout
-    out = run(str(old), str(tmp_path / "nope"))
+    # a real difference (consistent file): fails with the same fingerprint ...
+    name = "table2b_variants_muse.csv"
+    _edit(copy, name, ("de",), "PATR R@1 mean", lambda v: f"{float(v) + 5:.4f}")
+    assert fingerprint_difference(COMMITTED, copy) == []
+    out = run("--strict", "auto", str(COMMITTED), str(copy))
+    assert out.returncode == 1 and f"FAILED: {name} / de / PATR R@1" in out.stdout
+    # ... and is reported without failing when the machines differ
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["numerics"]["cpu_model"] = "Another CPU"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    out = run("--strict", "auto", str(COMMITTED), str(copy))
+    assert out.returncode == 0 and "not failing" in out.stdout and "Another CPU" in out.stdout
+    assert run(str(COMMITTED), str(copy)).returncode == 1          # --strict yes: fails
+    # an inconsistent file fails whatever the machine
+    _edit(copy, T2C, ("English R@1", "30"), "M3 − PATR verdict", lambda v: "higher")
+    assert run("--strict", "auto", str(COMMITTED), str(copy)).returncode == 1
+    out = run(str(COMMITTED), str(tmp_path / "nope"))
     assert out.returncode == 2 and out.stderr.startswith("error: ") and "no such folder" in out.stderr
-    (far / "t.csv").unlink()
-    with pytest.raises(ReproError, match="t.csv: missing"):
-        compare(old, far)
+    (copy / T2C).unlink()
+    with pytest.raises(ReproError, match="missing"):
+        compare(COMMITTED, copy)

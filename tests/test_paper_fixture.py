@@ -7,6 +7,7 @@ import pytest
 
 from conftest import make_coco
 from repro import data, reproduce, tables
+from repro.table import MeanStd
 
 
 @pytest.fixture
@@ -70,7 +71,7 @@ def test_paper_profile_end_to_end(paper_fixture, tiny_bert, tmp_path, monkeypatc
 
 def test_table_csv_splits_mean_and_std(tmp_path):
     t = tables.Table("t", "T", "caption", ["lang", "A", "B"])
-    t.add(["en", (1.0, 0.5), "x"])
+    t.add(["en", MeanStd(1.0, 0.5, 5), "x"])
     t.add(["de", "not run", 2.0])
     t.write(tmp_path)
     rows = (tmp_path / "t.csv").read_text().splitlines()

@@ -43,9 +43,52 @@ def test_sign_flip_matches_brute_force_and_scipy(seed):
     assert stats.sign_flip_p(d) == pytest.approx(res.pvalue)
 
 
-def test_verdict_follows_the_interval():
-    assert stats.paired_summary([1.0, 1.2, 0.9, 1.1, 1.0])["verdict"] == "higher"
-    assert stats.paired_summary([-1.0, -1.2, -0.9, -1.1, -1.0])["verdict"] == "lower"
+def test_verdict_follows_the_holm_adjusted_t_test():
+    assert stats.paired_summary([1.0, 1.2, 0.9, 1.1, 1.0]).verdict == "higher"
+    assert stats.paired_summary([-1.0, -1.2, -0.9, -1.1, -1.0]).verdict == "lower"
     s = stats.paired_summary([2.0, -1.0, 0.5, 1.5, -0.5])
-    assert s["verdict"] == "no difference shown" and s["low"] < 0 < s["high"]
-    assert "[" in stats.format_summary(s) and "p =" in stats.format_summary(s)
+    assert s.verdict == "no difference shown" and s.low < 0 < s.high
+    # the printed p is the t-test of the same interval: below 0.05 exactly when 0 is outside
+    for seed in range(30):
+        d = np.random.default_rng(seed).normal(0.8, 1.0, size=5)
+        s = stats.paired_summary(d)
+        assert s.p_t == pytest.approx(sps.ttest_1samp(d, 0).pvalue)
+        assert (s.p_t < 0.05) == (s.low > 0 or s.high < 0)
+        assert stats.t_p_from_interval(s.mean, s.low, s.high, 5) == pytest.approx(s.p_t)
+    # a family: the same cell loses its verdict once adjusted over more tests
+    strong = stats.paired_summary([1.0, 1.3, 0.8, 1.1, 0.2])
+    assert strong.p_t < 0.05 and strong.verdict == "higher"
+    family = stats.adjust_family([strong] + [stats.paired_summary([1.0, -1.0, 0.5, -0.4, 0.1])] * 9)
+    assert family[0].p_holm == pytest.approx(min(1.0, 10 * strong.p_t))
+    assert family[0].verdict == ("higher" if 10 * strong.p_t < 0.05 else "no difference shown")
+    assert "t-test p" in strong.text() and "sign-flip p" in strong.text()
+
+
+def test_holm_by_hand_and_against_a_brute_force_definition():
+    # p = (0.01, 0.04, 0.03, 0.20), m = 4: sorted 0.01, 0.03, 0.04, 0.20 -> x4, x3, x2, x1
+    # = 0.04, 0.09, 0.08 -> 0.09 (monotone), 0.20 -> 0.20
+    assert stats.holm([0.01, 0.04, 0.03, 0.20]) == pytest.approx([0.04, 0.09, 0.09, 0.20])
+    assert stats.holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])
+    assert stats.holm([]) == []
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        p = list(rng.uniform(0, 0.2, size=int(rng.integers(1, 9))))
+        order = sorted(range(len(p)), key=lambda i: p[i])
+        slow = {}
+        for rank, i in enumerate(order):  # the definition: max over the smaller ones
+            slow[i] = max(min(1.0, (len(p) - r) * p[order[r]]) for r in range(rank + 1))
+        assert stats.holm(p) == pytest.approx([slow[i] for i in range(len(p))])
+
+
+def test_t_test_p_without_spread():
+    assert stats.t_test_p(0.0, 0.0, 5) == 1.0 and stats.t_test_p(0.3, 0.0, 5) == 0.0
+
+
+def test_sign_flip_monte_carlo_beyond_the_exact_limit():
+    d = np.round(np.random.default_rng(3).normal(0.25, 1.0, size=18), 1)
+    exact = stats.sign_flip_p(d, exact_max_n=18)               # 2^18 patterns
+    mc = stats.sign_flip_p(d)                                   # n = 18 > 16: Monte Carlo
+    assert mc == stats.sign_flip_p(d)                           # seeded: same estimate
+    assert abs(mc - exact) < 0.01 and mc > 0
+    s = stats.paired_summary(d)
+    assert not s.sign_flip_exact and s.p_sign_flip == mc
