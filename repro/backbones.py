@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from repro.errors import ReproError
-from repro.features import cached
+from repro.features import cached, file_sha256s
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -179,20 +179,43 @@ class ImageFileDataset(torch.utils.data.Dataset):
         return self.transform(load_rgb(self.paths[i])), i
 
 
-def _describe(p: Path) -> str:
-    """What identifies an input file in the cache key: its name and size in bytes."""
-    try:
-        return f"{p.name}:{p.stat().st_size}"
-    except FileNotFoundError:
-        raise ReproError(f"{p}: image file not found") from None
+def _describe(paths: list[Path]) -> list[str]:
+    """What identifies each input file in the cache key: its name, size and content sha256
+    (a file replaced by another of the same name and size is a cache miss)."""
+    missing = next((p for p in paths if not p.is_file()), None)
+    if missing is not None:
+        raise ReproError(f"{missing}: image file not found")
+    return [f"{p.name}:{p.stat().st_size}:{digest}"
+            for p, digest in zip(paths, file_sha256s(paths))]
+
+
+def weights_id(backbone: str, weights: str) -> str:
+    """What identifies a backbone's weights: the sha256 of the EfficientNet-Lite0 file, the
+    torchvision URL (whose name carries the hash prefix torchvision checks) of ResNet's
+    ImageNet weights, or the seeded random initialisation."""
+    if weights != "imagenet":
+        return "random init, torch.manual_seed(0)"
+    if backbone == "efficientnet_lite0":
+        return f"sha256:{EFFNET_SHA256}"
+    import torchvision
+
+    return torchvision.models.get_model_weights(backbone).IMAGENET1K_V1.url
+
+
+def loader_workers(cores: int | None = None) -> int:
+    """DataLoader processes that decode images: none on 2 cores or fewer (decoding in the
+    main process beats forking there), else one per core beyond the first, up to 8."""
+    cores = cores or os.cpu_count() or 1
+    return 0 if cores <= 2 else min(8, cores - 1)
 
 
 def extract(backbone: str, weights: str, paths: list[Path], batch: int = 64,
             workers: int | None = None, device: str = "cpu", log=print) -> np.ndarray:
     """Pooled features of ``paths`` through a frozen backbone: float32 (n, dim). No cache.
 
-    On CUDA the backbone runs in bfloat16 autocast; on the CPU in float32. ``workers``:
-    DataLoader processes decoding images (default: none on 2 cores, else up to 8).
+    On CUDA the backbone runs in bfloat16 autocast, with pinned host memory and asynchronous
+    copies; on the CPU in float32. ``workers``: DataLoader processes decoding images
+    (default: :func:`loader_workers`).
     """
     from torch.utils.data import DataLoader
     from tqdm import tqdm
@@ -204,16 +227,17 @@ def extract(backbone: str, weights: str, paths: list[Path], batch: int = 64,
     # channels_last halves the CPU time of EfficientNet's depthwise convolutions here
     net = net.to(device, memory_format=torch.channels_last)
     if workers is None:
-        workers = 0 if (os.cpu_count() or 1) <= 2 else min(8, os.cpu_count() or 1)
+        workers = loader_workers()
     loader = DataLoader(ImageFileDataset(paths, spec.transform()), batch_size=batch,
-                        shuffle=False, num_workers=workers)
+                        shuffle=False, num_workers=workers, pin_memory=device == "cuda")
     out = np.empty((len(paths), spec.dim), dtype=np.float32)
     bar = tqdm(total=len(paths), desc=f"{backbone} features", file=sys.stderr, leave=False,
                disable=not sys.stderr.isatty())
     with torch.inference_mode(), torch.autocast(device, dtype=torch.bfloat16,
                                                 enabled=device == "cuda"):
         for x, idx in loader:
-            out[idx.numpy()] = net(x.to(device, memory_format=torch.channels_last)).float().cpu().numpy()
+            x = x.to(device, memory_format=torch.channels_last, non_blocking=True)
+            out[idx.numpy()] = net(x).float().cpu().numpy()
             bar.update(len(idx))
     bar.close()
     return out
@@ -222,13 +246,13 @@ def extract(backbone: str, weights: str, paths: list[Path], batch: int = 64,
 def image_features(backbone: str, weights: str, paths: list[Path], root: Path | None = None,
                    device: str = "cpu", log=print) -> np.ndarray:
     """Frozen backbone features of image files, float32 (n, dim), from the feature cache when
-    the backbone, weights, transform and files (names and sizes) match."""
+    the backbone, its weights, the transform, the precision and the files (names, sizes and
+    contents) match."""
     paths = [Path(p) for p in paths]
     spec = BACKBONES[backbone]
-    meta = {"backbone": backbone, "weights": weights, "transform": spec.transform_id,
+    meta = {"backbone": backbone, "weights": weights, "weights_id": weights_id(backbone, weights),
+            "transform": spec.transform_id, "image_decode": "PIL, RGB, alpha on white",
             "precision": "bf16-autocast" if torch.device(device).type == "cuda" else "fp32"}
-    if backbone == "efficientnet_lite0" and weights == "imagenet":
-        meta["weights_sha256"] = EFFNET_SHA256
-    return cached(f"image-{backbone}", meta, [_describe(p) for p in paths],
+    return cached(f"image-{backbone}", meta, _describe(paths),
                   lambda _items: extract(backbone, weights, paths, device=device, log=log), root,
                   log=log)

@@ -1,4 +1,4 @@
-"""Benchmarks that print figures: ``python -m repro.bench {metrics,train,defaults,numerics,paper-scale,features}``.
+"""Benchmarks that print figures: ``python -m repro.bench {metrics,train,defaults,numerics,paper-scale,features,gpu-check}``.
 
 Every figure is a ratio against a baseline measured in the same run on the same inputs,
 so the numbers are comparable across machines. Nothing here asserts a time.
@@ -21,16 +21,18 @@ import numpy as np
 import torch
 
 from repro import backbones, emoji, metrics, numerics
-from repro.config import epochs_for_steps, make_config
-from repro.emoji import TRAIN_CAPTIONS
+from repro.config import make_config
+from repro.errors import ReproError
 from repro.evaluation import text_diagnostics, validate
-from repro.grid import ARM_BASE, ARMS
+from repro.gpucheck import gpu_check
+from repro.grid import ARMS
 from repro.losses import compute_loss
 from repro.model import DualEncoder, MuseTower
 from repro.report import print_rows
 from repro.scale import bench_paper_scale
+from repro.sweep import bench_defaults, bench_defaults_paper
 from repro.tasks import build_task
-from repro.trainer import (TrainData, epoch_batches, epoch_generator, seed_everything, train,
+from repro.trainer import (TrainData, epoch_batches, epoch_generator, seed_everything,
                            train_and_evaluate)
 
 
@@ -88,88 +90,6 @@ def bench_metrics(seed: int = 0) -> list[dict]:
         })
     print_rows(rows)
     return rows
-
-
-#: The defaults sweep of the mini profile (README "Training defaults"), declared before it
-#: was run. Every setting is ranked by its mean English-validation R-sum over SWEEP_SEEDS (the
-#: best epoch of each run, as the run itself selects it); test data is never read.
-SWEEP_SEEDS = (0, 1, 2)
-SWEEP_LRS = (3e-4, 1e-3, 3e-3)
-#: Stage 1: the training captions, with PATR and M3 at the v1 learning rate (1e-3).
-CAPTION_ARMS = ("PATR", "M3")
-#: Stage 2, on the chosen captions: each arm's own grid.
-ARM_GRIDS = {
-    "PATR": [{"lr": lr} for lr in SWEEP_LRS],
-    "M3": [{"lr": lr} for lr in SWEEP_LRS],
-    "PATR text_head=none": [{"lr": lr} for lr in SWEEP_LRS],
-    "InfoNCE": [{"lr": lr, "tau": tau} for tau in (0.05, 0.1) for lr in SWEEP_LRS],
-    # VSE++: its paper's lr 2e-4 and margin 0.2, and a warm-up on the sum of violations
-    # before max violation (a way off the plateau), margin 0.1 with the warm-up.
-    "VSE++": ([{"lr": lr, "vsepp_warmup_epochs": w} for w in (0, 5) for lr in (2e-4, 1e-3, 3e-3)]
-              + [{"lr": lr, "vsepp_margin": 0.1, "vsepp_warmup_epochs": 5}
-                 for lr in (2e-4, 1e-3, 3e-3)]),
-}
-
-
-def sweep_epochs(task, batch_size: int = 128) -> int:
-    """Epochs that give :data:`repro.config.MINI_STEPS` optimizer steps on ``task``'s captions."""
-    return epochs_for_steps(task.train_text.item.shape[0], batch_size)
-
-
-def _sweep_runs(task, sets: list[str], log_path) -> dict:
-    """Train ``sets`` for every sweep seed (validation only); returns the row of the setting:
-    mean and per-seed best validation R-sum, plateau escapes, seconds per run."""
-    scores, escapes, secs = [], [], []
-    for seed in SWEEP_SEEDS:
-        cfg = make_config("mini", sets, seed=seed)
-        t0 = time.perf_counter()
-        with tempfile.TemporaryDirectory() as d:
-            _, state = train(cfg, Path(d), task, resume=False, checkpoint_seconds=1e9)
-        secs.append(time.perf_counter() - t0)
-        scores.append(max(e["val_rsum"] for e in state["log"]))
-        escapes.append(state.get("escape_step"))
-    row = {"settings": " ".join(sets), "val_rsum_mean": float(np.mean(scores)),
-           "val_rsum_per_seed": ", ".join(f"{x:.1f}" for x in scores),
-           "plateau_escape_steps": ", ".join(str(e) if e is not None else "never" for e in escapes),
-           "s_per_run": float(np.mean(secs))}
-    with open(log_path, "a", encoding="utf-8") as f:
-        f.write(json.dumps(row) + "\n")
-    print(json.dumps(row), flush=True)
-    return row
-
-
-def bench_defaults(out: str = "defaults_sweep.jsonl") -> dict:
-    """The mini defaults sweep: stage 1 picks the training captions (PATR and M3), stage 2
-    each arm's own settings on them. Prints every setting's validation score and the choice
-    per arm as Markdown (the README's settings table); appends raw rows to ``out``."""
-    tasks = {o: build_task(make_config("mini", [f"train_captions={o}"]), with_xtd10=False)
-             for o in TRAIN_CAPTIONS}
-    stage1 = []
-    for option in TRAIN_CAPTIONS:
-        epochs = sweep_epochs(tasks[option])
-        for arm in CAPTION_ARMS:
-            row = _sweep_runs(tasks[option], ARM_BASE[arm] + [f"train_captions={option}",
-                                                               f"epochs={epochs}", "lr=0.001"], out)
-            stage1.append({"stage": "1 captions", "arm": arm, **row})
-    by_option = {o: np.mean([r["val_rsum_mean"] for r in stage1 if f"train_captions={o} " in r["settings"] + " "])
-                 for o in TRAIN_CAPTIONS}
-    chosen = max(TRAIN_CAPTIONS, key=lambda o: by_option[o])
-    epochs = sweep_epochs(tasks[chosen])
-    stage2 = []
-    for arm, grid in ARM_GRIDS.items():
-        for cand in grid:
-            sets = ARM_BASE[arm] + [f"train_captions={chosen}", f"epochs={epochs}"]
-            sets += [f"{k}={v}" for k, v in cand.items()]
-            stage2.append({"stage": "2 " + arm, "arm": arm, **_sweep_runs(tasks[chosen], sets, out)})
-    best = {arm: max((r for r in stage2 if r["arm"] == arm), key=lambda r: r["val_rsum_mean"])
-            for arm in ARM_GRIDS}
-    for r in stage1 + stage2:
-        r["chosen"] = "yes" if (r in best.values() or (r in stage1 and f"train_captions={chosen} " in r["settings"] + " ")) else ""
-    print("\ncaptions: mean validation R-sum of PATR and M3 per option: "
-          + "; ".join(f"{o} {by_option[o]:.1f}" for o in TRAIN_CAPTIONS) + f" -> {chosen}")
-    print_rows([{k: v for k, v in r.items()} for r in stage1 + stage2])
-    print("\nchosen per arm: " + json.dumps({a: r["settings"] for a, r in best.items()}))
-    return {"captions": chosen, "epochs": epochs, "arms": {a: r["settings"] for a, r in best.items()}}
 
 
 def bench_train(seed: int = 0) -> list[dict]:
@@ -319,23 +239,54 @@ def bench_numerics(repeats: int = 3) -> list[dict]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m repro.bench", description=__doc__)
     parser.add_argument("what", choices=["metrics", "train", "defaults", "numerics", "paper-scale",
-                                         "features"])
+                                         "features", "gpu-check"])
+    parser.add_argument("--out", default="gpu_check.json", help="gpu-check: the JSON it writes")
+    parser.add_argument("--device", default=None,
+                        help="gpu-check: run on this device instead of the GPU (tests: cpu)")
+    parser.add_argument("--tiny", action="store_true",
+                        help="gpu-check: tiny sizes (tests), not the 8-minute check")
     parser.add_argument("--steps", type=int, default=30, help="paper-scale: steps timed per tower")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="paper-scale: data set size factor (tests); shapes stay the paper's")
+    parser.add_argument("--images", type=int, default=64,
+                        help="paper-scale: generated COCO-size JPEGs timed through ResNet-152")
+    parser.add_argument("--captions", type=int, default=512,
+                        help="paper-scale: generated COCO-length captions timed per text tower")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--profile", choices=["mini", "paper"], default="mini",
+                        help="defaults: the profile whose settings are swept (paper: COCO at "
+                        "XLIR_COCO_DIR; default mini)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="defaults --profile paper: a config override of every run")
+    parser.add_argument("--arm", action="append", default=[],
+                        help="defaults --profile paper: sweep only this arm (repeatable)")
     parser.add_argument("--json", action="store_true", help="also print the rows as JSON")
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except ReproError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args) -> int:
     if args.what == "metrics":
         rows = bench_metrics(args.seed)
     elif args.what == "features":
         rows = bench_features()
     elif args.what == "paper-scale":
-        rows = bench_paper_scale(args.steps, args.scale)
+        rows = bench_paper_scale(args.steps, args.scale, n_images=args.images,
+                                 n_captions=args.captions)
     elif args.what == "numerics":
         rows = bench_numerics()
     elif args.what == "defaults":
-        bench_defaults()
+        if args.profile == "paper":
+            bench_defaults_paper(args.set, args.arm or None)
+        else:
+            bench_defaults()
+        return 0
+    elif args.what == "gpu-check":
+        gpu_check(Path(args.out), args.device, args.tiny)
         return 0
     else:
         rows = bench_train(args.seed)

@@ -1,15 +1,16 @@
 """On-disk cache of frozen tower outputs (text features, paper-profile image features).
 
-An entry is ``<name>.npy`` plus ``<name>.json`` metadata (tower, weights id, transform,
-number of items, sha256 of the inputs, the CPU-numerics mode and kernel level). A lookup whose metadata differs from what is asked
-for is rebuilt, never silently reused. Both files are written atomically, the array first,
-so a crash never leaves an entry that looks complete.
+An entry is ``<name>.npy`` plus ``<name>.json`` metadata: everything that decides the
+content (tower or backbone and its weights' sha256 or revision, preprocessing, pooling,
+truncation, batch, threads, device and precision, the number and sha256 of the inputs, the
+CPU-numerics mode and kernel level). A lookup whose metadata differs from what is asked for is
+rebuilt, never silently reused. Both files are written atomically (the array streamed to a
+temporary file and renamed, first), so a crash never leaves an entry that looks complete.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import numpy as np
 
 from repro import numerics
 from repro.data import cache_dir
-from repro.fileio import atomic_write_bytes
+from repro.fileio import atomic_write, atomic_write_bytes, sha256_file
 
 
 def inputs_sha256(items: list[str]) -> str:
@@ -58,11 +59,32 @@ def cached(kind: str, meta: dict, items: list[str], compute, root: Path | None =
     arr = np.ascontiguousarray(compute(items), dtype=np.float32)
     if arr.shape[0] != len(items):
         raise RuntimeError(f"{kind}: computed {arr.shape[0]} rows for {len(items)} items")
-    buf = io.BytesIO()
-    np.save(buf, arr, allow_pickle=False)
-    atomic_write_bytes(arr_path, buf.getvalue())
+    atomic_write(arr_path, lambda f: np.save(f, arr, allow_pickle=False))  # streamed, no copy
     atomic_write_bytes(meta_path, json.dumps(want, sort_keys=True, indent=1).encode())
     return arr
+
+
+def file_sha256s(paths: list[Path], index: Path | None = None) -> list[str]:
+    """The sha256 of each file, from a persistent index (``index``, default in the feature
+    cache) while a file's size and modification time are unchanged; new or changed files are
+    hashed and the index rewritten."""
+    index = Path(index) if index else cache_dir() / "features" / "file-sha256-index.json"
+    try:
+        known = json.loads(index.read_text())
+    except (OSError, ValueError):
+        known = {}
+    out, changed = [], False
+    for p in paths:
+        st = Path(p).stat()
+        key, stamp = str(Path(p).resolve()), [st.st_size, st.st_mtime_ns]
+        entry = known.get(key)
+        if entry is None or entry[:2] != stamp:
+            entry, changed = stamp + [sha256_file(Path(p))], True
+            known[key] = entry
+        out.append(entry[2])
+    if changed:
+        atomic_write_bytes(index, json.dumps(known, sort_keys=True).encode())
+    return out
 
 
 def text_features(tower_name: str, tower_meta: dict, texts: list[str], make_tower,

@@ -19,11 +19,17 @@ def sha256_file(path: Path) -> str:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename: never half-written."""
+    atomic_write(path, lambda f: f.write(data))
+
+
+def atomic_write(path: Path, write) -> None:
+    """Stream into ``path``: ``write(f)`` fills a temporary binary file beside it, which is
+    then renamed (never half-written, and no copy of the content is held in memory)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:

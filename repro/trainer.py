@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import random
 import sys
 import time
@@ -41,10 +40,9 @@ CHECKPOINT_SECONDS = 60.0
 
 def seed_everything(cfg: Config) -> torch.device:
     """Seed everything, make algorithms deterministic; returns the device runs use."""
+    # deterministic cuBLAS needs a fixed workspace, read when cuBLAS first starts: ``import
+    # repro`` sets CUBLAS_WORKSPACE_CONFIG before any module can touch CUDA (repro/numerics.py)
     device = resolve_device(cfg.device)
-    if device.type == "cuda":
-        # deterministic cuBLAS needs a fixed workspace (read when cuBLAS first starts)
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)

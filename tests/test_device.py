@@ -52,13 +52,63 @@ def test_paper_scale_bench_runs_and_projects():
     """The simulation at a thousandth of COCO (per-step shapes unchanged): it trains, selects,
     evaluates and prints an honest projection."""
     out = subprocess.run([sys.executable, "-m", "repro.bench", "paper-scale", "--steps", "2",
-                          "--scale", "0.001", "--json"], capture_output=True, text=True)
+                          "--scale", "0.001", "--images", "4", "--captions", "16", "--json"],
+                         capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "projection on cpu" in out.stdout and "excludes one-time feature extraction" in out.stdout
+    assert "projection on cpu" in out.stdout and "plus the one-time extraction" in out.stdout
+    assert "ResNet-152 features of 123,287 images" in out.stdout
     rows = json.loads(out.stdout[out.stdout.index("[\n"):])
     towers = {r["tower"]: r for r in rows}
-    assert set(towers) == {"mbert", "muse", "projection"}
+    assert set(towers) == {"mbert", "muse", "extraction", "projection"}
     assert towers["mbert"]["text_dim"] == 768 and towers["muse"]["text_dim"] == 512
     assert towers["muse"]["steps_per_epoch"] == 591_753 // 256 and towers["muse"]["step_ms"] > 0
+    x = towers["extraction"]
+    assert x["resnet152_images_per_s"] > 0 and x["muse_captions_per_s"] > 0
+    assert x["mbert_captions_per_s"] > 0 and x["jpeg_kB_mean"] > 20
     p = towers["projection"]
-    assert p["reproduce_grid_min"] > p["issue_grid_min"] > 0
+    assert p["reproduce_grid_min"] > p["main_grid_min"] > 0
+    assert p["first_reproduce_min"] == pytest.approx(p["reproduce_grid_min"] + p["one_time_min"])
+    assert p["one_time_min"] == pytest.approx(p["resnet152_features_min"]
+                                              + p["muse_features_min"] + p["mbert_features_min"])
+
+
+def test_coco_like_inputs_have_the_real_shapes(tmp_path):
+    from PIL import Image
+
+    from repro import scale
+
+    caps = scale.coco_like_captions(2000)
+    words = [len(c.split()) for c in caps]
+    assert 10 <= sum(words) / len(words) <= 11 and min(words) == 8
+    assert scale.coco_like_captions(5) == scale.coco_like_captions(5)  # seeded
+    paths = scale.coco_like_jpegs(tmp_path, 2)
+    with Image.open(paths[0]) as im:
+        assert im.size == (640, 480) and im.format == "JPEG"
+
+
+def test_gpu_check_without_a_gpu_is_one_line_and_exit_0(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    out = subprocess.run([sys.executable, "-m", "repro.bench", "gpu-check", "--out",
+                          str(tmp_path / "g.json")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines() == [
+        "gpu-check: no CUDA GPU on this machine (torch.cuda.is_available() is False); nothing run"]
+    assert not (tmp_path / "g.json").exists()
+
+
+def test_gpu_check_end_to_end_on_a_tiny_forced_configuration(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "repro.bench", "gpu-check", "--device", "cpu",
+                          "--tiny", "--out", str(tmp_path / "g.json")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads((tmp_path / "g.json").read_text())
+    assert report["versions"]["torch"] == torch.__version__ and report["tiny"]
+    # on the CPU, the same seed twice and "device vs CPU" are both bit-identical
+    assert report["same_seed_twice"]["bit_identical"] is True
+    assert report["device_vs_cpu"]["max_abs_weight_diff"] == 0.0
+    assert {r["tower"] for r in report["paper_scale"]} == {"mbert", "muse"}
+    assert report["extraction"]["resnet152_images_per_s"] > 0
+    p = report["projection"]
+    assert p["first_reproduce_min"] > p["reproduce_grid_min"] > p["main_grid_min"] > 0
+    assert "gpu-check: same seed twice bit-identical: True" in out.stdout

@@ -89,3 +89,33 @@ def test_record_names_cpu_capability_libraries_and_pins():
         assert rec["env"]["ATEN_CPU_CAPABILITY"] == "avx2"
         assert rec["torch_cpu_capability"] == "AVX2"
     assert "GOMP_SPINCOUNT" not in rec["env"]  # speed-only settings do not enter metrics.json
+
+
+#: Records the environment at the moment torch is first imported, then imports a module of
+#: repro that starts the CUDA call paths (trainer: seed_everything; backbones: extract).
+FIRST_TORCH = r"""
+import importlib.abc, os, sys
+seen = {}
+class Watch(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "torch" and "at_torch" not in seen:
+            seen["at_torch"] = os.environ.get("CUBLAS_WORKSPACE_CONFIG")
+        return None
+sys.meta_path.insert(0, Watch())
+assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+import repro.trainer, repro.backbones
+print(seen["at_torch"])
+"""
+
+
+def test_cuda_determinism_is_in_the_environment_before_torch_loads():
+    env = {k: v for k, v in os.environ.items() if k != "CUBLAS_WORKSPACE_CONFIG"}
+    out = subprocess.run([sys.executable, "-c", FIRST_TORCH], env=env, capture_output=True,
+                         text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == numerics.CUDA_DETERMINISM["CUBLAS_WORKSPACE_CONFIG"]
+    # and a user's own value wins
+    env["CUBLAS_WORKSPACE_CONFIG"] = ":16:8"
+    code = "import os, repro; print(os.environ['CUBLAS_WORKSPACE_CONFIG'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.strip() == ":16:8"

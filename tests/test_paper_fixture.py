@@ -2,6 +2,9 @@
 test set, random-init ResNet-18, tiny random BERT; training, evaluation, tables."""
 
 import hashlib
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -77,3 +80,33 @@ def test_table_csv_splits_mean_and_std(tmp_path):
     rows = (tmp_path / "t.csv").read_text().splitlines()
     assert rows == ["lang,A mean,A std,B", "en,1.0000,0.5000,x", "de,not run,,2.0000"]
     assert "| en | 1.0 ± 0.5 | x |" in (tmp_path / "t.md").read_text()
+
+
+def test_paper_defaults_sweep_on_the_fixture(paper_fixture, tiny_bert, monkeypatch, capsys,
+                                             tmp_path):
+    """``python -m repro.bench defaults --profile paper``: the declared grid on COCO's English
+    validation split (here one arm of it on the fixture), 3 seeds, a choice per arm."""
+    from repro import sweep
+
+    coco, xtd, _ = paper_fixture
+    monkeypatch.setenv("XLIR_COCO_DIR", str(coco))
+    sets = ["image_backbone=resnet18", "image_weights=none", "text_tower=mbert",
+            f"mbert_id={tiny_bert}", "mbert_download=false", f"xtd10_root={xtd}",
+            f"xtd10_sums={xtd / 'SHA256SUMS'}", "coco_val_images=4", "epochs=1",
+            "batch_size=8", "threads=2"]
+    out = sweep.bench_defaults_paper(sets, arms=["PATR"], out=str(tmp_path / "s.jsonl"))
+    rows = out["rows"]
+    assert [r["settings"].split()[-1] for r in rows] == [f"lr={lr}" for lr in sweep.SWEEP_LRS]
+    assert all(len(r["val_rsum_per_seed"].split(", ")) == len(sweep.SWEEP_SEEDS) for r in rows)
+    assert sum(r["chosen"] == "yes" for r in rows) == 1
+    assert "chosen per arm (paper profile" in capsys.readouterr().out
+
+
+def test_paper_defaults_sweep_without_coco_is_one_line():
+    env = {k: v for k, v in os.environ.items() if k != "XLIR_COCO_DIR"}
+    out = subprocess.run([sys.executable, "-m", "repro.bench", "defaults", "--profile", "paper"],
+                         capture_output=True, text=True, env=env)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "error: the paper profile needs --set coco_root=DIR (annotations/, train2014/, "
+        "val2014/); see README 'paper profile'"]
