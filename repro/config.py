@@ -35,7 +35,7 @@ class Config:
     profile: str = "mini"
     seed: int = 0
     # --- text side
-    text_tower: str = "muse"            # registry key: muse | mbert
+    text_tower: str = "muse"            # registry key: muse | mbert | e5
     mbert_id: str = "bert-base-multilingual-cased"  # hub id or a local directory
     mbert_pooling: str = "mean"         # mean over non-padding tokens (paper default) | cls
     mbert_download: bool = False        # may the hub be asked for the weights (never in CI)
@@ -99,7 +99,7 @@ PROFILES = {
 }
 
 CHOICES = {
-    "profile": ("mini", "paper"), "text_tower": ("muse", "mbert"), "text_head": ("mlp", "none"),
+    "profile": ("mini", "paper"), "text_tower": ("muse", "mbert", "e5"), "text_head": ("mlp", "none"),
     "mbert_pooling": ("mean", "cls"), "loss": ("patr", "vsepp", "infonce"),
     "negative": ("hardest", "random"), "vsepp_mode": ("hardest", "sum"),
     "image_backbone": ("efficientnet_lite0", "resnet18", "resnet50", "resnet152"),

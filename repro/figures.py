@@ -44,7 +44,8 @@ def _finish(fig, out: Path, name: str, title: str | None = None) -> str:
     return name
 
 
-def _model(grid, tower, arm, seed):
+def load_model(grid, tower, arm, seed):
+    """The evaluated (best-validation) model of a finished run, on the CPU, in eval mode."""
     cfg, task = grid.configs[(tower, arm, seed)], grid.tasks[tower]
     model = DualEncoder(cfg, task.text_dim, task.image_feat_dim)
     model.load_state_dict(torch.load(grid.run_dirs[(tower, arm, seed)] / "best_model.pt",
@@ -60,7 +61,7 @@ def figure1(grid, out: Path, tower: str) -> tuple[str, dict]:
     panels = {"raw tower": {l: torch.nn.functional.normalize(ts.feats, dim=-1).numpy()
                             for l, ts in task.test_text.items()}}
     for arm in ("PATR", "M3"):
-        model = _model(grid, tower, arm, seed)
+        model = load_model(grid, tower, arm, seed)
         panels[f"{arm} (seed {seed})"] = {l: embed_texts(model, ts.feats)
                                           for l, ts in task.test_text.items()}
     items = np.arange(min(8, task.test_text["en"].feats.shape[0]))
@@ -91,7 +92,7 @@ def figure2(grid, out: Path, tower: str) -> str:
     plt = _pyplot()
 
     task = grid.tasks[tower]
-    model = _model(grid, tower, "M3", grid.seeds[0])
+    model = load_model(grid, tower, "M3", grid.seeds[0])
     img = embed_images(model, task.test_images)
     ks = np.arange(1, 51)
     fig, ax = plt.subplots(figsize=(7, 5))
@@ -244,3 +245,41 @@ def figure2d(grid, out: Path, tower: str) -> str | None:
     return _finish(fig, out, f"figure2d_protocols_{tower}.png",
                    f"Figure 2d ({grid.profile} profile, {tower}): M3 vs PATR under each protocol "
                    f"of Table 2d, paired over {n} seeds")
+
+
+TOWER_NAMES = {"muse": "mUSE", "mbert": "mBERT", "e5": "E5"}
+
+
+def figure5(grid, studies: dict, out: Path, arms=("PATR", "M3")) -> str | None:
+    """Table 5 as a picture: zero-shot non-English R@1 against alignment R@1, one point per
+    condition (``studies``: tower -> rows of :func:`repro.towerstudy.study`), PATR and M3
+    side by side; filled: without centering, hollow: with it; the real towers marked."""
+    if not studies:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
+    markers = {"real": "*", "offset": "o", "rotation": "^"}
+    for ax, arm in zip(axes, arms):
+        for tower, rows in studies.items():
+            for r in rows:
+                y = float(np.mean(r[arm]["R@1"]))
+                color = f"C{list(studies).index(tower)}"
+                style = dict(marker=markers[r["kind"]], s=160 if r["kind"] == "real" else 45,
+                             edgecolors="black" if r["kind"] == "real" else color,
+                             facecolors="none" if r["centered"] else color)
+                ax.scatter(r["alignment_R@1"], y, **style)
+                if r["kind"] == "real" and not r["centered"]:
+                    ax.annotate(f"{TOWER_NAMES.get(tower, tower)} (real)",
+                                (r["alignment_R@1"], y), xytext=(5, 5), textcoords="offset points")
+        ax.set_title(arm)
+        ax.set_xlabel("caption-to-English alignment R@1 of the tower features (%)")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("zero-shot text-to-image R@1, non-English mean (%)")
+    handles = [plt.Line2D([], [], marker=m, ls="", color="grey", label=k)
+               for k, m in markers.items()]
+    handles.append(plt.Line2D([], [], marker="o", ls="", mfc="none", color="grey",
+                              label="with language centering"))
+    axes[1].legend(handles=handles, fontsize=8)
+    return _finish(fig, out, "figure5_towers.png",
+                   f"Figure 5 ({grid.profile} profile): zero-shot transfer against tower "
+                   "alignment; perturbed towers are perturbations of the real one")

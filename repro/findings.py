@@ -87,6 +87,32 @@ def _protocol_lines(grid, tables, tower) -> list[str]:
     return out
 
 
+def _tower_study_line(tables: dict, tower: str) -> str | None:
+    """Table 5 in one sentence: the real tower and the strongest offset and rotation, with
+    and without centering (alignment R@1; M3's zero-shot non-English R@1)."""
+    t = tables.get(f"table5_towers_{tower}")
+    if t is None:
+        return None
+    cells = {(r[1], r[2]): (r[3], r[6]) for r in t.rows}  # alignment R@1, M3 R@1 (MeanStd)
+
+    def say(condition):
+        parts = []
+        for centred in ("no", "yes"):
+            if (condition, centred) in cells:
+                align, m3 = cells[(condition, centred)]
+                parts.append(f"alignment {align:.1f}, M3 {m3.mean:.1f} ± {m3.std:.1f}"
+                             + (" centered" if centred == "yes" else ""))
+        return f"{condition}: " + "; ".join(parts)
+
+    strongest = [c for c in dict.fromkeys(r[1] for r in t.rows) if c != "real"]
+    offsets = [c for c in strongest if c.startswith("offset")]
+    rotations = [c for c in strongest if c.startswith("rotation")]
+    picks = ["real"] + offsets[-1:] + rotations[-1:]
+    return (f"- **{tower}, Table 5 (alignment vs zero-shot transfer, evaluation only)**: "
+            "caption-to-English alignment R@1 and M3's non-English t2i R@1 — "
+            + " | ".join(say(c) for c in picks) + ".")
+
+
 def findings(grid, tables: dict, clusters: dict | None = None) -> str:
     """Factual sentences computed from the grid's numbers (the same numbers as the tables).
     Paired differences are quoted from the written tables (``tables``: name -> Table), so a
@@ -137,6 +163,9 @@ def findings(grid, tables: dict, clusters: dict | None = None) -> str:
             lines.append(f"- **{tower}, text clusters (Figure 1), {panel}**: same-item "
                          f"cross-lingual cosine {st['same']:.3f}, different-item {st['diff']:.3f}, "
                          f"gap {st['gap']:.3f}, separation {st['separation']:.2f}.")
+        line = _tower_study_line(tables, tower)
+        if line:
+            lines.append(line)
         runs = grid.runs(tower, "M3")
         if runs and runs[0]["alignment_xtd10"]:
             raw = float(np.mean([runs[0]["alignment_xtd10"][l]["raw_R@1"] for l in NON_EN]))
@@ -160,7 +189,7 @@ def findings(grid, tables: dict, clusters: dict | None = None) -> str:
 
 README_TABLES = ("table1_main", "table2_ablation", "table2b_variants_{tower}",
                  "table2b_paired_R1_{tower}", "table2c_length_{tower}", "table2d_protocols_{tower}",
-                 "table_lambda_{tower}",
+                 "table_lambda_{tower}", "table5_towers_{tower}",
                  "table3_tagging", "table3b_tagging_variants_{tower}")
 
 
@@ -177,7 +206,8 @@ def update_readme(grid, out: Path, readme: Path) -> bool:
             parts.append(path.read_text(encoding="utf-8").replace("### ", "#### ", 1))
     parts.append(f"Figures: `{out.name}/figure1_text_clusters_*.png`, "
                  f"`{out.name}/figure2_recall_curves_*.png`, `{out.name}/figure3_lambda_*.png`, "
-                 f"`{out.name}/figure4_training_*.png`, `{out.name}/figure2d_protocols_*.png`; all "
+                 f"`{out.name}/figure4_training_*.png`, `{out.name}/figure2d_protocols_*.png`, "
+                 f"`{out.name}/figure5_towers.png`; all "
                  "tables as CSV beside them.")
     text = _between(text, "tables", "\n".join(parts))
     text = _between(text, "findings", (out / "findings.md").read_text(encoding="utf-8"))

@@ -26,7 +26,7 @@ from pathlib import Path
 from repro import data, emoji, fileio, findings, numerics, tables
 from repro.config import METRICS_VERSION, check_seed, make_config
 from repro.errors import ReproError
-from repro.model import make_text_tower, mbert_unavailable, muse_weights_sha256
+from repro.model import e5_files, make_text_tower, mbert_unavailable, muse_weights_sha256
 from repro.tasks import build_task
 from repro.trainer import train_and_evaluate
 
@@ -103,9 +103,9 @@ def _tower_loader(cfg):
             return None, problem
     else:
         try:
-            muse_weights_sha256()
+            e5_files() if cfg.text_tower == "e5" else muse_weights_sha256()
         except (ImportError, OSError) as exc:
-            return None, f"mUSE not available ({exc})"
+            return None, f"{cfg.text_tower} not available ({exc})"
     return functools.lru_cache(maxsize=1)(lambda: make_text_tower(cfg)), None
 
 

@@ -14,11 +14,12 @@ import numpy as np
 
 from repro.ablation import table2c, table2d, table_lambda
 from repro.data import LANGS
-from repro.figures import figure1, figure2, figure2d, figure3, figure4
+from repro.figures import figure1, figure2, figure2d, figure3, figure4, figure5
 from repro.fileio import atomic_write_bytes
 from repro.findings import findings
 from repro.schema import FILE, FORMAT
 from repro.stats import ALPHA, paired_summary
+from repro.towerstudy import study, table5
 from repro.report import (NON_EN, PAIRS, plateau_note, PUBLISHED_R10, TOWERS_ORDER, VARIANTS,
                           Table, arm_notes, data_line, lang_mean, lang_values, mean_std,
                           not_run_notes, paired, plateau_mark)
@@ -234,9 +235,16 @@ def table4(grid, section: str, name: str, title: str, what: str) -> Table:
 
 # ----------------------------------------------------------------------------- all
 
-def all_tables(grid) -> list[Table]:
+def tower_studies(grid) -> dict:
+    """tower -> Table 5's rows, for every tower whose PATR and M3 ran (evaluation only)."""
+    return {t: study(grid, t) for t in grid.towers_run
+            if grid.runs(t, "PATR") and grid.runs(t, "M3")}
+
+
+def all_tables(grid, studies: dict | None = None) -> list[Table]:
+    studies = tower_studies(grid) if studies is None else studies
     return ([table1(grid), table2(grid)] + table2b(grid) + table2c(grid) + table2d(grid)
-            + table_lambda(grid)
+            + table_lambda(grid) + table5(grid, studies)
             + [table3(grid)] + table3b(grid) + [
         table4(grid, "alignment_xtd10", "table4_alignment_xtd10",
                "Table 4: tower alignment on XTD10 captions",
@@ -253,7 +261,8 @@ def write_all(grid, out: Path) -> list[str]:
     file names."""
     out.mkdir(parents=True, exist_ok=True)
     written, clusters = [], {}
-    tables = all_tables(grid)
+    studies = tower_studies(grid)
+    tables = all_tables(grid, studies)
     for t in tables:
         written += t.write(out)
     schema = {"format": FORMAT, "alpha": ALPHA,
@@ -274,6 +283,8 @@ def write_all(grid, out: Path) -> list[str]:
                   f"{v['separation']:.2f} |" for k, v in stats.items()]
         atomic_write_bytes(out / f"figure1_numbers_{tower}.md", ("\n".join(lines) + "\n").encode())
         written.append(f"figure1_numbers_{tower}.md")
+    if studies:
+        written.append(figure5(grid, studies, out))
     atomic_write_bytes(out / "findings.md",
                        findings(grid, {t.name: t for t in tables}, clusters).encode())
     written.append("findings.md")

