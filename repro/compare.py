@@ -86,6 +86,11 @@ def _load(path: Path) -> Folder:
                          "version? regenerate it with python -m repro reproduce)") from None
     except (ValueError, KeyError) as exc:
         raise ReproError(f"{spec}: unreadable ({exc})") from None
+    undescribed = sorted(p.name for p in path.glob("*.csv") if p.name not in schema)
+    if undescribed:
+        raise ReproError(f"{path / undescribed[0]}: a CSV table that {FILE} does not describe "
+                         "(a leftover of an older run? remove it), so its cells cannot be "
+                         "compared")
     folder = Folder(path, schema)
     for name, entry in schema.items():
         folder.tables[name] = _read_table(path / name, entry)

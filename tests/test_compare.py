@@ -167,6 +167,10 @@ def test_compare_cli_exit_codes_strictness_and_errors(copy, tmp_path):
     assert run("--strict", "auto", str(COMMITTED), str(copy)).returncode == 1
     out = run(str(COMMITTED), str(tmp_path / "nope"))
     assert out.returncode == 2 and out.stderr.startswith("error: ") and "no such folder" in out.stderr
+    (copy / "old_table.csv").write_text("language,A\nen,1.0\n")
+    with pytest.raises(ReproError, match="old_table.csv: a CSV table that tables.json does not"):
+        compare(COMMITTED, copy)           # no cell is skipped silently
+    (copy / "old_table.csv").unlink()
     (copy / T2C).unlink()
     with pytest.raises(ReproError, match="missing"):
         compare(COMMITTED, copy)
