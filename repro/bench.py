@@ -30,7 +30,7 @@ from repro.losses import compute_loss
 from repro.model import DualEncoder, MuseTower
 from repro.report import print_rows
 from repro.scale import bench_paper_scale
-from repro.sweep import bench_defaults, bench_defaults_paper
+from repro.sweep import bench_defaults, bench_defaults_paper, bench_defaults_tower
 from repro.tasks import build_task
 from repro.trainer import (TrainData, epoch_batches, epoch_generator, seed_everything,
                            train_and_evaluate)
@@ -260,6 +260,9 @@ def main(argv=None) -> int:
                         help="defaults --profile paper: a config override of every run")
     parser.add_argument("--arm", action="append", default=[],
                         help="defaults --profile paper: sweep only this arm (repeatable)")
+    parser.add_argument("--tower", default=None,
+                        help="defaults: sweep this text tower's own settings (e5: output "
+                        "preprocessing x learning rate for PATR and M3) instead of the arms'")
     parser.add_argument("--json", action="store_true", help="also print the rows as JSON")
     args = parser.parse_args(argv)
     try:
@@ -282,6 +285,8 @@ def _run(args) -> int:
     elif args.what == "defaults":
         if args.profile == "paper":
             bench_defaults_paper(args.set, args.arm or None)
+        elif args.tower:
+            bench_defaults_tower(args.tower)
         else:
             bench_defaults()
         return 0

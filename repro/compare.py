@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -303,8 +304,7 @@ def _compare_cell(name, key, col, kind, old, new) -> Cell:
         if abs(nev[0] - nev[1]) > COUNT_TOLERANCE:
             cell.ok, cell.why = False, f"'never' {nev[0]} -> {nev[1]} times"
         elif len(va) >= 2 and len(vb) >= 2:
-            sd = lambda v: math.sqrt(sum((x - sum(v) / len(v)) ** 2 for x in v) / (len(v) - 1))  # noqa: E731
-            cell.old, cell.new = (sum(va) / len(va), sd(va)), (sum(vb) / len(vb), sd(vb))
+            cell.old, cell.new = ((statistics.mean(v), statistics.stdev(v)) for v in (va, vb))
             cell.p = welch_p(*cell.old, len(va), *cell.new, len(vb))
     elif kind == "counts":
         ka, kb = ([tuple(map(int, x.split("/"))) for x in c[0].split(", ")] for c in (a, b))

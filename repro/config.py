@@ -40,6 +40,8 @@ class Config:
     mbert_pooling: str = "mean"         # mean over non-padding tokens (paper default) | cls
     mbert_download: bool = False        # may the hub be asked for the weights (never in CI)
     text_head: str = "mlp"              # mlp: Linear-ReLU-Linear | none: the tower's own space
+    text_preprocess: str = "none"       # none | center_en: minus the English training captions'
+                                        # mean feature, L2-renormalised (every language alike)
     # --- image side
     image_backbone: str = "efficientnet_lite0"  # frozen, ImageNet: efficientnet_lite0 | resnet18/50/152
     image_weights: str = "imagenet"     # imagenet | none (random init, for tests)
@@ -100,6 +102,7 @@ PROFILES = {
 
 CHOICES = {
     "profile": ("mini", "paper"), "text_tower": ("muse", "mbert", "e5"), "text_head": ("mlp", "none"),
+    "text_preprocess": ("none", "center_en"),
     "mbert_pooling": ("mean", "cls"), "loss": ("patr", "vsepp", "infonce"),
     "negative": ("hardest", "random"), "vsepp_mode": ("hardest", "sum"),
     "image_backbone": ("efficientnet_lite0", "resnet18", "resnet50", "resnet152"),
@@ -166,6 +169,9 @@ def check(cfg: Config) -> None:
 
 
 def config_from_json(text: str) -> Config:
+    """The config a ``config.json`` holds; a key added to :class:`Config` after the file was
+    written takes its default (every key is added with the default that keeps the old
+    behaviour), so equal configs compare equal whatever the version that wrote them."""
     values = json.loads(text)
     known = {f.name for f in fields(Config)}
     cfg = Config(**{k: v for k, v in values.items() if k in known})

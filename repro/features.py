@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +57,10 @@ def cached(kind: str, meta: dict, items: list[str], compute, root: Path | None =
         except (ValueError, OSError):
             pass
         log(f"feature cache {meta_path.name}: stale or unreadable, rebuilding")
+    t0 = time.perf_counter()
     arr = np.ascontiguousarray(compute(items), dtype=np.float32)
+    log(f"{kind}: {len(items)} items computed in {time.perf_counter() - t0:.1f} s "
+        f"(cached from now on)")
     if arr.shape[0] != len(items):
         raise RuntimeError(f"{kind}: computed {arr.shape[0]} rows for {len(items)} items")
     atomic_write(arr_path, lambda f: np.save(f, arr, allow_pickle=False))  # streamed, no copy

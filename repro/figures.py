@@ -44,9 +44,10 @@ def _finish(fig, out: Path, name: str, title: str | None = None) -> str:
     return name
 
 
-def load_model(grid, tower, arm, seed):
-    """The evaluated (best-validation) model of a finished run, on the CPU, in eval mode."""
-    cfg, task = grid.configs[(tower, arm, seed)], grid.tasks[tower]
+def load_model(grid, tower, arm, seed, task=None):
+    """The evaluated (best-validation) model of a finished run, on the CPU, in eval mode
+    (``task``: the one it trained on, when not the tower's main task)."""
+    cfg, task = grid.configs[(tower, arm, seed)], task or grid.tasks[tower]
     model = DualEncoder(cfg, task.text_dim, task.image_feat_dim)
     model.load_state_dict(torch.load(grid.run_dirs[(tower, arm, seed)] / "best_model.pt",
                                      map_location="cpu"))
@@ -125,7 +126,7 @@ def lambda_points(grid, tower) -> list[tuple[float, str, list]]:
 
     have = [(lam, arm, grid.runs(tower, arm)) for arm, lam in LAMBDAS.items()]
     have = [(lam, arm, runs) for lam, arm, runs in have if runs]
-    if not have:
+    if len(have) < 3:  # PATR and M3 alone are Table 2's comparison, not a curve
         return []
     common = set.intersection(*({r["seed"] for r in runs} for _, _, runs in have))
     return sorted((lam, arm, [r for r in runs if r["seed"] in common]) for lam, arm, runs in have)
@@ -269,8 +270,10 @@ def figure5(grid, studies: dict, out: Path, arms=("PATR", "M3")) -> str | None:
                              facecolors="none" if r["centered"] else color)
                 ax.scatter(r["alignment_R@1"], y, **style)
                 if r["kind"] == "real" and not r["centered"]:
-                    ax.annotate(f"{TOWER_NAMES.get(tower, tower)} (real)",
-                                (r["alignment_R@1"], y), xytext=(5, 5), textcoords="offset points")
+                    below = "raw features" in r["tower"]  # keep two labels of a tower apart
+                    ax.annotate(f"{r['tower']} (real)", (r["alignment_R@1"], y),
+                                xytext=(6, -14 if below else 6), textcoords="offset points",
+                                fontsize=9)
         ax.set_title(arm)
         ax.set_xlabel("caption-to-English alignment R@1 of the tower features (%)")
         ax.grid(alpha=0.3)
@@ -279,6 +282,9 @@ def figure5(grid, studies: dict, out: Path, arms=("PATR", "M3")) -> str | None:
                for k, m in markers.items()]
     handles.append(plt.Line2D([], [], marker="o", ls="", mfc="none", color="grey",
                               label="with language centering"))
+    handles += [plt.Line2D([], [], marker="s", ls="", color=f"C{i}",
+                           label=TOWER_NAMES.get(tower, tower))
+                for i, tower in enumerate(studies)]
     axes[1].legend(handles=handles, fontsize=8)
     return _finish(fig, out, "figure5_towers.png",
                    f"Figure 5 ({grid.profile} profile): zero-shot transfer against tower "

@@ -9,7 +9,7 @@ import numpy as np
 
 from repro.fileio import atomic_write_bytes
 from repro.figures import lambda_points
-from repro.grid import LONG_ARMS, PROTOCOLS, protocol_arm
+from repro.grid import LONG_ARMS, PROTOCOLS, TOWER_ARMS, protocol_arm
 from repro.report import (NON_EN, PAIRS, VARIANTS, escape_steps, lang_mean, mean_non_en,
                           mean_std, plateau_count)
 from repro.stats import Paired
@@ -93,7 +93,10 @@ def _tower_study_line(tables: dict, tower: str) -> str | None:
     t = tables.get(f"table5_towers_{tower}")
     if t is None:
         return None
-    cells = {(r[1], r[2]): (r[3], r[6]) for r in t.rows}  # alignment R@1, M3 R@1 (MeanStd)
+    main = t.rows[0][0]  # "<tower> (real)"; later rows may be the raw-feature rows
+    cells = {(r[1], r[2]): (r[3], r[6]) for r in t.rows  # alignment R@1, M3 R@1 (MeanStd)
+             if r[0] in (main, "perturbed " + main.removesuffix(" (real)"))}
+    raw = [r for r in t.rows if "raw features" in r[0] and r[2] == "no"]
 
     def say(condition):
         parts = []
@@ -108,9 +111,13 @@ def _tower_study_line(tables: dict, tower: str) -> str | None:
     offsets = [c for c in strongest if c.startswith("offset")]
     rotations = [c for c in strongest if c.startswith("rotation")]
     picks = ["real"] + offsets[-1:] + rotations[-1:]
-    return (f"- **{tower}, Table 5 (alignment vs zero-shot transfer, evaluation only)**: "
+    line = (f"- **{tower}, Table 5 (alignment vs zero-shot transfer, evaluation only)**: "
             "caption-to-English alignment R@1 and M3's non-English t2i R@1 — "
             + " | ".join(say(c) for c in picks) + ".")
+    for r in raw:
+        line += (f" {r[0]}: alignment {r[3]:.1f}, PATR {r[4].mean:.1f} ± {r[4].std:.1f}, "
+                 f"M3 {r[6].mean:.1f} ± {r[6].std:.1f} ({r[6].n} seeds).")
+    return line
 
 
 def findings(grid, tables: dict, clusters: dict | None = None) -> str:
@@ -184,12 +191,32 @@ def findings(grid, tables: dict, clusters: dict | None = None) -> str:
                 for v in VARIANTS if grid.runs(tower, v))
             lines.append(f"- **{tower}, tagging for every variant (Table 3b)**: non-English mAP: "
                          f"{per_variant}.")
+    lines += _tower_pair_lines(grid, tables)
     return "\n".join(lines) + "\n"
+
+
+def _tower_pair_lines(grid, tables: dict) -> list[str]:
+    """Table 5b in sentences: each later tower against each earlier one, paired by seed."""
+    out = []
+    for name, t in tables.items():
+        if not name.startswith("table5b_towers_"):
+            continue
+        first, second, diff = t.header[2], t.header[3], t.header[4]
+        parts = []
+        for arm in ("PATR", "M3"):
+            for metric in ("non-English R@1", "English R@1"):
+                cell = _cell(tables, name, diff, arm, metric)
+                a, b = t.find(first, arm, metric), t.find(second, arm, metric)
+                parts.append(f"{arm} {metric} {b.mean:.1f} vs {a.mean:.1f}, {diff} {_text(cell)}")
+        out.append(f"- **{second} vs {first} (Table 5b, paired by seed)**: " + "; ".join(parts)
+                   + ".")
+    return out
 
 
 README_TABLES = ("table1_main", "table2_ablation", "table2b_variants_{tower}",
                  "table2b_paired_R1_{tower}", "table2c_length_{tower}", "table2d_protocols_{tower}",
-                 "table_lambda_{tower}", "table5_towers_{tower}",
+                 "table_lambda_{tower}", "table5_towers_{tower}", "table5_towers_e5",
+                 "table5b_towers_e5_vs_muse",
                  "table3_tagging", "table3b_tagging_variants_{tower}")
 
 
@@ -198,7 +225,8 @@ def update_readme(grid, out: Path, readme: Path) -> bool:
     if not readme.is_file():
         return False
     text = readme.read_text(encoding="utf-8")
-    tower = grid.towers_run[-1] if grid.towers_run else None
+    full = [t for t in grid.towers_run if t not in TOWER_ARMS]  # towers that run every arm
+    tower = (full or grid.towers_run or [None])[-1]
     parts = []
     for name in README_TABLES:
         path = out / (name.format(tower=tower) + ".md")

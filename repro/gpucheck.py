@@ -51,13 +51,12 @@ def versions(device: torch.device) -> dict:
     return out
 
 
-def short_run(device: str, scale: float, steps: int, text_dim: int = 512, seed: int = 0) -> dict:
-    """``steps`` paper-profile optimizer steps on a synthetic paper-shaped task (the same data
-    for every call); returns the trained weights (on the CPU) and the per-step losses."""
+def short_run(device: str, task, steps: int, seed: int = 0) -> dict:
+    """``steps`` paper-profile optimizer steps on ``task`` (a synthetic paper-shaped task,
+    the same for every call); returns the trained weights (on the CPU) and the losses."""
     cfg = make_config("paper", [f"device={device}", "threads=2"], seed=seed)
     dev = seed_everything(cfg)
-    task = synthetic_task(text_dim, scale, seed=0)
-    model = DualEncoder(cfg, text_dim, IMAGE_DIM).to(dev)
+    model = DualEncoder(cfg, task.text_dim, IMAGE_DIM).to(dev)
     opt = make_optimizer(model, cfg)
     means, _ = train_epoch(model, opt, task, cfg, 1, TrainData.of(task, dev), max_batches=steps)
     return {"weights": {k: v.detach().cpu() for k, v in model.state_dict().items()},
@@ -87,11 +86,12 @@ def gpu_check(out: Path = Path("gpu_check.json"), device: str | None = None,
     dev = torch.device(device)
     report = {"versions": versions(dev), "sizes": sizes, "tiny": tiny}
     log(f"gpu-check on {dev}: two short identical-seed runs")
-    first = short_run(device, sizes["short_scale"], sizes["short_steps"])
-    second = short_run(device, sizes["short_scale"], sizes["short_steps"])
+    task = synthetic_task(512, sizes["short_scale"], seed=0)
+    first = short_run(device, task, sizes["short_steps"])
+    second = short_run(device, task, sizes["short_steps"])
     report["same_seed_twice"] = weight_difference(first, second)
     log("gpu-check: the same short run on the CPU")
-    cpu = short_run("cpu", sizes["short_scale"], sizes["short_steps"])
+    cpu = short_run("cpu", task, sizes["short_steps"])
     report["device_vs_cpu"] = weight_difference(first, cpu)
     log("gpu-check: seconds per epoch at paper scale")
     rows = {t: {"tower": t, **measure(d, sizes["epoch_steps"], sizes["epoch_scale"],

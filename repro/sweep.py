@@ -15,6 +15,7 @@ import numpy as np
 
 from repro.config import epochs_for_steps, make_config
 from repro.emoji import TRAIN_CAPTIONS
+from repro.errors import ReproError
 from repro.grid import ARM_BASE
 from repro.report import print_rows
 from repro.tasks import build_task
@@ -40,6 +41,15 @@ ARM_GRIDS = {
               + [{"lr": lr, "vsepp_margin": 0.1, "vsepp_warmup_epochs": 5}
                  for lr in (2e-4, 1e-3, 3e-3)]),
 }
+
+
+#: A second real text tower's own sweep (issue 19), on the chosen captions: its output
+#: preprocessing (raw features, or centered on the English training mean) crossed with the
+#: learning rates, for PATR and M3. The best raw-feature setting of each arm is kept too: the
+#: tower table shows both.
+TOWER_GRIDS = {"e5": [{"text_preprocess": p, "lr": lr} for p in ("none", "center_en")
+                      for lr in SWEEP_LRS]}
+TOWER_SWEEP_ARMS = ("PATR", "M3")
 
 
 def sweep_epochs(task, batch_size: int = 128) -> int:
@@ -101,6 +111,36 @@ def bench_defaults(out: str = "defaults_sweep.jsonl") -> dict:
     print_rows([{k: v for k, v in r.items()} for r in stage1 + stage2])
     print("\nchosen per arm: " + json.dumps({a: r["settings"] for a, r in best.items()}))
     return {"captions": chosen, "epochs": epochs, "arms": {a: r["settings"] for a, r in best.items()}}
+
+
+def bench_defaults_tower(tower: str, out: str = "defaults_sweep_tower.jsonl") -> dict:
+    """The mini sweep of ``tower`` (:data:`TOWER_GRIDS`): PATR and M3 on the config's default
+    captions, each setting with :data:`SWEEP_SEEDS`, ranked by English validation. Returns,
+    per arm, the best setting and the best one with raw features (``text_preprocess=none``)."""
+    if tower not in TOWER_GRIDS:
+        raise ReproError(f"--tower {tower}: no sweep declared; expected one of "
+                         f"{', '.join(TOWER_GRIDS)}")
+    tasks, rows = {}, []
+    for cand in TOWER_GRIDS[tower]:
+        key = cand["text_preprocess"]
+        if key not in tasks:
+            tasks[key] = build_task(make_config("mini", [f"text_tower={tower}",
+                                                         f"text_preprocess={key}"]), with_xtd10=False)
+        for arm in TOWER_SWEEP_ARMS:
+            sets = ARM_BASE[arm] + [f"text_tower={tower}", f"epochs={sweep_epochs(tasks[key])}"]
+            sets += [f"{k}={v}" for k, v in cand.items()]
+            rows.append({"arm": arm, **_sweep_runs(tasks[key], sets, out)})
+    best = {arm: max((r for r in rows if r["arm"] == arm), key=lambda r: r["val_rsum_mean"])
+            for arm in TOWER_SWEEP_ARMS}
+    raw = {arm: max((r for r in rows if r["arm"] == arm and "text_preprocess=none" in r["settings"]),
+                    key=lambda r: r["val_rsum_mean"]) for arm in TOWER_SWEEP_ARMS}
+    for r in rows:
+        r["chosen"] = "yes" if r in best.values() else ("raw rows" if r in raw.values() else "")
+    print_rows(rows)
+    print(f"\nchosen per arm ({tower}): " + json.dumps({a: r["settings"] for a, r in best.items()}))
+    print(f"raw-feature rows ({tower}): " + json.dumps({a: r["settings"] for a, r in raw.items()}))
+    return {"arms": {a: r["settings"] for a, r in best.items()},
+            "raw": {a: r["settings"] for a, r in raw.items()}, "rows": rows}
 
 
 def bench_defaults_paper(sets=(), arms=None, out: str = "defaults_sweep_paper.jsonl") -> dict:

@@ -19,7 +19,7 @@ from repro.fileio import atomic_write_bytes
 from repro.findings import findings
 from repro.schema import FILE, FORMAT
 from repro.stats import ALPHA, paired_summary
-from repro.towerstudy import study, table5
+from repro.towerstudy import study, table5, table5b, tower_notes
 from repro.report import (NON_EN, PAIRS, plateau_note, PUBLISHED_R10, TOWERS_ORDER, VARIANTS,
                           Table, arm_notes, data_line, lang_mean, lang_values, mean_std,
                           not_run_notes, paired, plateau_mark)
@@ -100,34 +100,37 @@ def table2(grid) -> Table:
 def table2b(grid) -> list[Table]:
     tables = []
     for tower in grid.towers_run:
+        variants = [v for v in VARIANTS if grid.runs(tower, v)]  # e5: PATR and M3 only
+        pairs = [(a, b) for a, b in PAIRS if a in variants and b in variants]
         header = ["language"] + [f"{v}{plateau_mark(grid.runs(tower, v))} {m}"
-                                 for v in VARIANTS for m in ("R@1", "R@10")]
-        t = Table(f"table2b_variants_{tower}", f"Table 2b: beyond the paper, five variants ({tower})",
+                                 for v in variants for m in ("R@1", "R@10")]
+        which = "five variants" if len(variants) == len(VARIANTS) else ", ".join(variants)
+        t = Table(f"table2b_variants_{tower}", f"Table 2b: beyond the paper, {which} ({tower})",
                   data_line(grid) + f" Text tower {tower}. Text-to-image R@1 and R@10 (%), "
                   "mean ± std over seeds.", header)
         rows = [(l, (l,)) for l in LANGS] + [("mean non-English", NON_EN), ("mean all", LANGS)]
         for label, langs in rows:
             row = [label]
-            for v in VARIANTS:
+            for v in variants:
                 for k in (1, 10):
                     row.append(mean_std(lang_mean(grid.runs(tower, v), langs, f"t2i_R@{k}")))
             t.add(row)
         t.notes.append(plateau_note(grid))
-        t.notes += [f"{v}: " + n for v in VARIANTS for n in arm_notes(grid, tower, v)]
+        t.notes += [f"{v}: " + n for v in variants for n in arm_notes(grid, tower, v)]
         tables.append(t)
         for k in (1, 10):
             header = ["language"]
-            for a, b in PAIRS:
+            for a, b in pairs:
                 header += [f"{a} − {b} seed {s}" for s in grid.seeds] + [f"{a} − {b}"]
             p = Table(f"table2b_paired_R{k}_{tower}",
                       f"Table 2b (paired): per-seed differences of t2i R@{k} ({tower})",
                       data_line(grid) + f" Text tower {tower}. Differences in R@{k} points, "
                       "same seed on both sides.", header)
-            for a, b in PAIRS:
+            for a, b in pairs:
                 p.derived[f"{a} − {b}"] = [f"{a} − {b} seed {s}" for s in grid.seeds]
             for label, langs in rows:
                 row = [label]
-                for a, b in PAIRS:
+                for a, b in pairs:
                     d = paired(grid, tower, a, b, langs, f"t2i_R@{k}")
                     if len(d) == len(grid.seeds) >= 2:
                         row += d + [paired_summary(d)]
@@ -224,6 +227,9 @@ def table4(grid, section: str, name: str, title: str, what: str) -> Table:
         t.add(row)
     t.notes.append("text_head=none leaves the tower's space untouched, so its value equals the "
                    "raw tower's.")
+    t.notes += [f"{tower}: {n}; its raw columns are these features (Table 5 has its raw "
+                "features)" for tower in grid.towers_run if grid.runs(tower, "M3")
+                for n in tower_notes(grid, tower)]
     t.notes.append(plateau_note(grid))
     for tower in grid.towers_run:
         runs = grid.runs(tower, "M3")
@@ -244,7 +250,7 @@ def tower_studies(grid) -> dict:
 def all_tables(grid, studies: dict | None = None) -> list[Table]:
     studies = tower_studies(grid) if studies is None else studies
     return ([table1(grid), table2(grid)] + table2b(grid) + table2c(grid) + table2d(grid)
-            + table_lambda(grid) + table5(grid, studies)
+            + table_lambda(grid) + table5(grid, studies) + table5b(grid)
             + [table3(grid)] + table3b(grid) + [
         table4(grid, "alignment_xtd10", "table4_alignment_xtd10",
                "Table 4: tower alignment on XTD10 captions",

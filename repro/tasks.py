@@ -10,6 +10,7 @@ Every text carries its language; :func:`assert_english` guards training and sele
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
@@ -121,6 +122,36 @@ class _Encoder:
                        self._numbering.ids(texts))
 
 
+#: Text towers that do not encode the mini profile's tag vocabularies (38,168 CLDR keywords in
+#: 11 languages), and why: the issue's budget for E5's features is 5 minutes cold.
+TAGS_NOT_ENCODED = {
+    "e5": "tagging not run for e5: its tag vocabularies (38,168 keywords) would add about "
+          "5 minutes of E5 encoding on 2 CPU cores (about 135 keywords/s), over the 5-minute "
+          "budget of E5's features, which the texts every other table needs already take",
+}
+
+
+def center_on_english(task: Task) -> Task:
+    """``text_preprocess=center_en``: every text feature of ``task`` minus the mean feature of
+    the English training captions, L2-renormalised (a label-free repair of an anisotropic
+    tower, whose unrelated texts sit at a high cosine). The same vector is subtracted in every
+    language: this is not language centering (:mod:`repro.controlled`)."""
+    mean = task.train_text.feats.mean(dim=0, keepdim=True)
+
+    def center(ts: TextSet) -> TextSet:
+        return dataclasses.replace(ts, feats=torch.nn.functional.normalize(ts.feats - mean, dim=1))
+
+    return dataclasses.replace(
+        task, train_text=center(task.train_text), val_text=center(task.val_text),
+        val_groups=center(task.val_groups),
+        test_text={l: center(t) for l, t in task.test_text.items()},
+        tags={l: (center(v), lists) for l, (v, lists) in task.tags.items()},
+        xtd10_text={l: center(t) for l, t in task.xtd10_text.items()},
+        unlabeled={l: center(t) for l, t in task.unlabeled.items()},
+        notes=task.notes + ["text features centered on the English training captions' mean "
+                            "and L2-renormalised (text_preprocess=center_en)"])
+
+
 def xtd10_dir(cfg) -> Path | None:
     """The XTD10 folder to use, or None when none is configured or present."""
     if cfg.xtd10_root:
@@ -146,9 +177,8 @@ def build_task(cfg, with_xtd10: bool = True, tower=None) -> Task:
     that loads one, to use on feature-cache misses only (loading mBERT costs time and memory;
     with every feature cached no tower loads)."""
     enc = _Encoder(cfg, tower)
-    if cfg.profile == "mini":
-        return _mini_task(cfg, enc, with_xtd10)
-    return _paper_task(cfg, enc)
+    task = _mini_task(cfg, enc, with_xtd10) if cfg.profile == "mini" else _paper_task(cfg, enc)
+    return center_on_english(task) if cfg.text_preprocess == "center_en" else task
 
 
 def image_features(cfg, paths: list[Path]) -> torch.Tensor:
@@ -171,11 +201,12 @@ def _mini_task(cfg, enc: _Encoder, with_xtd10: bool) -> Task:
     val_groups = enc(groups, "en", [val_row[int(i)] for i in group_owner])
     test_text = {lang: enc(bench.names(lang, test_idx), lang, np.arange(len(test_idx)))
                  for lang in data.LANGS}
-    tags = {}
-    for lang in data.LANGS:
+    tags, notes = {}, []
+    if cfg.text_tower in TAGS_NOT_ENCODED:
+        notes.append(TAGS_NOT_ENCODED[cfg.text_tower])
+    for lang in data.LANGS if cfg.text_tower not in TAGS_NOT_ENCODED else ():
         vocab, tag_lists = bench.tag_vocabulary(lang)
         tags[lang] = (enc(vocab, lang, np.arange(len(vocab))), [tag_lists[i] for i in test_idx])
-    notes = []
     xtd = _xtd10_alignment_text(cfg, enc, notes) if with_xtd10 else {}
     unlabeled = {lang: enc(bench.names(lang, train_idx), lang, np.arange(len(train_idx)))
                  for lang in data.LANGS if lang != "en"}

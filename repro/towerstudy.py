@@ -20,7 +20,9 @@ from repro import controlled
 from repro import metrics as M
 from repro.evaluation import embed_images, embed_texts
 from repro.figures import TOWER_NAMES, load_model
-from repro.report import NON_EN, Table, data_line, mean_std
+from repro.grid import RAW_ARMS
+from repro.report import NON_EN, TOWERS_ORDER, Table, data_line, lang_mean, mean_std
+from repro.stats import paired_summary
 
 #: Offsets (tower features are unit vectors) and rotation sizes, from "no effect" to "no
 #: transfer"; 0 is the real tower.
@@ -67,9 +69,9 @@ def alignment_r1(feats: dict) -> float:
                           for l in NON_EN if l in norm]))
 
 
-def zero_shot(model, task, feats: dict) -> dict:
-    """Non-English mean t2i R@1 and R@10 (%) of one model on changed features."""
-    img = embed_images(model, task.test_images)
+def zero_shot(model, img: np.ndarray, task, feats: dict) -> dict:
+    """Non-English mean t2i R@1 and R@10 (%) of one model on changed features (``img``: the
+    model's embeddings of the task's test images, (n_images, embed_dim))."""
     reports = {l: M.retrieval_report(embed_texts(model, feats[l]) @ img.T, task.test_text[l].item)
                for l in NON_EN if l in feats}
     return {k: float(np.mean([r[f"t2i_{k}"] for r in reports.values()])) for k in ("R@1", "R@10")}
@@ -77,24 +79,39 @@ def zero_shot(model, task, feats: dict) -> dict:
 
 def study(grid, tower: str) -> list[dict]:
     """One row per (condition, centering): alignment R@1 and per-seed zero-shot R@1 / R@10 of
-    PATR and M3."""
-    task = grid.tasks[tower]
+    PATR and M3. A tower with raw-feature rows in the grid (:data:`repro.grid.RAW_ARMS`) adds
+    its real condition on the raw features, the raw-feature PATR and M3 in the arm columns."""
+    first = grid.configs[(tower, "M3", grid.seeds[0])]
+    name = TOWER_NAMES.get(tower, tower)
+    label = name + (" centered on English" if first.text_preprocess == "center_en" else "")
+    rows = _rows(grid, tower, grid.tasks[tower], {a: a for a in ARMS}, conditions(), label)
+    raw_arms = {arm: raw for raw, arm in RAW_ARMS.items() if grid.runs(tower, raw)}
+    if len(raw_arms) == len(ARMS):
+        rows += _rows(grid, tower, grid.arm_tasks[(tower, raw_arms["M3"])], raw_arms,
+                      conditions()[:1], f"{name} raw features")
+    return rows
+
+
+def _rows(grid, tower: str, task, arms: dict, conds, label: str) -> list[dict]:
+    """:func:`study`'s rows of ``task`` under ``conds``; ``arms``: column -> grid arm."""
     can_center = all(l in task.unlabeled for l in NON_EN if l in task.test_text)
-    models = {(a, s): load_model(grid, tower, a, s) for a in ARMS for s in grid.seeds
-              if (tower, a, s) in grid.results}
+    models = {(col, s): load_model(grid, tower, arm, s, task) for col, arm in arms.items()
+              for s in grid.seeds if (tower, arm, s) in grid.results}
+    with torch.no_grad():  # the images never change: embedded once per model
+        images = {k: embed_images(m, task.test_images) for k, m in models.items()}
     rows = []
-    for kind, label, size in conditions():
+    for kind, cond, size in conds:
         for centred in (False, True):
             if centred and not can_center:
                 continue
             feats = changed_features(task, kind, size, centred)
-            row = {"kind": kind, "condition": label, "size": size, "centered": centred,
-                   "alignment_R@1": alignment_r1(feats)}
+            row = {"kind": kind, "condition": cond, "size": size, "centered": centred,
+                   "tower": label, "alignment_R@1": alignment_r1(feats)}
             with torch.no_grad():
-                for arm in ARMS:
-                    per_seed = [zero_shot(models[(arm, s)], task, feats) for s in grid.seeds
-                                if (arm, s) in models]
-                    row[arm] = {k: [p[k] for p in per_seed] for k in ("R@1", "R@10")}
+                for col in arms:
+                    per_seed = [zero_shot(models[(col, s)], images[(col, s)], task, feats)
+                                for s in grid.seeds if (col, s) in models]
+                    row[col] = {k: [p[k] for p in per_seed] for k in ("R@1", "R@10")}
             rows.append(row)
     return rows
 
@@ -119,15 +136,81 @@ def table5(grid, studies: dict) -> list[Table]:
                   "non-English languages; zero-shot: text-to-image recall (%), mean ± std "
                   "over seeds.", header, labels=3)
         for r in rows:
-            tower_label = (f"{name} (real)" if r["kind"] == "real"
-                           else f"perturbed {name}")
+            tower_label = (f"{r['tower']} (real)" if r["kind"] == "real"
+                           else f"perturbed {r['tower']}")
             t.add([tower_label, r["condition"], "yes" if r["centered"] else "no",
                    r["alignment_R@1"]]
                   + [mean_std(r[a][k]) for a in ARMS for k in ("R@1", "R@10")])
         t.notes.append("β = 0 and α = 0 without centering is the grid's own evaluation: its "
                        "numbers equal Table 2b's PATR and M3 (tested).")
+        t.notes += tower_notes(grid, tower)
+        if any("raw features" in r["tower"] for r in rows):
+            lrs = ", ".join(f"{a} lr {grid.configs[(tower, raw, grid.seeds[0])].lr:g}"
+                            for raw, a in RAW_ARMS.items())
+            t.notes.append(f"{name} raw features: PATR and M3 trained on the tower's raw "
+                           "features (text_preprocess=none), each at its own best raw-feature "
+                           "settings on English validation, seeds "
+                           + ", ".join(str(s) for s in grid.seeds
+                                       if (tower, "M3 raw features", s) in grid.results)
+                           + f" ({lrs}).")
         if not any(r["centered"] for r in rows):
             t.notes.append("language centering not run: this profile has no unlabeled "
                            "non-English text outside the test set")
         out.append(t)
     return out
+
+
+#: Table 5b's metrics: label, languages, metrics.json key.
+PAIR_METRICS = (("non-English R@1", NON_EN, "t2i_R@1"), ("non-English R@10", NON_EN, "t2i_R@10"),
+                ("English R@1", ("en",), "t2i_R@1"), ("English R@10", ("en",), "t2i_R@10"))
+
+
+def tower_differences(grid, first: str, second: str, arm: str, langs, key) -> list[float]:
+    """Per-seed ``second`` − ``first`` tower of a metric (mean over ``langs``), over the seeds
+    both ran: the same seed gives both the same batch order and image-head initialisation;
+    the text heads differ in input width, so they start differently."""
+    out = []
+    for s in grid.seeds:
+        a, b = grid.results.get((first, arm, s)), grid.results.get((second, arm, s))
+        if a is not None and b is not None:
+            out.append(float(np.mean([b["retrieval"][l][key] for l in langs]))
+                       - float(np.mean([a["retrieval"][l][key] for l in langs])))
+    return out
+
+
+def table5b(grid) -> list[Table]:
+    """Real towers against each other, paired by seed: per arm (PATR, M3) and metric the two
+    towers (mean ± std over seeds) and the paired difference with its verdict (Holm over the
+    table). One table per pair of towers that both ran PATR and M3."""
+    towers = [t for t in TOWERS_ORDER if all(grid.runs(t, a) for a in ARMS)]
+    out = []
+    for i, first in enumerate(towers):
+        for second in towers[i + 1:]:
+            n1, n2 = (TOWER_NAMES.get(t, t) for t in (first, second))
+            header = ["arm", "metric", n1, n2, f"{n2} − {n1}"]
+            t = Table(f"table5b_towers_{second}_vs_{first}",
+                      f"Table 5b: {n2} vs {n1}, paired by seed",
+                      data_line(grid) + f" The grid's PATR and M3 with each real text tower at "
+                      "its own settings; text-to-image recall (%), mean ± std over seeds; the "
+                      "difference is paired by seed (same batches and image-head "
+                      "initialisation).", header, labels=2)
+            t.differences[f"{n2} − {n1}"] = (n2, n1)
+            for arm in ARMS:
+                for label, langs, key in PAIR_METRICS:
+                    d = tower_differences(grid, first, second, arm, langs, key)
+                    t.add([arm, label, mean_std(lang_mean(grid.runs(first, arm), langs, key)),
+                           mean_std(lang_mean(grid.runs(second, arm), langs, key)),
+                           paired_summary(d) if len(d) >= 2 else "n/a"])
+            t.notes += [f"{TOWER_NAMES.get(tw, tw)}: {n}" for tw in (first, second)
+                        for n in tower_notes(grid, tw)]
+            out.append(t)
+    return out
+
+
+def tower_notes(grid, tower: str) -> list[str]:
+    """What a reader must know about a tower's features (its preprocessing)."""
+    cfg = grid.configs[(tower, "M3", grid.seeds[0])]
+    if cfg.text_preprocess == "center_en":
+        return ["features centered on the English training captions' mean and L2-renormalised "
+                "before the head (text_preprocess=center_en, chosen on English validation)"]
+    return []

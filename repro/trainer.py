@@ -258,7 +258,8 @@ def can_continue(saved_config: str, saved_epoch: int, cfg: Config) -> bool:
     finished 30-epoch run continued to 60 equals a 60-epoch run bit for bit (tested)."""
     if saved_config == cfg.to_json():
         return True
-    old, new = json.loads(saved_config), json.loads(cfg.to_json())
+    old = json.loads(config_from_json(saved_config).to_json())  # later keys: their defaults
+    new = json.loads(cfg.to_json())
     old.pop("epochs", None)
     new.pop("epochs", None)
     return old == new and saved_epoch <= cfg.epochs

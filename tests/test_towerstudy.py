@@ -3,10 +3,13 @@ numbers exactly; perturbations hurt transfer, centering undoes an offset."""
 
 import numpy as np
 import pytest
+import torch
 
 from repro import towerstudy
 from repro.data import LANGS
 from repro.reproduce import run_grid
+from repro.findings import findings
+from repro.tables import all_tables, tower_studies
 
 NON_EN = [l for l in LANGS if l != "en"]
 
@@ -39,3 +42,74 @@ def test_zero_perturbation_reproduces_the_grid_exactly(grid):
         c = by[(f"offset β={b:g}", True)]
         assert c["alignment_R@1"] == pytest.approx(by[("real", True)]["alignment_R@1"], abs=1e-9)
         assert c["M3"]["R@1"] == pytest.approx(by[("real", True)]["M3"]["R@1"], abs=1e-9)
+
+
+# ----------------------------------------------------------------------------- mBERT rows
+
+@pytest.fixture(scope="module")
+def two_towers(tmp_path_factory, tiny_bert):
+    """The tiny random BERT as mBERT, with the output preprocessing and raw-feature rows that
+    E5 has in the grid (same code path), beside mUSE; 2 seeds, 2 epochs."""
+    from repro import grid as design
+
+    sets = ("epochs=2", "batch_size=256", f"mbert_id={tiny_bert}")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(design.TOWER_ARMS, "mbert", ("PATR", "M3", *design.RAW_ARMS))
+        mp.setitem(design.TOWER_SETTINGS, "mbert", {
+            "PATR": ["text_preprocess=center_en"], "M3": ["text_preprocess=center_en"],
+            "PATR raw features": ["text_preprocess=none"],
+            "M3 raw features": ["text_preprocess=none", "lr=0.0003"]})
+        g = run_grid("mini", tmp_path_factory.mktemp("runs2"), seeds=(0, 1),
+                     arms=("PATR", "M3", *design.RAW_ARMS), towers=("mbert", "muse"),
+                     sets=sets, log=lambda *_: None)
+    studies = tower_studies(g)
+    return g, studies, {t.name: t for t in all_tables(g, studies)}
+
+
+def test_mbert_rows_run_on_the_tiny_bert_with_and_without_centering(two_towers):
+    g, studies, _ = two_towers
+    assert g.towers_run == ["mbert", "muse"]
+    assert not any(a in towerstudy.RAW_ARMS for (t, a, s) in g.results if t == "muse")
+    assert g.configs[("mbert", "M3", 0)].text_preprocess == "center_en"
+    assert g.configs[("mbert", "M3 raw features", 0)].text_preprocess == "none"
+    assert g.configs[("mbert", "M3 raw features", 0)].lr == 0.0003
+    rows = studies["mbert"]
+    labels = {(r["tower"], r["condition"], r["centered"]) for r in rows}
+    for centred in (False, True):
+        assert ("mBERT centered on English", "real", centred) in labels
+        assert ("mBERT raw features", "real", centred) in labels
+    # the raw-feature rows are the grid's own raw-feature runs, exactly
+    raw = next(r for r in rows if r["tower"] == "mBERT raw features" and not r["centered"])
+    for arm in ("PATR", "M3"):
+        expected = [float(np.mean([m["retrieval"][l]["t2i_R@1"] for l in NON_EN]))
+                    for m in g.runs("mbert", f"{arm} raw features")]
+        assert raw[arm]["R@1"] == expected, arm
+    # the centered task is the raw task's features minus the English training mean, renormalised
+    plain, centred = g.arm_tasks[("mbert", "M3 raw features")], g.tasks["mbert"]
+    mean = plain.train_text.feats.mean(dim=0, keepdim=True)
+    for lang in ("en", "de"):
+        want = torch.nn.functional.normalize(plain.test_text[lang].feats - mean, dim=1)
+        assert torch.equal(centred.test_text[lang].feats, want), lang
+    assert torch.equal(centred.unlabeled["de"].feats,
+                       torch.nn.functional.normalize(plain.unlabeled["de"].feats - mean, dim=1))
+
+
+def test_tower_pair_table_is_paired_by_seed(two_towers):
+    g, _, t = two_towers
+    assert {"table5_towers_mbert", "table5_towers_muse", "table5b_towers_muse_vs_mbert"} <= set(t)
+    md = t["table5_towers_mbert"].markdown()
+    assert "| mBERT raw features (real) | real | yes |" in md
+    assert "| perturbed mBERT centered on English | offset β=4 | no |" in md
+    pair = t["table5b_towers_muse_vs_mbert"]
+    cell = pair.find("mUSE − mBERT", "M3", "non-English R@1")
+    diffs = [float(np.mean([g.results[("muse", "M3", s)]["retrieval"][l]["t2i_R@1"]
+                            - g.results[("mbert", "M3", s)]["retrieval"][l]["t2i_R@1"]
+                            for l in NON_EN])) for s in (0, 1)]
+    assert cell.n == 2 and cell.mean == pytest.approx(np.mean(diffs), abs=1e-9)
+    text = findings(g, t)
+    assert "**mUSE vs mBERT (Table 5b, paired by seed)**" in text
+    # Table 5's finding quotes the main tower's rows, and the raw-feature rows apart
+    line = next(l for l in text.splitlines() if l.startswith("- **mbert, Table 5"))
+    real = t["table5_towers_mbert"].rows[0]
+    assert f"real: alignment {real[3]:.1f}, M3 {real[6].mean:.1f}" in line
+    assert "mBERT raw features (real): alignment" in line

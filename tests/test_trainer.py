@@ -327,3 +327,37 @@ def test_corrupt_checkpoint_is_a_one_line_error(tmp_path, mini_task):
                          capture_output=True, text=True)
     lines = out.stderr.strip().splitlines()
     assert out.returncode == 2 and len(lines) == 1 and "unreadable checkpoint" in lines[0]
+
+
+def test_a_config_written_before_a_key_existed_reads_as_its_default(tmp_path, mini_task):
+    """A finished run whose config.json lacks a key added later (text_preprocess) is the
+    same config as one with that key at its default: reused, and continued, not retrained;
+    any other value is another config."""
+    from repro.reproduce import _reuse_or_train
+
+    cfg = make_config("mini", FAST, seed=6)
+    _run(cfg, tmp_path / "r", mini_task)
+    old = json.loads(cfg.to_json())
+    del old["text_preprocess"]
+    (tmp_path / "r/config.json").write_text(json.dumps(old, indent=1, sort_keys=True))
+    trained = lambda *a, **k: pytest.fail("retrained a finished run")  # noqa: E731
+    _, how = _reuse_or_train(cfg, tmp_path / "r", mini_task, False, trained)
+    assert how == "reused"
+    assert trainer.can_continue(json.dumps(old), 3, make_config("mini", ["epochs=5", "batch_size=64"], seed=6))
+    centred = make_config("mini", FAST + ["text_preprocess=center_en"], seed=6)
+    assert not trainer.can_continue(json.dumps(old), 3, centred)
+    calls = []
+    _reuse_or_train(centred, tmp_path / "r", mini_task, False, lambda *a, **k: calls.append(a)
+                    or (tmp_path / "r/metrics.json").write_text('{"escape_step": null}'))
+    assert len(calls) == 1  # another value of the key is another config: trained
+
+
+def test_a_tower_without_tag_encoding_says_so_in_table3(monkeypatch):
+    """A tower listed in TAGS_NOT_ENCODED (E5: over its feature budget) encodes no tag
+    vocabulary; its runs carry the reason, which Table 3 prints."""
+    from repro import tasks
+
+    monkeypatch.setitem(tasks.TAGS_NOT_ENCODED, "muse", "tagging not run for muse: a test")
+    task = build_task(make_config("mini", FAST), with_xtd10=False)
+    assert task.tags == {} and "tagging not run for muse: a test" in task.notes
+    assert set(task.test_text) == {"en", "de", "es", "fr", "it", "jp", "ko", "pl", "ru", "tr", "zh"}
