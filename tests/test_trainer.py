@@ -352,12 +352,16 @@ def test_a_config_written_before_a_key_existed_reads_as_its_default(tmp_path, mi
     assert len(calls) == 1  # another value of the key is another config: trained
 
 
-def test_a_tower_without_tag_encoding_says_so_in_table3(monkeypatch):
-    """A tower listed in TAGS_NOT_ENCODED (E5: over its feature budget) encodes no tag
-    vocabulary; its runs carry the reason, which Table 3 prints."""
+def test_a_tower_without_tag_or_xtd10_encoding_says_so(monkeypatch):
+    """A tower listed in TAGS_NOT_ENCODED / XTD10_NOT_ENCODED (E5: over its feature budget)
+    encodes no tag vocabulary / XTD10 captions; its runs carry the reasons, which Tables 3
+    and 4 print."""
     from repro import tasks
 
     monkeypatch.setitem(tasks.TAGS_NOT_ENCODED, "muse", "tagging not run for muse: a test")
-    task = build_task(make_config("mini", FAST), with_xtd10=False)
-    assert task.tags == {} and "tagging not run for muse: a test" in task.notes
+    monkeypatch.setitem(tasks.XTD10_NOT_ENCODED, "muse", "XTD10 text alignment: a test")
+    task = build_task(make_config("mini", FAST + ["xtd10_root=/no/such/dir"]), with_xtd10=True)
+    assert task.tags == {} and task.xtd10_text == {}
+    assert "tagging not run for muse: a test" in task.notes
+    assert "XTD10 text alignment: a test" in task.notes
     assert set(task.test_text) == {"en", "de", "es", "fr", "it", "jp", "ko", "pl", "ru", "tr", "zh"}
