@@ -38,14 +38,17 @@ def _env() -> dict:
 def _install(session: nox.Session) -> None:
     # torch first, pinned, so that no dependency resolves to another (multi-GB) build.
     session.install(*TORCH)
-    session.install("-e", ".[test,notebooks]", *TORCH)
+    session.install("-e", ".[test,notebooks,cluster]", *TORCH)
 
 
 @nox.session(reuse_venv=True)
 def tests(session: nox.Session) -> None:
-    """Run the test suite (offline; reads ../shared/data when present)."""
+    """Run the test suite (offline; reads ../shared/data when present) on every usable core:
+    one pytest-xdist worker per core, each test module on one worker (its module fixtures
+    built once; the longest modules first), each worker with a feature cache of its own."""
     _install(session)
-    session.run("pytest", *(session.posargs or ["-q"]), env=_env())
+    session.run("pytest", *(session.posargs or ["-q", "-n", "auto", "--dist", "loadscope"]),
+                env=_env())
 
 
 @nox.session(reuse_venv=True)

@@ -1,4 +1,4 @@
-"""Command line: ``python -m repro {evaluate,data,train,reproduce,compare} ...``.
+"""Command line: ``python -m repro {evaluate,data,train,reproduce,worker-env,compare} ...``.
 
 Every failure caused by input (a bad file, option or shape) prints one line starting with
 ``error:`` and exits with status 2. Heavy modules (torch) are imported only by the
@@ -94,7 +94,19 @@ def cmd_reproduce(args) -> int:
 
     reproduce(profile=args.profile, out=Path(args.out), runs=Path(args.runs), fresh=args.fresh,
               notebooks=not args.no_notebooks, seeds=args.seeds, sets=args.set,
-              update_readme=args.update_readme, jobs=args.jobs)
+              update_readme=args.update_readme, jobs=args.jobs, executor=args.executor)
+    return 0
+
+
+def cmd_worker_env(args) -> int:
+    """Shell lines that give a cluster worker this machine's numerics pins and one thread."""
+    import shlex
+
+    from repro import numerics, parallel
+
+    env = {"PYTHONHASHSEED": "0", **numerics.env_for_subprocess(), **parallel.SINGLE_THREAD_ENV}
+    for key in sorted(env):
+        print(f"export {key}={shlex.quote(env[key])}")
     return 0
 
 
@@ -158,13 +170,21 @@ def build_parser() -> argparse.ArgumentParser:
                     help="do not execute the notebooks (default: execute them)")
     rp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a config key of every run (repeatable; default: none)")
-    rp.add_argument("--jobs", type=int, default=1,
-                    help="train up to N runs at once, each in its own process with the config's "
-                         "thread count (same bits as 1; default: 1, for 2 cores)")
+    rp.add_argument("--jobs", type=int, default=None,
+                    help="runs and feature chunks computed at once, each in a worker process "
+                         "on one thread (the same bits for every N; default: the usable cores "
+                         "in the mini profile, one per GPU in the paper profile)")
+    rp.add_argument("--executor", default="local", metavar="local|dask://HOST:PORT",
+                    help="where the runs go: local worker processes (default) or the Dask "
+                         "scheduler at HOST:PORT (pip install 'xlir-repro[cluster]'; runs "
+                         "folder and feature cache on a filesystem the workers share)")
     rp.add_argument("--update-readme", choices=["auto", "yes", "no"], default="auto",
                     help="embed the tables in README.md: auto (default) only when --out is "
                          "./paper_tables and --seeds and --set are the defaults")
     rp.set_defaults(func=cmd_reproduce)
+    we = sub.add_parser("worker-env", help="print the environment a Dask worker needs "
+                        "(numerics pins, one thread): eval \"$(python -m repro worker-env)\"")
+    we.set_defaults(func=cmd_worker_env)
     co = sub.add_parser("compare", help="compare a regenerated paper_tables/ with another")
     co.add_argument("old", help="reference paper_tables folder (e.g. the committed one)")
     co.add_argument("new", help="regenerated paper_tables folder")

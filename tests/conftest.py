@@ -1,3 +1,5 @@
+import contextlib
+import io
 import json
 import os
 from pathlib import Path
@@ -7,6 +9,31 @@ import pytest
 
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+#: The order pytest-xdist hands test modules out in (``--dist loadscope``: a module's tests on
+#: one worker, its module fixtures built once; about 20-150 s each on one core): first the
+#: longest module that needs the shared mini features (its worker computes them on two
+#: processes), then the modules that need none (the other worker runs them meanwhile, so no
+#: worker waits for the features), then the other long ones, longest first; the rest after.
+MODULE_ORDER = ("test_grid", "test_feature_workers", "test_paper_fixture", "test_metrics",
+                "test_compare", "test_parallel", "test_numerics", "test_controlled",
+                "test_backbones", "test_data", "test_cache_keys", "test_towerstudy",
+                "test_trainer", "test_device", "test_checkpoints")
+
+
+def pytest_configure(config):
+    """Each test process computes on one thread, and so do the processes its tests start:
+    pytest-xdist runs one test process per core."""
+    from repro import parallel
+
+    os.environ.update(parallel.SINGLE_THREAD_ENV)
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(MODULE_ORDER)}
+    items.sort(key=lambda item: rank.get(item.module.__name__.rpartition(".")[2],
+                                         len(MODULE_ORDER)))
 
 
 def shared_or_skip(name: str) -> Path:
@@ -31,7 +58,57 @@ def cldr_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def session_cache(tmp_path_factory) -> Path:
+    """This test process's own feature cache (one per pytest-xdist worker)."""
     return tmp_path_factory.mktemp("xlir-cache")
+
+
+def _test_run_root(config) -> Path:
+    """The folder all processes of this test run share: pytest-xdist gives each worker a
+    base folder of its own inside it."""
+    base = config._tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def _shared_cache(config) -> Path:
+    return _test_run_root(config) / "xlir-shared-cache"
+
+
+def build_shared_features(shared: Path) -> None:
+    """The default mini task's features into ``shared``, on two worker processes, unless
+    they are there (a file lock makes the first caller build and the others wait)."""
+    from filelock import FileLock
+
+    from repro import parallel
+    from repro.config import make_config
+    from repro.tasks import build_task
+
+    shared.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(shared) + ".lock"):
+        if (shared / "complete").is_file():
+            return
+        with pytest.MonkeyPatch.context() as mp, parallel.process_pool(2) as pool, \
+                contextlib.redirect_stdout(io.StringIO()):
+            mp.setenv("XLIR_CACHE", str(shared))
+            build_task(make_config("mini"), with_xtd10=False, pool=pool)
+        (shared / "complete").write_text("")
+
+
+@pytest.fixture(scope="session")
+def mini_features(session_cache, request) -> Path:
+    """The default mini task's features (EfficientNet-Lite0 over every emoji image, every
+    mUSE text set but XTD10's), computed once per test run by the first test process that
+    asks, on two worker processes, while the others wait (the module order of
+    :data:`MODULE_ORDER` gives them other work first), then linked into each test process's
+    own cache (whose later writes stay its own)."""
+    shared = _shared_cache(request.config)
+    build_shared_features(shared)
+    mine = session_cache / "features"
+    mine.mkdir(exist_ok=True)
+    for src in (shared / "features").iterdir():
+        dst = mine / src.name
+        if src.name.startswith(("image-", "text-")) and not dst.exists():
+            os.link(src, dst)  # read only: every cache write is a new file renamed into place
+    return session_cache
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -98,3 +175,12 @@ def make_coco(root: Path, image_ids_by_split: dict, captions_per_image: int = 2)
                 ann_id += 1
         (root / "annotations" / f"captions_{split}.json").write_text(
             json.dumps({"images": images, "annotations": anns}))
+
+
+@pytest.fixture(scope="module")
+def mini_task(mini_features):
+    """The default mini task (muse tower, no XTD10), from the shared features."""
+    from repro.config import make_config
+    from repro.tasks import build_task
+
+    return build_task(make_config("mini"), with_xtd10=False)

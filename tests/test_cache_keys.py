@@ -55,11 +55,11 @@ def test_mbert_key_holds_weights_pooling_length_and_device(tiny_bert, tmp_path, 
     assert _meta(text_tower="mbert", mbert_id=other)["revision"] != base["revision"]
 
 
-def test_muse_key_holds_weights_hash_and_threads():
+def test_muse_key_holds_weights_hash_and_how_it_computes_not_threads():
     m = _meta()
-    assert len(m["weights_sha256"]) == 64 and m["threads"] == 2
-    assert _meta(threads=4)["threads"] == 4
-    assert _meta(threads=0)["threads"] >= 1        # 0: all cores, recorded as the number
+    assert len(m["weights_sha256"]) == 64 and m["batch"] == 256
+    assert m["compute"] == "chunks of 256 texts, each on one thread"
+    assert "threads" not in m and _meta(threads=4) == m == _meta(threads=0)
 
 
 def test_image_key_holds_file_contents_weights_and_transform(tmp_path, monkeypatch):

@@ -12,14 +12,8 @@ from repro import trainer
 from repro.config import make_config
 from repro.errors import ReproError
 from repro.model import resolve_device
-from repro.tasks import build_task
 
 FAST = ["epochs=2", "batch_size=64"]
-
-
-@pytest.fixture(scope="module")
-def mini_task():
-    return build_task(make_config("mini", FAST), with_xtd10=False)
 
 
 def test_auto_is_cpu_here_and_cpu_equals_auto(tmp_path, mini_task):

@@ -68,30 +68,83 @@ def test_seed_check_in_config():
         make_config("mini", seed=2**32)
 
 
-def test_jobs_2_gives_the_bits_of_jobs_1(tmp_path):
-    """Two short arms trained in two worker processes equal the same arms trained in turn
-    (same thread count): metrics.json and the best model byte for byte."""
-    from repro.reproduce import run_grid
+#: A reduced grid: two short arms of one seed on the mUSE tower.
+REDUCED = dict(seeds=(0,), arms=("PATR", "M3"), towers=("muse",),
+               sets=("epochs=1", "batch_size=256"), log=lambda *_: None)
 
-    sets = ("epochs=1", "threads=1", "batch_size=256")
-    grids = {j: run_grid("mini", tmp_path / f"jobs{j}", seeds=(0,), arms=("PATR", "M3"),
-                         towers=("muse",), sets=sets, log=lambda *_: None, jobs=j)
-             for j in (1, 2)}
-    for arm in ("PATR", "M3"):
-        a, b = (grids[j].run_dirs[("muse", arm, 0)] for j in (1, 2))
-        assert (a / "metrics.json").read_bytes() == (b / "metrics.json").read_bytes(), arm
-        assert (a / "best_model.pt").read_bytes() == (b / "best_model.pt").read_bytes(), arm
-    # and the tables and figures written from them
+
+@pytest.fixture(scope="module")
+def reduced_grids(tmp_path_factory, mini_features):
+    """The reduced grid trained in this process (--jobs 1), in two single-threaded worker
+    processes (--jobs 2) and on a Dask LocalCluster of two single-threaded workers, with the
+    tables of each."""
+    from repro.reproduce import run_grid
     from repro.tables import write_all
 
-    files = {j: write_all(grids[j], tmp_path / f"tables{j}") for j in (1, 2)}
-    assert files[1] == files[2] and "table2_ablation.md" in files[1]
-    assert "table5_towers_muse.csv" in files[1] and "figure5_towers.png" in files[1]
-    md = (tmp_path / "tables1" / "table5_towers_muse.md").read_text()
+    root = tmp_path_factory.mktemp("reduced")
+    grids = {f"jobs{j}": run_grid("mini", root / f"jobs{j}", jobs=j, **REDUCED) for j in (1, 2)}
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster:
+        address = cluster.scheduler_address.removeprefix("tcp://")
+        grids["dask"] = run_grid("mini", root / "dask", executor=f"dask://{address}", **REDUCED)
+    files = {how: write_all(g, root / f"tables-{how}") for how, g in grids.items()}
+    return root, grids, files
+
+
+@pytest.mark.parametrize("how", ["jobs2", "dask"])
+def test_runs_are_the_bits_of_jobs_1(reduced_grids, how):
+    """metrics.json and the best model of every run byte for byte, and every table and
+    figure written from them."""
+    root, grids, files = reduced_grids
+    assert grids[how].plan["workers"] == {"jobs2": "processes", "dask": "dask"}[how]
+    assert grids["jobs1"].plan["workers"] == "inline"
+    for arm in ("PATR", "M3"):
+        a, b = (grids[h].run_dirs[("muse", arm, 0)] for h in ("jobs1", how))
+        assert a != b
+        assert (a / "metrics.json").read_bytes() == (b / "metrics.json").read_bytes(), arm
+        assert (a / "best_model.pt").read_bytes() == (b / "best_model.pt").read_bytes(), arm
+    assert files["jobs1"] == files[how] and "table2_ablation.md" in files["jobs1"]
+    for name in files["jobs1"]:
+        assert ((root / "tables-jobs1" / name).read_bytes()
+                == (root / f"tables-{how}" / name).read_bytes()), name
+
+
+def test_runs_compute_on_one_thread(reduced_grids):
+    _, grids, _ = reduced_grids
+    for how, g in grids.items():
+        assert {m["numerics"]["torch_threads"] for m in g.results.values()} == {1}, how
+
+
+def test_reduced_grid_tables_have_their_content(reduced_grids):
+    root, _, files = reduced_grids
+    assert "table5_towers_muse.csv" in files["jobs1"] and "figure5_towers.png" in files["jobs1"]
+    md = (root / "tables-jobs1" / "table5_towers_muse.md").read_text()
     assert "| mUSE (real) | real | no |" in md and "| perturbed mUSE | rotation α=3 | yes |" in md
-    assert "Table 5" in (tmp_path / "tables1" / "findings.md").read_text()
-    for name in files[1]:
-        assert ((tmp_path / "tables1" / name).read_bytes()
-                == (tmp_path / "tables2" / name).read_bytes()), name
+    assert "Table 5" in (root / "tables-jobs1" / "findings.md").read_text()
+
+
+def test_bad_jobs_and_executor_are_one_line_errors(tmp_path):
+    from repro.reproduce import run_grid
+
     with pytest.raises(ReproError, match="--jobs 0"):
         run_grid("mini", tmp_path / "x", seeds=(0,), arms=("PATR",), jobs=0)
+    with pytest.raises(ReproError, match="--executor ray://h:1"):
+        run_grid("mini", tmp_path / "x", seeds=(0,), arms=("PATR",), executor="ray://h:1")
+
+
+def test_a_dask_worker_running_two_tasks_at_once_is_refused(tmp_path):
+    """Thread counts and deterministic mode are per process: a worker with --nthreads 2 would
+    run two training runs in one process. The job says so in one line."""
+    distributed = pytest.importorskip("distributed")
+    from repro.runjob import train_job
+
+    cfg = make_config("mini", ["epochs=1"])
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        future = client.submit(train_job, cfg, tmp_path / "run", None, {})
+        with pytest.raises(ReproError, match="runs 2 tasks at once in one process; start the "
+                                             "workers with --nthreads 1"):
+            future.result()
+    assert not (tmp_path / "run").exists()

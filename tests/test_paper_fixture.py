@@ -41,7 +41,7 @@ def test_paper_profile_end_to_end(paper_fixture, tiny_bert, tmp_path, monkeypatc
             "mbert_download=false", f"xtd10_root={xtd}", f"xtd10_sums={xtd / 'SHA256SUMS'}",
             "coco_val_images=4", "epochs=2", "batch_size=8", "threads=2"]
     grid = reproduce.run_grid("auto", tmp_path / "runs", seeds=(0, 1), arms=("PATR 2x epochs", "M3 2x epochs"),
-                              towers=("mbert",), sets=sets, log=lambda m: None)
+                              towers=("mbert",), sets=sets, log=lambda m: None, jobs=1)
     assert grid.profile == "paper" and "COCO 2014 found" in grid.reason
     task = grid.tasks["mbert"]
     assert task.image_feat_dim == 512 and task.text_dim == 32
@@ -64,7 +64,7 @@ def test_paper_profile_end_to_end(paper_fixture, tiny_bert, tmp_path, monkeypatc
     assert not any(w.startswith("table3b") for w in written)  # no tag ground truth in paper
     # the same grid again: every run is reused, nothing retrained
     again = reproduce.run_grid("auto", tmp_path / "runs", seeds=(0, 1), arms=("PATR 2x epochs", "M3 2x epochs"),
-                               towers=("mbert",), sets=sets, log=lambda m: None)
+                               towers=("mbert",), sets=sets, log=lambda m: None, jobs=1)
     assert all(s["step"].startswith(("reused", "features")) for s in again.steps)
     assert again.results == grid.results
     findings = (tmp_path / "tables" / "findings.md").read_text()

@@ -37,3 +37,23 @@ def test_only_the_default_run_updates_the_readme(mode, out, seeds, sets, allowed
     assert (why is None) == allowed
     if why is not None:
         assert why  # a reason to print
+
+
+def test_worker_env_gives_a_shell_the_pins_and_one_thread():
+    """``eval "$(python -m repro worker-env)"`` before ``dask worker``: a worker process then
+    loads numpy and torch with this machine's kernel pins and one thread per pool."""
+    import subprocess
+    import sys
+
+    from repro import numerics, parallel
+
+    script = (f'eval "$({sys.executable} -m repro worker-env)" && {sys.executable} -c '
+              '"import json, os; print(json.dumps(dict(os.environ)))"')
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"})
+    assert out.returncode == 0, out.stderr
+    import json
+
+    env = json.loads(out.stdout)
+    for key, value in {**numerics.wanted(), **parallel.SINGLE_THREAD_ENV}.items():
+        assert env[key] == value, key

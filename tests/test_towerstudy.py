@@ -16,7 +16,7 @@ NON_EN = [l for l in LANGS if l != "en"]
 
 
 @pytest.fixture(scope="module")
-def two_towers(tmp_path_factory, tiny_bert):
+def two_towers(tmp_path_factory, tiny_bert, mini_features):
     """The tiny random BERT as mBERT, with the output preprocessing and raw-feature rows that
     E5 has in the grid (same code path), beside mUSE; 2 seeds, 2 epochs."""
     from repro import grid as design
@@ -30,7 +30,7 @@ def two_towers(tmp_path_factory, tiny_bert):
             "M3 raw features": ["text_preprocess=none", "lr=0.0003"]})
         g = run_grid("mini", tmp_path_factory.mktemp("runs2"), seeds=(0, 1),
                      arms=("PATR", "M3", *design.RAW_ARMS), towers=("mbert", "muse"),
-                     sets=sets, log=lambda *_: None)
+                     sets=sets, log=lambda *_: None, jobs=1)
     studies = tower_studies(g)
     return g, studies, {t.name: t for t in all_tables(g, studies)}
 

