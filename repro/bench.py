@@ -1,4 +1,4 @@
-"""Benchmarks that print figures: ``python -m repro.bench {metrics,train,defaults,numerics,paper-scale,features,gpu-check}``.
+"""Benchmarks that print figures: ``python -m repro.bench {metrics,train,defaults,numerics,paper-scale,features,gpu-check,jobs}``.
 
 Every figure is a ratio against a baseline measured in the same run on the same inputs,
 so the numbers are comparable across machines. Nothing here asserts a time.
@@ -29,6 +29,7 @@ from repro.grid import ARMS
 from repro.losses import compute_loss
 from repro.model import DualEncoder, MuseTower
 from repro.report import print_rows
+from repro.reproduce import run_grid
 from repro.scale import bench_paper_scale
 from repro.sweep import bench_defaults, bench_defaults_paper, bench_defaults_tower
 from repro.tasks import build_task
@@ -236,10 +237,33 @@ def bench_numerics(repeats: int = 3) -> list[dict]:
     return rows
 
 
+def bench_jobs(seeds=(0, 1, 2, 3), jobs=(1, 2)) -> list[dict]:
+    """Full-length PATR and M3 runs of the mUSE tower (features cached first, so only the
+    runs are timed), the whole set at each ``--jobs`` value, into empty runs folders; the
+    speed-up is against ``--jobs`` 1 in the same call, and every run's metrics.json must be
+    the same bytes at every value. Run it with nothing else busy."""
+    quiet = dict(seeds=tuple(seeds), arms=("PATR", "M3"), towers=("muse",), log=lambda *_: None)
+    rows, first = [], {}
+    with tempfile.TemporaryDirectory() as d:
+        run_grid("mini", Path(d) / "warm", jobs=max(jobs), **dict(quiet, seeds=()))  # features
+        for j in jobs:
+            t0 = time.perf_counter()
+            grid = run_grid("mini", Path(d) / f"jobs{j}", jobs=j, **quiet)
+            wall = time.perf_counter() - t0
+            bits = {k: (p / "metrics.json").read_bytes() for k, p in grid.run_dirs.items()}
+            first = first or bits
+            rows.append({"jobs": j, "runs": len(bits), "wall_s": wall,
+                         "runs_per_min": 60 * len(bits) / wall,
+                         "speedup_vs_jobs_1": rows[0]["wall_s"] / wall if rows else 1.0,
+                         "same_bits_as_jobs_1": bits == first})
+    print_rows(rows)
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m repro.bench", description=__doc__)
     parser.add_argument("what", choices=["metrics", "train", "defaults", "numerics", "paper-scale",
-                                         "features", "gpu-check"])
+                                         "features", "gpu-check", "jobs"])
     parser.add_argument("--out", default="gpu_check.json", help="gpu-check: the JSON it writes")
     parser.add_argument("--device", default=None,
                         help="gpu-check: run on this device instead of the GPU (tests: cpu)")
@@ -282,6 +306,8 @@ def _run(args) -> int:
                                  n_captions=args.captions)
     elif args.what == "numerics":
         rows = bench_numerics()
+    elif args.what == "jobs":
+        rows = bench_jobs()
     elif args.what == "defaults":
         if args.profile == "paper":
             bench_defaults_paper(args.set, args.arm or None)
