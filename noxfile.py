@@ -45,9 +45,11 @@ def _install(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Run the test suite (offline; reads ../shared/data when present) on every usable core:
     one pytest-xdist worker per core, each test module on one worker (its module fixtures
-    built once; the longest modules first), each worker with a feature cache of its own."""
+    built once) in the order of tests/conftest.py (not xdist's largest-count-first), each
+    worker with a feature cache of its own."""
     _install(session)
-    session.run("pytest", *(session.posargs or ["-q", "-n", "auto", "--dist", "loadscope"]),
+    session.run("pytest", *(session.posargs or ["-q", "-n", "auto", "--dist", "loadscope",
+                                                 "--no-loadscope-reorder"]),
                 env=_env())
 
 

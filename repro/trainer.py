@@ -39,6 +39,19 @@ CHECKPOINT_SECONDS = 60.0
 
 
 
+def deterministic_algorithms() -> None:
+    """torch's deterministic-algorithms switch, without the compiler import.
+
+    ``torch.use_deterministic_algorithms`` also imports torch's compiler (about 2 s of every
+    process) only to set the same flag for compiled code; nothing here is compiled, so the
+    switch itself is set when torch has it."""
+    switch = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if switch is None:
+        torch.use_deterministic_algorithms(True)
+    else:
+        switch(True, warn_only=False)
+
+
 def seed_everything(cfg: Config) -> torch.device:
     """Seed everything, make algorithms deterministic; returns the device runs use."""
     # deterministic cuBLAS needs a fixed workspace, read when cuBLAS first starts: ``import
@@ -47,7 +60,7 @@ def seed_everything(cfg: Config) -> torch.device:
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    torch.use_deterministic_algorithms(True)
+    deterministic_algorithms()
     limit_threads(cfg.threads)  # torch, BLAS (the evaluator's numpy) and OpenMP alike
     return device
 

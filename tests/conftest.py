@@ -2,6 +2,7 @@ import contextlib
 import io
 import json
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,15 +12,16 @@ import pytest
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
-#: The order pytest-xdist hands test modules out in (``--dist loadscope``: a module's tests on
-#: one worker, its module fixtures built once; about 20-150 s each on one core): first the
-#: longest module that needs the shared mini features (its worker computes them on two
-#: processes), then the modules that need none (the other worker runs them meanwhile, so no
-#: worker waits for the features), then the other long ones, longest first; the rest after.
+#: The order pytest-xdist hands test modules out in (``--dist loadscope
+#: --no-loadscope-reorder``: a module's tests on one worker, its module fixtures built once;
+#: about 10-100 s each on one core): first the longest module that needs the shared mini
+#: features (its worker computes them when the store lacks them), then the modules that need
+#: none (the other workers run them meanwhile, so none waits), then the other long ones,
+#: longest first; the rest after.
 MODULE_ORDER = ("test_grid", "test_feature_workers", "test_paper_fixture", "test_metrics",
                 "test_compare", "test_parallel", "test_numerics", "test_controlled",
-                "test_backbones", "test_data", "test_cache_keys", "test_towerstudy",
-                "test_trainer", "test_device", "test_checkpoints")
+                "test_backbones", "test_data", "test_layers", "test_trainer", "test_device",
+                "test_towerstudy", "test_checkpoints", "test_cache_keys")
 
 
 def pytest_configure(config):
@@ -69,45 +71,58 @@ def _test_run_root(config) -> Path:
     return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
-def _shared_cache(config) -> Path:
-    return _test_run_root(config) / "xlir-shared-cache"
+def _feature_store(config) -> Path:
+    """Where the default mini task's features persist between test runs on this machine:
+    ``$XLIR_TEST_STORE``, else ``$XDG_CACHE_HOME/xlir-repro-tests`` (``~/.cache/...``); never
+    the user's own cache. ``XLIR_TEST_STORE=run``: a folder of this test run (cold each time)."""
+    chosen = os.environ.get("XLIR_TEST_STORE", "")
+    if chosen == "run":
+        return _test_run_root(config) / "xlir-shared-cache"
+    if chosen:
+        return Path(chosen)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "xlir-repro-tests"
 
 
-def build_shared_features(shared: Path) -> None:
-    """The default mini task's features into ``shared``, on two worker processes, unless
-    they are there (a file lock makes the first caller build and the others wait)."""
+def build_shared_features(store: Path) -> None:
+    """The default mini task's features in ``store``, in this process (one thread): each set
+    read when its cache key matches (the feature cache's own check), computed when not. A
+    file lock makes the first caller build and the others wait; one process, not a pool,
+    since the other test processes run the modules that need no features meanwhile."""
     from filelock import FileLock
 
-    from repro import parallel
     from repro.config import make_config
     from repro.tasks import build_task
 
-    shared.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(shared) + ".lock"):
-        if (shared / "complete").is_file():
-            return
-        with pytest.MonkeyPatch.context() as mp, parallel.process_pool(2) as pool, \
-                contextlib.redirect_stdout(io.StringIO()):
-            mp.setenv("XLIR_CACHE", str(shared))
-            build_task(make_config("mini"), with_xtd10=False, pool=pool)
-        (shared / "complete").write_text("")
+    store.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(store) + ".lock"):
+        with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(io.StringIO()):
+            mp.setenv("XLIR_CACHE", str(store))
+            build_task(make_config("mini"), with_xtd10=False)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)  # read only: every cache write is a new file renamed into place
+    except OSError:  # another file system
+        shutil.copyfile(src, dst)
 
 
 @pytest.fixture(scope="session")
 def mini_features(session_cache, request) -> Path:
     """The default mini task's features (EfficientNet-Lite0 over every emoji image, every
-    mUSE text set but XTD10's), computed once per test run by the first test process that
-    asks, on two worker processes, while the others wait (the module order of
-    :data:`MODULE_ORDER` gives them other work first), then linked into each test process's
-    own cache (whose later writes stay its own)."""
-    shared = _shared_cache(request.config)
-    build_shared_features(shared)
+    mUSE text set but XTD10's) from the store of :func:`_feature_store`, computed there by
+    the first test process that finds them missing while the others wait (the module order
+    of :data:`MODULE_ORDER` gives them other work first; about 110 s on one core, once per
+    machine), then linked into each test process's own cache (whose later writes stay its
+    own)."""
+    store = _feature_store(request.config)
+    build_shared_features(store)
     mine = session_cache / "features"
     mine.mkdir(exist_ok=True)
-    for src in (shared / "features").iterdir():
+    for src in (store / "features").iterdir():
         dst = mine / src.name
         if src.name.startswith(("image-", "text-")) and not dst.exists():
-            os.link(src, dst)  # read only: every cache write is a new file renamed into place
+            _link_or_copy(src, dst)
     return session_cache
 
 

@@ -15,7 +15,7 @@ from repro.config import make_config
 from repro.errors import ReproError
 from repro.runjob import reuse_or_train
 
-FAST = ["epochs=3", "batch_size=128"]
+FAST = ["epochs=3", "batch_size=256"]
 
 
 def _run(cfg, out, task, **kw):
@@ -79,7 +79,7 @@ def test_continuing_a_finished_run_equals_training_longer(tmp_path, mini_task):
     import shutil
 
     short = make_config("mini", FAST, seed=5)
-    long = make_config("mini", ["epochs=5", "batch_size=128"], seed=5)
+    long = make_config("mini", ["epochs=5", "batch_size=256"], seed=5)
     _run(short, tmp_path / "s", mini_task)
     (tmp_path / "c").mkdir()
     shutil.copy(tmp_path / "s/checkpoint.pt", tmp_path / "c/checkpoint.pt")
@@ -88,7 +88,7 @@ def test_continuing_a_finished_run_equals_training_longer(tmp_path, mini_task):
     assert (tmp_path / "c/metrics.json").read_bytes() == (tmp_path / "l/metrics.json").read_bytes()
     assert trainer.can_continue(short.to_json(), 3, long)
     assert not trainer.can_continue(long.to_json(), 5, short)  # past the end
-    other = make_config("mini", ["epochs=5", "batch_size=128", "lr=0.01"], seed=5)
+    other = make_config("mini", ["epochs=5", "batch_size=256", "lr=0.01"], seed=5)
     assert not trainer.can_continue(short.to_json(), 3, other)
     with pytest.raises(ReproError, match="checkpoint of another config"):
         trainer.train(other, tmp_path / "c", mini_task, resume=True)
@@ -123,7 +123,7 @@ def test_a_config_written_before_a_key_existed_reads_as_its_default(tmp_path, mi
     trained = lambda *a, **k: pytest.fail("retrained a finished run")  # noqa: E731
     _, how = reuse_or_train(cfg, tmp_path / "r", mini_task, False, trained)
     assert how == "reused"
-    assert trainer.can_continue(json.dumps(old), 3, make_config("mini", ["epochs=5", "batch_size=128"], seed=6))
+    assert trainer.can_continue(json.dumps(old), 3, make_config("mini", ["epochs=5", "batch_size=256"], seed=6))
     centred = make_config("mini", FAST + ["text_preprocess=center_en"], seed=6)
     assert not trainer.can_continue(json.dumps(old), 3, centred)
     calls = []

@@ -13,7 +13,7 @@ from repro.config import make_config
 from repro.errors import ReproError
 from repro.model import resolve_device
 
-FAST = ["epochs=2", "batch_size=64"]
+FAST = ["epochs=2", "batch_size=256"]
 
 
 def test_auto_is_cpu_here_and_cpu_equals_auto(tmp_path, mini_task):
@@ -42,12 +42,25 @@ def test_cuda_asked_for_but_absent_is_one_line():
         "error: --set device=cuda: no CUDA device is available here (use auto or cpu)"]
 
 
-def test_paper_scale_bench_runs_and_projects():
+def _bench(argv: list[str], capsys):
+    """``python -m repro.bench ARGV`` in this test process (its imports already loaded):
+    (exit code, stdout, stderr); the process computes on one thread again after."""
+    from repro import bench, parallel
+
+    capsys.readouterr()
+    try:
+        code = bench.main(argv)
+    finally:
+        parallel.limit_threads(1)
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(argv, code, out.out, out.err)
+
+
+def test_paper_scale_bench_runs_and_projects(capsys):
     """The simulation at a thousandth of COCO (per-step shapes unchanged): it trains, selects,
     evaluates and prints an honest projection."""
-    out = subprocess.run([sys.executable, "-m", "repro.bench", "paper-scale", "--steps", "2",
-                          "--scale", "0.001", "--images", "4", "--captions", "16", "--json"],
-                         capture_output=True, text=True)
+    out = _bench(["paper-scale", "--steps", "2", "--scale", "0.001", "--images", "4",
+                  "--captions", "16", "--json"], capsys)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "projection on cpu" in out.stdout and "plus the one-time extraction" in out.stdout
     assert "ResNet-152 features of 123,287 images" in out.stdout
@@ -80,21 +93,19 @@ def test_coco_like_inputs_have_the_real_shapes(tmp_path):
         assert im.size == (640, 480) and im.format == "JPEG"
 
 
-def test_gpu_check_without_a_gpu_is_one_line_and_exit_0(tmp_path):
+def test_gpu_check_without_a_gpu_is_one_line_and_exit_0(tmp_path, capsys):
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present")
-    out = subprocess.run([sys.executable, "-m", "repro.bench", "gpu-check", "--out",
-                          str(tmp_path / "g.json")], capture_output=True, text=True)
+    out = _bench(["gpu-check", "--out", str(tmp_path / "g.json")], capsys)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip().splitlines() == [
         "gpu-check: no CUDA GPU on this machine (torch.cuda.is_available() is False); nothing run"]
     assert not (tmp_path / "g.json").exists()
 
 
-def test_gpu_check_end_to_end_on_a_tiny_forced_configuration(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "repro.bench", "gpu-check", "--device", "cpu",
-                          "--tiny", "--out", str(tmp_path / "g.json")],
-                         capture_output=True, text=True)
+def test_gpu_check_end_to_end_on_a_tiny_forced_configuration(tmp_path, capsys):
+    out = _bench(["gpu-check", "--device", "cpu", "--tiny", "--out", str(tmp_path / "g.json")],
+                 capsys)
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads((tmp_path / "g.json").read_text())
     assert report["versions"]["torch"] == torch.__version__ and report["tiny"]

@@ -2,9 +2,6 @@
 test set, random-init ResNet-18, tiny random BERT; training, evaluation, tables."""
 
 import hashlib
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -102,11 +99,12 @@ def test_paper_defaults_sweep_on_the_fixture(paper_fixture, tiny_bert, monkeypat
     assert "chosen per arm (paper profile" in capsys.readouterr().out
 
 
-def test_paper_defaults_sweep_without_coco_is_one_line():
-    env = {k: v for k, v in os.environ.items() if k != "XLIR_COCO_DIR"}
-    out = subprocess.run([sys.executable, "-m", "repro.bench", "defaults", "--profile", "paper"],
-                         capture_output=True, text=True, env=env)
-    assert out.returncode == 2
-    assert out.stderr.strip().splitlines() == [
+def test_paper_defaults_sweep_without_coco_is_one_line(monkeypatch, capsys):
+    from repro import bench
+
+    monkeypatch.delenv("XLIR_COCO_DIR", raising=False)
+    capsys.readouterr()
+    assert bench.main(["defaults", "--profile", "paper"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
         "error: the paper profile needs --set coco_root=DIR (annotations/, train2014/, "
         "val2014/); see README 'paper profile'"]

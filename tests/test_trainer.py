@@ -13,7 +13,7 @@ from repro.errors import ReproError
 from repro.model import MBertTower, MuseTower
 from repro.tasks import build_task
 
-FAST = ["epochs=3", "batch_size=128"]
+FAST = ["epochs=3", "batch_size=256"]
 
 
 def _run(cfg, out, task, **kw):
@@ -35,11 +35,14 @@ def test_same_seed_same_bits(tmp_path, mini_task):
     assert set(a["tagging"]["ko"]) >= {"P@1", "P@5", "mAP"}
 
 
-def test_openmp_wait_settings_give_identical_bits(tmp_path, mini_task):
-    """The spin setting repro sets (GOMP_SPINCOUNT) changes speed only, never the numbers."""
+def test_openmp_wait_settings_give_identical_bits(tmp_path, mini_task, capsys):
+    """The spin setting repro sets (GOMP_SPINCOUNT) changes speed only, never the numbers
+    (on 2 OpenMP threads, where waiting matters; the variable is read when the process starts)."""
     import os
     import subprocess
     import sys
+
+    from repro import cli, parallel
 
     outs = []
     for name, extra in (("short", {"GOMP_SPINCOUNT": "1000"}),         # what repro sets
@@ -47,16 +50,20 @@ def test_openmp_wait_settings_give_identical_bits(tmp_path, mini_task):
         env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
         env.update(extra)
         r = subprocess.run([sys.executable, "-m", "repro", "train", "--out", str(tmp_path / name),
-                            "--set", "epochs=1", "--set", "batch_size=64"],
+                            "--set", "epochs=1", "--set", "batch_size=256", "--set", "threads=2"],
                            env=env, capture_output=True, text=True)
         assert r.returncode == 0, r.stderr[-2000:]
         outs.append((tmp_path / name / "metrics.json").read_bytes())
     assert outs[0] == outs[1]
     metrics = json.loads(outs[0])
     assert metrics["image_backbone"] == "efficientnet_lite0" and metrics["profile"] == "mini"
-    r = subprocess.run([sys.executable, "-m", "repro", "evaluate", "--run", str(tmp_path / "short")],
-                       capture_output=True, text=True)
-    assert r.returncode == 0 and "byte-identical" in r.stderr, r.stderr[-2000:]
+    assert metrics["numerics"]["torch_threads"] == 2
+    capsys.readouterr()
+    try:
+        assert cli.main(["evaluate", "--run", str(tmp_path / "short")]) == 0  # on its 2 threads
+    finally:
+        parallel.limit_threads(1)  # this test process's own setting
+    assert "byte-identical" in capsys.readouterr().err
     assert (tmp_path / "short" / "metrics.json").read_bytes() == outs[0]
 
 
