@@ -147,6 +147,34 @@ def _isolated_cache(session_cache, monkeypatch):
     monkeypatch.delenv("XLIR_XTD10_DIR", raising=False)
 
 
+def call_main(main, argv: list[str], capsys):
+    """A CLI's ``main(argv)`` in this test process (its imports already loaded), as
+    (exit code, stdout, stderr) in a CompletedProcess; argparse's exits are exit codes, and
+    the process computes on one thread again after (a command may set its own count)."""
+    import subprocess
+
+    from repro import parallel
+
+    capsys.readouterr()
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        parallel.limit_threads(1)
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(argv, code, out.out, out.err)
+
+
+def few_perturbations(mp: pytest.MonkeyPatch) -> None:
+    """Table 5 with 3 of its 9 perturbations (offsets 0.5 and 4, rotation 1): the same code
+    at a third of the evaluation."""
+    from repro import towerstudy
+
+    mp.setattr(towerstudy, "BETAS", (0.5, 4.0))
+    mp.setattr(towerstudy, "ALPHAS", (1.0,))
+
+
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory):
     """A random 2-layer BertModel and a WordPiece tokenizer trained here, saved as a folder."""

@@ -8,6 +8,8 @@ import sys
 import pytest
 import torch
 
+from conftest import call_main
+
 from repro import trainer
 from repro.config import make_config
 from repro.errors import ReproError
@@ -43,17 +45,10 @@ def test_cuda_asked_for_but_absent_is_one_line():
 
 
 def _bench(argv: list[str], capsys):
-    """``python -m repro.bench ARGV`` in this test process (its imports already loaded):
-    (exit code, stdout, stderr); the process computes on one thread again after."""
-    from repro import bench, parallel
+    """``python -m repro.bench ARGV`` in this test process."""
+    from repro import bench
 
-    capsys.readouterr()
-    try:
-        code = bench.main(argv)
-    finally:
-        parallel.limit_threads(1)
-    out = capsys.readouterr()
-    return subprocess.CompletedProcess(argv, code, out.out, out.err)
+    return call_main(bench.main, argv, capsys)
 
 
 def test_paper_scale_bench_runs_and_projects(capsys):

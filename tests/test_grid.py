@@ -3,6 +3,7 @@
 
 import pytest
 
+from conftest import call_main, few_perturbations
 from repro import emoji, grid
 from repro.config import MINI_STEPS, make_config
 from repro.errors import ReproError
@@ -58,14 +59,9 @@ def test_negative_seeds_are_one_line_errors(tmp_path, monkeypatch, capsys, argv,
     from repro import cli
 
     monkeypatch.chdir(tmp_path)
-    capsys.readouterr()
-    try:
-        code = cli.main(argv)
-    except SystemExit as exc:  # argparse's own errors
-        code = exc.code
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and words in lines[0], err
+    out = call_main(cli.main, argv, capsys)
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and len(lines) == 1 and words in lines[0], out.stderr
     assert not any(tmp_path.iterdir())  # nothing written
 
 
@@ -84,7 +80,6 @@ def reduced_grids(tmp_path_factory, mini_features):
     """The reduced grid trained in this process (--jobs 1), in two single-threaded worker
     processes (--jobs 2) and on a Dask LocalCluster of two single-threaded workers, with the
     tables of each (Table 5 with 3 of its 9 perturbations)."""
-    from repro import towerstudy
     from repro.reproduce import run_grid
     from repro.tables import write_all
 
@@ -96,8 +91,7 @@ def reduced_grids(tmp_path_factory, mini_features):
         address = cluster.scheduler_address.removeprefix("tcp://")
         grids["dask"] = run_grid("mini", root / "dask", executor=f"dask://{address}", **REDUCED)
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(towerstudy, "BETAS", (0.5, 4.0))
-        mp.setattr(towerstudy, "ALPHAS", (1.0,))
+        few_perturbations(mp)
         files = {how: write_all(g, root / f"tables-{how}") for how, g in grids.items()}
     return root, grids, files
 

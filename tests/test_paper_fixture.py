@@ -5,7 +5,7 @@ import hashlib
 
 import pytest
 
-from conftest import make_coco
+from conftest import call_main, make_coco
 from repro import data, reproduce, tables
 from repro.table import MeanStd
 
@@ -103,8 +103,8 @@ def test_paper_defaults_sweep_without_coco_is_one_line(monkeypatch, capsys):
     from repro import bench
 
     monkeypatch.delenv("XLIR_COCO_DIR", raising=False)
-    capsys.readouterr()
-    assert bench.main(["defaults", "--profile", "paper"]) == 2
-    assert capsys.readouterr().err.strip().splitlines() == [
+    out = call_main(bench.main, ["defaults", "--profile", "paper"], capsys)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
         "error: the paper profile needs --set coco_root=DIR (annotations/, train2014/, "
         "val2014/); see README 'paper profile'"]

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import few_perturbations
 from repro import towerstudy
 from repro.data import LANGS
 from repro.reproduce import run_grid
@@ -24,8 +25,7 @@ def two_towers(tmp_path_factory, tiny_bert, mini_features):
 
     sets = ("epochs=1", "batch_size=256", f"mbert_id={tiny_bert}")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(towerstudy, "BETAS", (0.5, 4.0))
-        mp.setattr(towerstudy, "ALPHAS", (1.0,))
+        few_perturbations(mp)
         mp.setitem(design.TOWER_ARMS, "mbert", ("PATR", "M3", *design.RAW_ARMS))
         mp.setitem(design.TOWER_SETTINGS, "mbert", {
             "PATR": ["text_preprocess=center_en"], "M3": ["text_preprocess=center_en"],

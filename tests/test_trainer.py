@@ -42,7 +42,8 @@ def test_openmp_wait_settings_give_identical_bits(tmp_path, mini_task, capsys):
     import subprocess
     import sys
 
-    from repro import cli, parallel
+    from conftest import call_main
+    from repro import cli
 
     outs = []
     for name, extra in (("short", {"GOMP_SPINCOUNT": "1000"}),         # what repro sets
@@ -58,12 +59,8 @@ def test_openmp_wait_settings_give_identical_bits(tmp_path, mini_task, capsys):
     metrics = json.loads(outs[0])
     assert metrics["image_backbone"] == "efficientnet_lite0" and metrics["profile"] == "mini"
     assert metrics["numerics"]["torch_threads"] == 2
-    capsys.readouterr()
-    try:
-        assert cli.main(["evaluate", "--run", str(tmp_path / "short")]) == 0  # on its 2 threads
-    finally:
-        parallel.limit_threads(1)  # this test process's own setting
-    assert "byte-identical" in capsys.readouterr().err
+    out = call_main(cli.main, ["evaluate", "--run", str(tmp_path / "short")], capsys)  # 2 threads
+    assert out.returncode == 0 and "byte-identical" in out.stderr, out.stderr[-2000:]
     assert (tmp_path / "short" / "metrics.json").read_bytes() == outs[0]
 
 
