@@ -70,13 +70,13 @@ def text_diagnostics(model: DualEncoder, groups) -> dict:
     return {"text_cos_same": s_same, "text_cos_diff": s_diff, "text_gap": s_same - s_diff}
 
 
-def _alignment(model: DualEncoder, text_sets: dict) -> dict:
-    """Caption-to-English-caption R@1 per language, raw tower vs after the text head."""
+def _alignment(text_sets: dict, head: dict) -> dict:
+    """Caption-to-English-caption R@1 per language, raw tower vs after the text head
+    (``head``: language -> the sets' text embeddings)."""
     if not text_sets:
         return {}
     out = {}
     raw = {l: torch.nn.functional.normalize(s.feats, dim=-1).numpy() for l, s in text_sets.items()}
-    head = {l: embed_texts(model, s.feats) for l, s in text_sets.items()}
     n = raw["en"].shape[0]
     for lang in text_sets:
         r_raw = M.ranks(raw[lang] @ raw["en"].T, np.arange(n))
@@ -89,9 +89,10 @@ def _alignment(model: DualEncoder, text_sets: dict) -> dict:
 def evaluate(model: DualEncoder, task: Task, cfg: Config, state: dict) -> dict:
     """The test report per language (retrieval, tagging, alignment), plus run facts."""
     img = embed_images(model, task.test_images)
+    txt = {lang: embed_texts(model, ts.feats) for lang, ts in task.test_text.items()}
     retrieval, tagging = {}, {}
     for lang, ts in task.test_text.items():
-        retrieval[lang] = M.retrieval_report(embed_texts(model, ts.feats) @ img.T, ts.item)
+        retrieval[lang] = M.retrieval_report(txt[lang] @ img.T, ts.item)
     for lang, (vocab, tag_lists) in task.tags.items():
         tagging[lang] = M.tagging_report(img @ embed_texts(model, vocab.feats).T, tag_lists)
     notes = list(task.notes)
@@ -111,11 +112,10 @@ def evaluate(model: DualEncoder, task: Task, cfg: Config, state: dict) -> dict:
                                      if log and state["best_epoch"] else None),
         "last_epochs": [{k: v for k, v in e.items() if k != "seconds"} for e in log[-3:]],
         "retrieval": retrieval, "tagging": tagging,
-        "alignment_test": _alignment(model, task.test_text),
-        "text_clusters": M.cluster_stats({l: embed_texts(model, ts.feats)
-                                          for l, ts in task.test_text.items()},
-                                         _text_ids(task.test_text)),
-        "alignment_xtd10": _alignment(model, task.xtd10_text),
+        "alignment_test": _alignment(task.test_text, txt),
+        "text_clusters": M.cluster_stats(txt, _text_ids(task.test_text)),
+        "alignment_xtd10": _alignment(task.xtd10_text, {l: embed_texts(model, ts.feats)
+                                                        for l, ts in task.xtd10_text.items()}),
         "notes": notes, "data_sha256": task.data_sha256, "numerics": numerics.record(),
         "summary": _summary(retrieval, tagging),
     }

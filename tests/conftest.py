@@ -129,14 +129,12 @@ def mini_features(session_cache, request) -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def _session_cache_env(session_cache):
     """Module- and session-scoped fixtures (built before any function-scoped one) use the
-    test cache too, never the user's."""
-    old = os.environ.get("XLIR_CACHE")
-    os.environ["XLIR_CACHE"] = str(session_cache)
-    yield
-    if old is None:
-        os.environ.pop("XLIR_CACHE", None)
-    else:
-        os.environ["XLIR_CACHE"] = old
+    test cache too, never the user's, and read no XTD10 folder of the user's environment (a
+    test that needs XTD10 asks for :func:`xtd10_dir`)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XLIR_CACHE", str(session_cache))
+        mp.delenv("XLIR_XTD10_DIR", raising=False)
+        yield
 
 
 @pytest.fixture(autouse=True)
