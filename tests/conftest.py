@@ -15,13 +15,14 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 #: The order pytest-xdist hands test modules out in (``--dist loadscope
 #: --no-loadscope-reorder``: a module's tests on one worker, its module fixtures built once;
 #: about 10-100 s each on one core): first the longest module that needs the shared mini
-#: features (its worker computes them when the store lacks them), then the modules that need
-#: none (the other workers run them meanwhile, so none waits), then the other long ones,
-#: longest first; the rest after.
+#: features (its worker computes them when the store lacks them), then modules that need none
+#: for about as long as that takes (the other workers run them meanwhile, so none waits), then
+#: the other long ones, longest first, and last the short ones that need no features, which
+#: fill the gap between the workers' ends.
 MODULE_ORDER = ("test_grid", "test_feature_workers", "test_paper_fixture", "test_metrics",
                 "test_compare", "test_parallel", "test_numerics", "test_controlled",
-                "test_backbones", "test_data", "test_layers", "test_trainer", "test_device",
-                "test_towerstudy", "test_checkpoints", "test_cache_keys")
+                "test_layers", "test_trainer", "test_device", "test_towerstudy",
+                "test_checkpoints", "test_backbones", "test_data", "test_cache_keys")
 
 
 def pytest_configure(config):
@@ -112,7 +113,7 @@ def mini_features(session_cache, request) -> Path:
     """The default mini task's features (EfficientNet-Lite0 over every emoji image, every
     mUSE text set but XTD10's) from the store of :func:`_feature_store`, computed there by
     the first test process that finds them missing while the others wait (the module order
-    of :data:`MODULE_ORDER` gives them other work first; about 110 s on one core, once per
+    of :data:`MODULE_ORDER` gives them other work first; about 125 s on one core, once per
     machine), then linked into each test process's own cache (whose later writes stay its
     own)."""
     store = _feature_store(request.config)

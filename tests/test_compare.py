@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from scipy import stats as sps
 
+from conftest import call_main
 from repro.compare import compare, fingerprint_difference, format_summary, welch_p
 from repro.errors import ReproError
 
@@ -144,11 +145,13 @@ def test_derived_per_seed_values_and_counts(copy):
     assert [c.column for c in s["failed"]] == ["ended on plateau (PATR, M3)"]
 
 
-def test_compare_cli_exit_codes_strictness_and_errors(copy, tmp_path):
-    run = lambda *a: subprocess.run([sys.executable, "-m", "repro", "compare", *a],  # noqa: E731
-                                    capture_output=True, text=True)
-    out = run(str(COMMITTED), str(copy))
+def test_compare_cli_exit_codes_strictness_and_errors(copy, tmp_path, capsys):
+    from repro import cli
+
+    out = subprocess.run([sys.executable, "-m", "repro", "compare", str(COMMITTED), str(copy)],
+                         capture_output=True, text=True)   # once as its own process
     assert out.returncode == 0 and "compare: OK" in out.stdout
+    run = lambda *a: call_main(cli.main, ["compare", *a], capsys)  # noqa: E731
     # a real difference (consistent file): fails with the same fingerprint ...
     name = "table2b_variants_muse.csv"
     _edit(copy, name, ("de",), "PATR R@1 mean", lambda v: f"{float(v) + 5:.4f}")

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from repro import data, emoji, fileio
+from repro import cli, data, emoji, fileio
 from repro.errors import ReproError
 
-from conftest import make_coco
+from conftest import call_main, make_coco
 
 
 # ----------------------------------------------------------------------------- XTD10
@@ -80,15 +80,14 @@ def test_wrong_language_code(xtd10_dir):
         data.load_xtd10(xtd10_dir, langs=("en", "ja"))
 
 
-def test_cli_verify_xtd10(xtd10_dir, xtd10_copy):
+def test_cli_verify_xtd10(xtd10_dir, xtd10_copy, capsys):
     ok = subprocess.run([sys.executable, "-m", "repro", "data", "verify", "xtd10", "--root",
                          str(xtd10_dir)], capture_output=True, text=True)
     assert ok.returncode == 0 and ok.stdout.strip().endswith(
         "(sha256 and 1000 lines per file, commit d77ff16)")
     assert "jp: 1000 captions" in ok.stdout
     (xtd10_copy / "XTD10/test_image_names.txt").unlink()
-    bad = subprocess.run([sys.executable, "-m", "repro", "data", "verify", "xtd10", "--root",
-                          str(xtd10_copy)], capture_output=True, text=True)
+    bad = call_main(cli.main, ["data", "verify", "xtd10", "--root", str(xtd10_copy)], capsys)
     assert bad.returncode == 2
     assert bad.stderr.count("\n") == 1 and "test_image_names.txt: file not found" in bad.stderr
 
@@ -192,7 +191,7 @@ def test_truncated_zip_is_detected(tmp_path):
 
 # ----------------------------------------------------------------------------- COCO fixture
 
-def test_coco_fixture_splits_exclude_xtd10(tmp_path, xtd10_dir):
+def test_coco_fixture_splits_exclude_xtd10(tmp_path, xtd10_dir, capsys):
     x = data.load_xtd10(xtd10_dir)
     xtd_train = [i for n, i in zip(x.image_names, x.coco_ids) if "train2014" in n][:3]
     xtd_val = [i for n, i in zip(x.image_names, x.coco_ids) if "val2014" in n][:2]
@@ -210,8 +209,7 @@ def test_coco_fixture_splits_exclude_xtd10(tmp_path, xtd10_dir):
     assert set(xtd_train) <= {c.image_id for c in leak}
     for c in caps:
         assert data.coco_image_path(tmp_path, c.split, c.image_id).is_file()
-    out = subprocess.run([sys.executable, "-m", "repro", "data", "verify", "coco", "--root",
-                          str(tmp_path)], capture_output=True, text=True)
+    out = call_main(cli.main, ["data", "verify", "coco", "--root", str(tmp_path)], capsys)
     assert out.returncode == 0 and out.stdout.strip().endswith("OK"), out.stderr
 
 
@@ -254,9 +252,8 @@ def test_emoji_views():
     assert len(set(paths)) == 1849  # one image per emoji
 
 
-def test_emoji_cli_verify():
-    out = subprocess.run([sys.executable, "-m", "repro", "data", "verify", "emoji"],
-                         capture_output=True, text=True)
+def test_emoji_cli_verify(capsys):
+    out = call_main(cli.main, ["data", "verify", "emoji"], capsys)
     assert out.returncode == 0 and "1849 items, 11 languages: OK" in out.stdout
 
 

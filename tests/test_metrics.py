@@ -289,29 +289,30 @@ def test_metrics_module_does_not_import_torch():
 
 # ----------------------------------------------------------------------------- CLI
 
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "repro", *args], capture_output=True, text=True)
-
-
 def test_cli_evaluate_prints_report(tmp_path):
     np.save(tmp_path / "s.npy", np.array([[0.9, 0.1], [0.2, 0.8]]))
     np.save(tmp_path / "g.npy", np.array([0, 1]))
-    out = _cli("evaluate", "--scores", str(tmp_path / "s.npy"),
-               "--image-of-caption", str(tmp_path / "g.npy"), "--json")
+    out = subprocess.run([sys.executable, "-m", "repro", "evaluate", "--scores",
+                          str(tmp_path / "s.npy"), "--image-of-caption", str(tmp_path / "g.npy"),
+                          "--json"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     import json
     assert json.loads(out.stdout)["t2i_R@1"] == 100.0
 
 
 @pytest.mark.parametrize("case", ["missing", "garbage", "shape"])
-def test_cli_evaluate_bad_files_exit_2(tmp_path, case):
+def test_cli_evaluate_bad_files_exit_2(tmp_path, case, capsys):
+    from conftest import call_main
+    from repro import cli
+
     s, g = tmp_path / "s.npy", tmp_path / "g.npy"
     np.save(g, np.array([0, 1]))
     if case == "garbage":
         s.write_bytes(b"not numpy")
     elif case == "shape":
         np.save(s, np.ones((3, 2)))
-    out = _cli("evaluate", "--scores", str(s), "--image-of-caption", str(g))
+    out = call_main(cli.main, ["evaluate", "--scores", str(s), "--image-of-caption", str(g)],
+                    capsys)
     assert out.returncode == 2
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "s.npy" in lines[0]
