@@ -287,6 +287,9 @@ def main(argv=None) -> int:
     parser.add_argument("--tower", default=None,
                         help="defaults: sweep this text tower's own settings (e5: output "
                         "preprocessing x learning rate for PATR and M3) instead of the arms'")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="defaults: worker processes, each run on one thread (default: the "
+                        "usable cores; paper: 1)")
     parser.add_argument("--json", action="store_true", help="also print the rows as JSON")
     args = parser.parse_args(argv)
     try:
@@ -309,12 +312,14 @@ def _run(args) -> int:
     elif args.what == "jobs":
         rows = bench_jobs()
     elif args.what == "defaults":
+        if args.jobs is not None and args.jobs < 1:
+            raise ReproError(f"--jobs {args.jobs}: must be at least 1")
         if args.profile == "paper":
-            bench_defaults_paper(args.set, args.arm or None)
+            bench_defaults_paper(args.set, args.arm or None, jobs=args.jobs or 1)
         elif args.tower:
-            bench_defaults_tower(args.tower)
+            bench_defaults_tower(args.tower, jobs=args.jobs)
         else:
-            bench_defaults()
+            bench_defaults(jobs=args.jobs)
         return 0
     elif args.what == "gpu-check":
         gpu_check(Path(args.out), args.device, args.tiny)

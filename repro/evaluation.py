@@ -46,6 +46,23 @@ def validate(model: DualEncoder, task: Task) -> dict:
     return M.retrieval_report(txt @ img.T, task.val_text.item)
 
 
+def validation_item_scores(model: DualEncoder, task: Task, ks=(1, 5, 10)) -> np.ndarray:
+    """Each English validation image's part of the validation R-sum, float (n_images,):
+    100 x (the number of k in ``ks`` within which the image ranks one of its captions, plus
+    the mean over its captions of the number of k within which the caption ranks the image).
+    Their mean is the R-sum when every image has the same number of captions (the mini task:
+    one name each); resampling images resamples the R-sum (the sweep's bootstrap)."""
+    assert_english(task.val_text, "model selection")
+    img, txt = embed_images(model, task.val_images), embed_texts(model, task.val_text.feats)
+    item = np.asarray(task.val_text.item)
+    n = img.shape[0]
+    t2i = M.ranks(txt @ img.T, item)
+    i2t = M.ranks(img @ txt.T, [np.flatnonzero(item == i) for i in range(n)])
+    hits_t2i = sum((t2i <= k).astype(float) for k in ks)
+    per_image_t2i = np.bincount(item, weights=hits_t2i, minlength=n) / np.bincount(item, minlength=n)
+    return 100.0 * (sum((i2t <= k).astype(float) for k in ks) + per_image_t2i)
+
+
 #: Text diagnostics use at most this many validation captions (the first ones): the
 #: cosine matrix is quadratic (COCO's 25k validation captions would need 2.5 GB per epoch).
 DIAGNOSTIC_CAPTIONS = 2048

@@ -144,3 +144,35 @@ def paired_summary(diffs, level: float = LEVEL) -> Paired:
 def adjust_family(cells: list[Paired]) -> list[Paired]:
     """The cells with ``p_holm`` adjusted over all of them (Holm), same order."""
     return [replace(c, p_holm=a) for c, a in zip(cells, holm([c.p_t for c in cells]))]
+
+
+#: Resamples of :func:`bootstrap_choice` and their seed (fixed: the shares are reproducible).
+BOOTSTRAP_DRAWS = 2000
+BOOTSTRAP_SEED = 0
+
+
+def bootstrap_choice(per_item: dict, draws: int = BOOTSTRAP_DRAWS, seed: int = BOOTSTRAP_SEED,
+                     level: float = LEVEL) -> dict:
+    """How stable is the choice of the setting with the highest mean score?
+
+    ``per_item``: setting -> (n_seeds, n_items) array, each run's score as a mean over
+    validation items (row s: seed s; every setting the same seeds and items, in the same
+    order). Each of ``draws`` resamples draws n_seeds seeds and n_items items with
+    replacement, the same for every setting (paired), and takes the setting with the highest
+    mean (ties: the first in ``per_item``'s order). Returns setting -> {"mean", "win_share"
+    (the share of resamples it wins), "low", "high" (the ``level`` percentile interval of
+    its resampled mean)}.
+    """
+    names = list(per_item)
+    data = np.stack([np.asarray(per_item[n], dtype=float) for n in names])  # (S, seeds, items)
+    _, n_seeds, n_items = data.shape
+    rng = np.random.default_rng(seed)
+    means = np.empty((draws, len(names)))
+    for b in range(draws):
+        s = rng.integers(0, n_seeds, n_seeds)
+        i = rng.integers(0, n_items, n_items)
+        means[b] = data[:, s][:, :, i].mean(axis=(1, 2))
+    wins = np.bincount(means.argmax(axis=1), minlength=len(names)) / draws
+    lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2], axis=0)
+    return {n: {"mean": float(data[k].mean()), "win_share": float(wins[k]),
+                "low": float(lo[k]), "high": float(hi[k])} for k, n in enumerate(names)}

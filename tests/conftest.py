@@ -15,14 +15,13 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 #: The order pytest-xdist hands test modules out in (``--dist loadscope
 #: --no-loadscope-reorder``: a module's tests on one worker, its module fixtures built once;
 #: about 10-100 s each on one core): first the longest module that needs the shared mini
-#: features (its worker computes them when the store lacks them), then modules that need none
-#: for about as long as that takes (the other workers run them meanwhile, so none waits), then
-#: the other long ones, longest first, and last the short ones that need no features, which
-#: fill the gap between the workers' ends.
+#: features (its worker computes them when the store lacks them), then the modules that need
+#: none (the other workers run them meanwhile, so none waits), then the other long ones,
+#: longest first; the rest after.
 MODULE_ORDER = ("test_grid", "test_feature_workers", "test_paper_fixture", "test_metrics",
                 "test_compare", "test_parallel", "test_numerics", "test_controlled",
-                "test_layers", "test_trainer", "test_device", "test_towerstudy",
-                "test_checkpoints", "test_backbones", "test_data", "test_cache_keys")
+                "test_backbones", "test_data", "test_layers", "test_trainer", "test_device",
+                "test_towerstudy", "test_checkpoints", "test_sweep", "test_cache_keys")
 
 
 def pytest_configure(config):

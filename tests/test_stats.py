@@ -92,3 +92,34 @@ def test_sign_flip_monte_carlo_beyond_the_exact_limit():
     assert abs(mc - exact) < 0.01 and mc > 0
     s = stats.paired_summary(d)
     assert not s.sign_flip_exact and s.p_sign_flip == mc
+
+
+def test_bootstrap_choice_by_hand():
+    # one seed, one item: every resample is the data itself; B beats A, C ties B (B first)
+    out = stats.bootstrap_choice({"A": [[1.0]], "B": [[3.0]], "C": [[3.0]]}, draws=50)
+    assert [out[k]["win_share"] for k in "ABC"] == [0.0, 1.0, 0.0]
+    assert (out["B"]["low"], out["B"]["mean"], out["B"]["high"]) == (3.0, 3.0, 3.0)
+    # A higher than B on every seed and item: A wins every resample, whatever is drawn
+    a = np.array([[5.0, 6.0, 7.0], [4.0, 8.0, 6.0]])
+    out = stats.bootstrap_choice({"A": a, "B": a - 1}, draws=200)
+    assert out["A"]["win_share"] == 1.0 and out["B"]["win_share"] == 0.0
+    assert out["A"]["mean"] == pytest.approx(6.0) and 4.0 <= out["A"]["low"] <= 6.0 <= out["A"]["high"] <= 8.0
+
+
+def test_bootstrap_choice_matches_a_loop_over_every_draw():
+    rng = np.random.default_rng(7)
+    data = {n: rng.normal(m, 3.0, (3, 8)) for n, m in (("x", 10.0), ("y", 10.5), ("z", 9.0))}
+    out = stats.bootstrap_choice(data, draws=300, seed=5)
+    draw = np.random.default_rng(5)      # the same draws, one mean at a time
+    wins, means = dict.fromkeys(data, 0), {n: [] for n in data}
+    for _ in range(300):
+        s, i = draw.integers(0, 3, 3), draw.integers(0, 8, 8)
+        m = {n: sum(float(v[a, b]) for a in s for b in i) / 24 for n, v in data.items()}
+        for n in data:
+            means[n].append(m[n])
+        wins[max(data, key=lambda n: m[n])] += 1
+    for n in data:
+        assert out[n]["win_share"] == wins[n] / 300
+        assert out[n]["low"] == pytest.approx(np.quantile(means[n], 0.025))
+        assert out[n]["high"] == pytest.approx(np.quantile(means[n], 0.975))
+    assert sum(v["win_share"] for v in out.values()) == pytest.approx(1.0)
