@@ -188,8 +188,14 @@ def _label(cand: dict) -> str:
     names = {"lr": "lr", "lambda_tt": "λ", "margin_tt": "μ_t", "tau": "τ",
              "vsepp_margin": "margin", "vsepp_warmup_epochs": "warm-up epochs",
              "text_preprocess": "preprocess"}
-    return ", ".join(f"{names.get(k, k)} {v:g}" if isinstance(v, float | int) else f"{names.get(k, k)} {v}"
-                     for k, v in cand.items())
+    return ", ".join(f"{names.get(k, k)} {_number(v)}" for k, v in cand.items())
+
+
+def _number(v) -> str:
+    """3e-4 and 1e-3 as written in the grids; other numbers as %g; text as it is."""
+    if isinstance(v, bool) or not isinstance(v, float | int):
+        return str(v)
+    return f"{v:.0e}".replace("e-0", "e-") if 0 < abs(v) < 0.01 else f"{v:g}"
 
 
 def bench_defaults(out: str = "defaults_sweep.jsonl", jobs: int | None = None,
@@ -232,8 +238,8 @@ def bench_defaults(out: str = "defaults_sweep.jsonl", jobs: int | None = None,
               "seeds": list(SWEEP_SEEDS), "draws": BOOTSTRAP_DRAWS, "noise_share": NOISE_SHARE,
               "commit": _git_commit(), "trainer_digest": trainer_digest(tasks[make_config("mini").train_captions]),
               "numerics": numerics_fingerprint(), "rows": stage1 + stage2}
-    print_rows([{k: v for k, v in r.items() if k != "per_item"} for r in stage1 + stage2])
-    print("\nchosen per arm: " + json.dumps(result["arms"]))
+    print("\n" + record_markdown(result))
+    print("chosen per arm: " + json.dumps(result["arms"]))
     if record is not None:
         write_record(result, Path(record))
     return result
