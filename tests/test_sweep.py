@@ -1,5 +1,5 @@
 """The defaults sweep (repro.sweep): per-item validation scores, the declared choice rule with
-its stability, the record and the trainer digest it holds."""
+its stability, the record and the trainer digest that keeps the record current."""
 
 import json
 
@@ -65,3 +65,16 @@ def test_trainer_digest_is_reproducible_and_moves_with_the_bits(mini_task, monke
     monkeypatch.setattr(sweep, "DIGEST_RUNS", (("loss=patr", "lambda_tt=0.5", "epochs=1"),))
     assert a == b and len(a) == 64 and sweep.trainer_digest(mini_task) != a
     assert "torch_threads" not in sweep.numerics_fingerprint()
+
+
+def test_the_sweep_record_is_current_with_the_trainer(mini_task):
+    """The committed sweep ran on today's trainer: the digest of its short fixed runs
+    (:data:`repro.sweep.DIGEST_RUNS`) is the one the record holds. A change that moves any
+    training bit fails here until the sweep is rerun (``python -m repro.bench defaults``). The
+    bits are a machine's: on another CPU or library build the digest is not comparable."""
+    assert sweep.RECORD.is_file(), f"{sweep.RECORD}: no sweep record; run python -m repro.bench defaults"
+    record = json.loads(sweep.RECORD.read_text())
+    if record["numerics"] != sweep.numerics_fingerprint():
+        pytest.skip("another machine than the sweep's: its trainer digest is not comparable")
+    assert sweep.trainer_digest(mini_task) == record["trainer_digest"], (
+        "the trainer's bits moved since the sweep ran: rerun python -m repro.bench defaults")
