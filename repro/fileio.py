@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -35,3 +36,16 @@ def atomic_write(path: Path, write) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def git_commit(cwd=None, short: bool = False) -> str:
+    """The commit checked out at ``cwd`` (default: this process's folder), "+dirty" when
+    tracked files differ from it; "unknown" without git or a repository."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", *(["--short"] if short else []), "HEAD"],
+                                capture_output=True, text=True, check=True, cwd=cwd).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, cwd=cwd).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"

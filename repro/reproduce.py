@@ -15,7 +15,6 @@ import json
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
@@ -240,17 +239,6 @@ def _run_dir(runs, profile: str, tower: str, arm: str, seed: int) -> Path:
     return Path(runs) / profile / tower / _slug(arm) / f"seed{seed}"
 
 
-def _git_commit() -> str:
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True).stdout.strip()
-        return commit + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def _versions() -> dict:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -317,7 +305,7 @@ def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Pat
               executor: str = "local") -> Grid:
     """Run the grid, write every table and figure into ``out``, execute the notebooks."""
     t_start = time.perf_counter()
-    commit = _git_commit()  # before this run rewrites README.md
+    commit = fileio.git_commit()  # before this run rewrites README.md
     grid = run_grid(profile, runs, seeds, fresh=fresh, sets=sets, jobs=jobs, executor=executor)
     t0 = time.perf_counter()
     written = tables.write_all(grid, Path(out))

@@ -26,7 +26,7 @@ from repro.config import epochs_for_steps, make_config
 from repro.emoji import TRAIN_CAPTIONS
 from repro.errors import ReproError
 from repro.evaluation import validation_item_scores
-from repro.fileio import atomic_write_bytes
+from repro.fileio import atomic_write_bytes, git_commit
 from repro.grid import ARM_BASE
 from repro.parallel import limit_threads, map_ordered, process_pool, usable_cores
 from repro.report import print_rows
@@ -236,7 +236,7 @@ def bench_defaults(out: str = "defaults_sweep.jsonl", jobs: int | None = None,
     result = {"captions": chosen, "epochs": epochs, "caption_shares": captions,
               "arms": {a: r["settings"] for a, r in best.items()},
               "seeds": list(SWEEP_SEEDS), "draws": BOOTSTRAP_DRAWS, "noise_share": NOISE_SHARE,
-              "commit": _git_commit(), "trainer_digest": trainer_digest(tasks[make_config("mini").train_captions]),
+              "commit": git_commit(RECORD.parent, short=True), "trainer_digest": trainer_digest(tasks[make_config("mini").train_captions]),
               "numerics": numerics_fingerprint(), "rows": stage1 + stage2}
     print("\n" + record_markdown(result))
     print("chosen per arm: " + json.dumps(result["arms"]))
@@ -253,16 +253,6 @@ def _rows_once(cands, pool, out, done: dict) -> list[dict]:
     for (_, sets), row in zip(new, _sweep_rows(new, "mini", pool, out)):
         done[key(sets)] = row
     return [{**done[key(sets)], **fields} for fields, sets in cands]
-
-
-def _git_commit() -> str:
-    import subprocess
-
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True, cwd=RECORD.parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def write_record(result: dict, path: Path) -> None:
