@@ -59,7 +59,8 @@ class Config:
     vsepp_warmup_epochs: int = 0        # VSE++: first epochs on the sum of violations, then vsepp_mode
     tau: float = 0.05                   # InfoNCE temperature
     # --- optimisation
-    epochs: int = 30                    # the best epoch on English val is kept (mini: README sweep)
+    epochs: int = 113                   # the best epoch on English val is kept (mini: MINI_STEPS
+                                        # steps of the default captions)
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -68,7 +69,7 @@ class Config:
     device: str = "auto"                # auto (CUDA when available, else CPU) | cpu | cuda
     sample_per_image: bool = False      # False: an epoch visits every caption; True: each image once
     # --- data
-    train_captions: str = "names+keywords"  # mini: English captions per training emoji (README sweep)
+    train_captions: str = "names"       # mini: English captions per training emoji (defaults sweep)
     mask_same_text: bool = True         # identical caption texts are never negatives (v1: false)
     emoji_split: str = "grouped"        # mini: grouped (v2, no near-duplicates across splits) | random (v1)
     coco_root: str = ""                 # paper: folder with annotations/, train2014/, val2014/

@@ -5,7 +5,8 @@
 3. the lambda curve: M3's text-term weight against retrieval and cluster tightness;
 4. training curves: English validation R-sum and the cosine gap per optimizer step, PATR vs M3
    at twice the default length, with each run's plateau-escape step marked;
-2d. M3 − PATR under each protocol of Table 2d, with the plateau-escape steps.
+2d. M3 − PATR under each protocol of Table 2d, with the plateau-escape steps;
+6. the mechanism: M3 − PATR of every matched pair against PATR's time on the loss plateau.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import torch
 from repro import metrics
 from repro.data import LANGS
 from repro.evaluation import embed_images, embed_texts
-from repro.grid import LAMBDAS, LONG_ARMS, PROTOCOLS, protocol_arm
+from repro.grid import (CURVE_ARMS, LONG_ARMS, MATCHED_LRS, PROTOCOLS, lr_label, matched_pair,
+                        protocol_arm)
 from repro.model import DualEncoder
 from repro.report import NON_EN, lang_mean, paired, save_png
 from repro.stats import t_interval
@@ -120,48 +122,120 @@ def _interval(values) -> tuple[float, float]:
     return mean, mean - low
 
 
-def lambda_points(grid, tower) -> list[tuple[float, str, list]]:
-    """(lambda, arm, runs) of the lambda curve, in increasing lambda; runs restricted to the
-    seeds every point has (the first seeds), so that the points are comparable."""
-
-    have = [(lam, arm, grid.runs(tower, arm)) for arm, lam in LAMBDAS.items()]
+def lambda_points(grid, tower, lr: float) -> list[tuple[float, str, list]]:
+    """(lambda, arm, runs) of the lambda curve at learning rate ``lr``, in increasing lambda;
+    runs restricted to the seeds every point has (the first seeds), so that the points are
+    comparable. Empty when fewer than 3 points ran (PATR and M3 alone are Table 2's pair)."""
+    have = [(lam, arm, grid.runs(tower, arm)) for arm, (lam, at) in CURVE_ARMS.items() if at == lr]
     have = [(lam, arm, runs) for lam, arm, runs in have if runs]
-    if len(have) < 3:  # PATR and M3 alone are Table 2's comparison, not a curve
+    if len(have) < 3:
         return []
     common = set.intersection(*({r["seed"] for r in runs} for _, _, runs in have))
     return sorted((lam, arm, [r for r in runs if r["seed"] in common]) for lam, arm, runs in have)
 
 
 def figure3(grid, out: Path, tower: str) -> str | None:
-    """Lambda curve: non-English and English t2i R@1 / R@10 and the text-cluster gap
-    against lambda (mean over seeds, 95% t-intervals)."""
-    points = lambda_points(grid, tower)
+    """Lambda curves, one per matched learning rate: non-English and English t2i R@1 / R@10
+    and the text-cluster gap against lambda (mean over seeds, 95% t-intervals)."""
+    curves = {lr: lambda_points(grid, tower, lr) for lr in MATCHED_LRS}
+    curves = {lr: points for lr, points in curves.items() if points}
+    if not curves:
+        return None
+    plt = _pyplot()
+    lams = sorted({p[0] for points in curves.values() for p in points})
+    where = {lam: i for i, lam in enumerate(lams)}  # lambda spans 0..3: equal spacing, labelled
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    for c, (lr, points) in enumerate(curves.items()):
+        xs = [where[p[0]] + 0.06 * c for p in points]  # a small offset keeps the bars apart
+        color = f"C{c}"
+        for ax, k in zip(axes[:2], (1, 10)):
+            for langs, label, style in ((NON_EN, "non-English", "-o"), (("en",), "English", "--s")):
+                stats = [_interval(lang_mean(runs, langs, f"t2i_R@{k}")) for _, _, runs in points]
+                ax.errorbar(xs, [m for m, _ in stats], yerr=[h for _, h in stats], fmt=style,
+                            color=color, capsize=4, label=f"{label}, lr {lr_label(lr)}")
+            ax.set_ylabel(f"text-to-image R@{k} (%)")
+        gaps = [_interval([r["text_clusters"]["gap"] for r in runs]) for _, _, runs in points]
+        axes[2].errorbar(xs, [m for m, _ in gaps], yerr=[h for _, h in gaps], fmt="-o",
+                         capsize=4, color=color, label=f"lr {lr_label(lr)}")
+    axes[2].set_ylabel("text-cluster gap (same − different item cosine)")
+    n = min(len(points[0][2]) for points in curves.values())
+    for ax in axes:
+        ax.set_xticks(range(len(lams)), [f"{l:g}" for l in lams])
+        ax.set_xlabel("λ (weight of the text-text term; 0 = PATR, 1 = M3)")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    axes[2].legend(fontsize=7)
+    return _finish(fig, out, f"figure3_lambda_{tower}.png",
+                   f"Figure 3 ({grid.profile} profile, {tower}): M3's λ at each matched learning "
+                   f"rate, {n} seeds per point, mean and 95% t-interval")
+
+
+def matched_pairs(grid, tower) -> list[tuple[str, str, str]]:
+    """(label, PATR arm, M3 arm) of every pair the grid trained on ``tower`` whose configs
+    differ in lambda only (checked on the configs, so a pair that changes more is never
+    shown): the matched learning rates, Table 2d's protocols, the raw-feature rows, and the
+    arms at their own settings when those happen to match; each pair of runs once."""
+    cands = [(f"lr {lr_label(lr)}", *matched_pair(lr)) for lr in MATCHED_LRS]
+    cands += [(f"protocol {p}", protocol_arm("PATR", p), protocol_arm("M3", p))
+              for p in PROTOCOLS if p != "v2"]
+    cands += [("raw features", "PATR raw features", "M3 raw features"), ("own settings", "PATR", "M3")]
+    out, seen = [], set()
+    for label, patr, m3 in cands:
+        keys = [(tower, arm, grid.seeds[0]) for arm in (patr, m3)]
+        if not all(k in grid.configs for k in keys):
+            continue
+        a, b = (json.loads(grid.configs[k].to_json()) for k in keys)
+        runs = tuple(grid.run_dirs[k] for k in keys)
+        if {k for k in a if a[k] != b[k]} == {"lambda_tt"} and runs not in seen:
+            seen.add(runs)
+            out.append((label, patr, m3))
+    return out
+
+
+#: Figure 6's correlations (Table 6b): over every matched pair, and over the pairs whose M3
+#: is the paper's (lambda 1).
+CORRELATION_ALL = "every matched pair"
+CORRELATION_PAPER = "pairs with the paper's M3 (λ = 1)"
+
+
+def plateau_exit(runs) -> float:
+    """PATR's time on the loss plateau over its seeds: the median escape step, a run that
+    never left counting as its last step."""
+    return float(np.median([r["escape_step"] if r["escape_step"] is not None else r["steps"]
+                            for r in runs]))
+
+
+def figure6(grid, out: Path) -> str | None:
+    """The mechanism: for every matched pair of every tower, M3 − PATR non-English R@1
+    (paired mean, 95% t-interval) against how long PATR stayed on the loss plateau."""
+    points = [(tower, label, grid.configs[(tower, m3, grid.seeds[0])].lambda_tt,
+               plateau_exit(grid.runs(tower, patr)),
+               _interval(paired(grid, tower, m3, patr, NON_EN, "t2i_R@1")))
+              for tower in grid.towers_run for label, patr, m3 in matched_pairs(grid, tower)]
     if len(points) < 2:
         return None
     plt = _pyplot()
-    lams = [p[0] for p in points]
-    xs = np.arange(len(lams))  # lambda spans 0..3: equally spaced ticks, labelled
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    for ax, k in zip(axes[:2], (1, 10)):
-        for langs, label, style in ((NON_EN, "non-English (mean of 10)", "-o"),
-                                    (("en",), "English", "--s")):
-            stats = [_interval(lang_mean(runs, langs, f"t2i_R@{k}")) for _, _, runs in points]
-            ax.errorbar(xs, [m for m, _ in stats], yerr=[h for _, h in stats], fmt=style,
-                        capsize=4, label=label)
-        ax.set_ylabel(f"text-to-image R@{k} (%)")
-    gaps = [_interval([r["text_clusters"]["gap"] for r in runs]) for _, _, runs in points]
-    axes[2].errorbar(xs, [m for m, _ in gaps], yerr=[h for _, h in gaps], fmt="-o", capsize=4,
-                     color="tab:green")
-    axes[2].set_ylabel("text-cluster gap (same − different item cosine)")
-    n = len(points[0][2])
-    for ax in axes:
-        ax.set_xticks(xs, [f"{l:g}" for l in lams])
-        ax.set_xlabel("λ (weight of the text-text term; 0 = PATR, 1 = M3)")
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    return _finish(fig, out, f"figure3_lambda_{tower}.png",
-                   f"Figure 3 ({grid.profile} profile, {tower}): M3's λ, {n} seeds per point, "
-                   "mean and 95% t-interval")
+    fig, ax = plt.subplots(figsize=(8, 5))
+    towers = list(dict.fromkeys(p[0] for p in points))
+    lambdas = sorted({p[2] for p in points}, reverse=True)
+    for tower in towers:
+        for lam in lambdas:
+            mine = [p for p in points if p[0] == tower and p[2] == lam]
+            if not mine:
+                continue
+            ax.errorbar([p[3] for p in mine], [p[4][0] for p in mine],
+                        yerr=[p[4][1] for p in mine], fmt="os^D"[lambdas.index(lam) % 4],
+                        capsize=4, color=f"C{towers.index(tower)}", label=f"{tower}, M3 λ {lam:g}")
+    for _, label, _, x, (y, _) in points:
+        ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+    ax.axhline(0, color="grey", lw=1)
+    ax.set_xlabel("PATR's plateau-escape step (median over seeds; never: its last step)")
+    ax.set_ylabel("M3 − PATR, non-English t2i R@1 (paired by seed)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _finish(fig, out, "figure6_mechanism.png",
+                   f"Figure 6 ({grid.profile} profile): M3 − PATR against PATR's time on the "
+                   "plateau, every matched pair (mean and 95% t-interval)")
 
 
 def read_log(run_dir: Path) -> list[dict]:
@@ -179,20 +253,23 @@ def figure4(grid, out: Path, tower: str) -> str | None:
         return None
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
-    colors = {"PATR": "tab:blue", "M3": "tab:red"}
+    # PATR blue, M3 red; the lower learning rate dashed
+    styles = {a: ("tab:blue" if a.startswith("PATR") else "tab:red",
+                  "--" if lr_label(MATCHED_LRS[0]) in a else "-") for a in LONG_ARMS.values()}
     for arm in arms:
         base = LONG_ARMS[arm]
+        color, line = styles[base]
         logs = [read_log(grid.run_dirs[(tower, arm, s)]) for s in grid.seeds
                 if (tower, arm, s) in grid.run_dirs]
         steps = np.array([e["step"] for e in logs[0]])
         rsum = np.mean([[e["val_rsum"] for e in log] for log in logs], axis=0)
         gap = np.mean([[e["cos_pos"] - e["cos_neg"] for e in log] for log in logs], axis=0)
         for ax, y in zip(axes, (rsum, gap)):
-            ax.plot(steps, y, color=colors[base], label=f"{base} (mean of {len(logs)} seeds)")
+            ax.plot(steps, y, line, color=color, label=f"{base} (mean of {len(logs)} seeds)")
         escapes = [r["escape_step"] for r in grid.runs(tower, arm) if r["escape_step"] is not None]
-        axes[0].scatter(escapes, np.interp(escapes, steps, rsum), color=colors[base], marker="v",
+        axes[0].scatter(escapes, np.interp(escapes, steps, rsum), color=color, marker="v",
                         s=60, zorder=3, label=f"{base}: each seed's plateau escape")
-        axes[1].scatter(escapes, np.interp(escapes, steps, gap), color=colors[base], marker="v",
+        axes[1].scatter(escapes, np.interp(escapes, steps, gap), color=color, marker="v",
                         s=60, zorder=3)
     default_epochs = grid.configs[(tower, LONG_ARMS[arms[0]], grid.seeds[0])].epochs
     default_end = steps[min(default_epochs, len(steps)) - 1]
@@ -206,7 +283,8 @@ def figure4(grid, out: Path, tower: str) -> str | None:
     return _finish(fig, out, f"figure4_training_{tower}.png",
                    f"Figure 4 ({grid.profile} profile, {tower}"
                    + (", protocol v2 of Table 2d" if grid.profile == "mini" else "")
-                   + "): PATR vs M3 at twice the default training length")
+                   + "): PATR vs M3 (λ = 1) at matched learning rates, twice the default "
+                   "training length")
 
 
 def figure2d(grid, out: Path, tower: str) -> str | None:

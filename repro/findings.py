@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from repro.fileio import atomic_write_bytes
-from repro.figures import lambda_points
-from repro.grid import LONG_ARMS, PROTOCOLS, TOWER_ARMS, protocol_arm
+from repro.figures import CORRELATION_PAPER, lambda_points
+from repro.grid import (MATCHED_LRS, PROTOCOLS, TOWER_ARMS, lr_label, matched_pair,
+                        protocol_arm, settings_label)
 from repro.report import (NON_EN, PAIRS, VARIANTS, escape_steps, lang_mean, mean_non_en,
                           mean_std, plateau_count)
 from repro.stats import Paired
@@ -31,16 +32,18 @@ def _text(cell) -> str:
     return cell.text() if cell is not None else "n/a (fewer than 2 seeds)"
 
 
-def _m3_vs_patr(grid, tables, tower, patr: str, m3: str) -> str:
-    """One finding line: M3 vs PATR at one training length, as Table 2c states it."""
+def _m3_vs_patr(grid, tables, tower, lr: float, patr: str, m3: str) -> str:
+    """One finding line: M3 vs PATR at one matched learning rate and length, as Table 2c
+    states it."""
     ms = lambda v: "{:.1f} ± {:.1f}".format(*mean_std(v))  # noqa: E731
     epochs = str(grid.configs[(tower, m3, grid.seeds[0])].epochs)
     name = f"table2c_length_{tower}"
-    d1 = _cell(tables, name, "M3 − PATR", "non-English R@1", epochs)
-    d10 = _cell(tables, name, "M3 − PATR", "non-English R@10", epochs)
-    plateau = ", ".join(f"{a} {plateau_count(grid.runs(tower, a))}" for a in (patr, m3))
-    return (f"- **{tower}, does M3 beat PATR at {epochs} epochs?** Non-English t2i R@1 "
-            f"{ms(mean_non_en(grid, tower, m3, 't2i_R@1'))} (M3) vs "
+    d1 = _cell(tables, name, "M3 − PATR", "non-English R@1", lr_label(lr), epochs)
+    d10 = _cell(tables, name, "M3 − PATR", "non-English R@10", lr_label(lr), epochs)
+    plateau = (f"PATR {plateau_count(grid.runs(tower, patr))}, "
+               f"M3 {plateau_count(grid.runs(tower, m3))}")
+    return (f"- **{tower}, does M3 beat PATR at lr {lr_label(lr)}, {epochs} epochs?** "
+            f"Non-English t2i R@1 {ms(mean_non_en(grid, tower, m3, 't2i_R@1'))} (M3) vs "
             f"{ms(mean_non_en(grid, tower, patr, 't2i_R@1'))} (PATR), paired M3 − PATR "
             f"{_text(d1)}; R@10 {_text(d10)} (Table 2c). Runs ended on the plateau: "
             f"{plateau}.")
@@ -120,6 +123,68 @@ def _tower_study_line(tables: dict, tower: str) -> str | None:
     return line
 
 
+def answers(grid, tables: dict) -> list[str]:
+    """The paper's claims, one line each, first: the matched ablation (M3 − PATR at each
+    matched learning rate, default length), M3 at its own optimum against PATR at its own,
+    and what the difference depends on (Figure 6's correlation)."""
+    tower = next((t for t in ("muse",) + tuple(grid.towers_run) if t in grid.towers_run), None)
+    if tower is None:
+        return []
+    out = ["**The answers first** (" + tower + "; the details below):"]
+    parts = []
+    for lr in MATCHED_LRS:
+        patr, m3 = matched_pair(lr)
+        if grid.runs(tower, patr) and grid.runs(tower, m3):
+            epochs = str(grid.configs[(tower, m3, grid.seeds[0])].epochs)
+            r1, r10 = (_cell(tables, f"table2c_length_{tower}", "M3 − PATR", f"non-English {k}",
+                             lr_label(lr), epochs) for k in ("R@1", "R@10"))
+            parts.append(f"at lr {lr_label(lr)}, R@1 {_text(r1)}, R@10 {_text(r10)}")
+    if parts:
+        out.append("- **Does the text term help, everything else equal?** M3 (λ = 1) − PATR, "
+                   "non-English recall, paired by seed (Table 2c): " + "; ".join(parts) + ".")
+    own = _cell(tables, f"table2b_paired_R1_{tower}", "M3 − PATR", "mean non-English")
+    if own is not None:
+        out.append("- **Each at its own validation optimum** (Table 2b; M3 "
+                   f"{settings_label(grid.configs[(tower, 'M3', grid.seeds[0])])}, PATR "
+                   f"{settings_label(grid.configs[(tower, 'PATR', grid.seeds[0])])}): "
+                   f"M3 − PATR non-English R@1 {_text(own)}.")
+    line = _mechanism_line(tables)
+    if line:
+        out.append(line)
+    return out + [""]
+
+
+def _mechanism_line(tables: dict) -> str | None:
+    """Figure 6 in one sentence: does "M3 helps where PATR leaves the plateau late, and not
+    otherwise" hold? Read from Table 6 (each pair's verdict) and Table 6b (the correlation,
+    for the paper's M3 where it has its own row)."""
+    pairs, corr = tables.get("table6_mechanism"), tables.get("table6b_mechanism_correlation")
+    if pairs is None or corr is None:
+        return None
+    cells = [c for row in pairs.rows for c in row if isinstance(c, Paired)]
+    helped = sum(c.verdict == "higher" for c in cells)
+    rows = {row[0]: row for row in corr.rows}
+    name, n, r, ci = rows.get(CORRELATION_PAPER, corr.rows[0])
+    rises = ci.low > 0
+    if not helped:
+        verdict = f"it does not hold: M3 is ahead (verdict higher) in none of the {len(cells)} pairs" + (
+            "; M3 − PATR does rise with PATR's time on the plateau: where PATR leaves it late, "
+            "M3 loses less" if rises else "; nor is a rise of M3 − PATR with PATR's time on the "
+            "plateau shown (the correlation's interval includes 0)")
+    elif rises:
+        verdict = ("it holds: M3 − PATR rises with PATR's time on the plateau, and M3 is ahead "
+                   f"(verdict higher) in {helped} of the {len(cells)} pairs")
+    else:
+        verdict = (f"it is not shown: M3 is ahead (verdict higher) in {helped} of the "
+                   f"{len(cells)} pairs, but the correlation's interval includes 0")
+    others = "; ".join(f"{row[0]} ({row[1]}): {row[2]:+.2f} [{row[3].low:+.2f}, {row[3].high:+.2f}]"
+                       for row in corr.rows if row[0] != name)
+    return (f"- **\"M3 helps where PATR leaves the plateau late, and not otherwise\"** (Figure 6, "
+            f"Tables 6 and 6b): over the {n} {name}, Pearson r between PATR's plateau-escape step "
+            f"and M3 − PATR non-English R@1 is {r:+.2f} [95% {ci.low:+.2f}, {ci.high:+.2f}]"
+            + (f" ({others})" if others else "") + f": {verdict}.")
+
+
 def findings(grid, tables: dict, clusters: dict | None = None) -> str:
     """Factual sentences computed from the grid's numbers (the same numbers as the tables).
     Paired differences are quoted from the written tables (``tables``: name -> Table), so a
@@ -128,7 +193,7 @@ def findings(grid, tables: dict, clusters: dict | None = None) -> str:
     ``clusters``: tower -> Figure 1 panel -> cluster statistics, when the figure was drawn.
     """
 
-    lines = [f"Profile **{grid.profile}**, seeds {', '.join(map(str, grid.seeds))}; "
+    lines = answers(grid, tables) + [f"Profile **{grid.profile}**, seeds {', '.join(map(str, grid.seeds))}; "
              "\"non-English\" is the mean over the 10 languages other than English; ± is the "
              "sample std over seeds; differences are paired by seed, with a 95% t-interval over "
              "seeds, the p-value of that paired t-test (in brackets Holm-adjusted over the "
@@ -141,20 +206,25 @@ def findings(grid, tables: dict, clusters: dict | None = None) -> str:
         r1 = {a: mean_non_en(grid, tower, a, "t2i_R@1") for a in have}
         r10 = {a: mean_non_en(grid, tower, a, "t2i_R@10") for a in have}
         ms = lambda v: "{:.1f} ± {:.1f}".format(*mean_std(v))  # noqa: E731
-        if {"PATR", "M3"} <= have:
-            lines.append(_m3_vs_patr(grid, tables, tower, "PATR", "M3"))
-            if all(grid.runs(tower, a) for a in LONG_ARMS):
-                lines.append(_m3_vs_patr(grid, tables, tower, *LONG_ARMS))
+        for lr in MATCHED_LRS:
+            pair = matched_pair(lr)
+            for arms in (pair, tuple(f"{a} 2x epochs" for a in pair)):
+                if all(grid.runs(tower, a) for a in arms):
+                    lines.append(_m3_vs_patr(grid, tables, tower, lr, *arms))
         lines += _protocol_lines(grid, tables, tower)
-        points = lambda_points(grid, tower)
-        if len(points) >= 2:
+        for lr in MATCHED_LRS:
+            points = lambda_points(grid, tower, lr)
+            if not points:
+                continue
             best = max(points, key=lambda p: float(np.mean(lang_mean(p[2], NON_EN, "t2i_R@1"))))
-            lines.append(f"- **{tower}, λ curve (Figure 3)**: non-English R@1 by λ: " + "; ".join(
-                f"{lam:g}: {ms(lang_mean(runs, NON_EN, 't2i_R@1'))}" for lam, _, runs in points)
-                + f" ({len(points[0][2])} seeds each); highest mean at λ = {best[0]:g}; "
-                "text-cluster gap: " + "; ".join(
-                    f"{lam:g}: {np.mean([r['text_clusters']['gap'] for r in runs]):.3f}"
-                    for lam, _, runs in points) + ".")
+            lines.append(f"- **{tower}, λ curve at lr {lr_label(lr)} (Figure 3)**: non-English "
+                         "R@1 by λ: " + "; ".join(
+                             f"{lam:g}: {ms(lang_mean(runs, NON_EN, 't2i_R@1'))}"
+                             for lam, _, runs in points)
+                         + f" ({len(points[0][2])} seeds each); highest mean at λ = {best[0]:g}; "
+                         "text-cluster gap: " + "; ".join(
+                             f"{lam:g}: {np.mean([r['text_clusters']['gap'] for r in runs]):.3f}"
+                             for lam, _, runs in points) + ".")
         for arm in sorted(have, key=VARIANTS.index):
             runs = grid.runs(tower, arm)
             n = sum(r["ended_on_plateau"] for r in runs)
@@ -215,7 +285,8 @@ def _tower_pair_lines(grid, tables: dict) -> list[str]:
 
 README_TABLES = ("table1_main", "table2_ablation", "table2b_variants_{tower}",
                  "table2b_paired_R1_{tower}", "table2c_length_{tower}", "table2d_protocols_{tower}",
-                 "table_lambda_{tower}", "table5_towers_{tower}", "table5_towers_e5",
+                 "table_lambda_{tower}", "table6_mechanism", "table6b_mechanism_correlation",
+                 "table5_towers_{tower}", "table5_towers_e5",
                  "table5b_towers_e5_vs_muse",
                  "table3_tagging", "table3b_tagging_variants_{tower}")
 
@@ -235,7 +306,7 @@ def update_readme(grid, out: Path, readme: Path) -> bool:
     parts.append(f"Figures: `{out.name}/figure1_text_clusters_*.png`, "
                  f"`{out.name}/figure2_recall_curves_*.png`, `{out.name}/figure3_lambda_*.png`, "
                  f"`{out.name}/figure4_training_*.png`, `{out.name}/figure2d_protocols_*.png`, "
-                 f"`{out.name}/figure5_towers.png`; all "
+                 f"`{out.name}/figure5_towers.png`, `{out.name}/figure6_mechanism.png`; all "
                  "tables as CSV beside them.")
     text = _between(text, "tables", "\n".join(parts))
     text = _between(text, "findings", (out / "findings.md").read_text(encoding="utf-8"))

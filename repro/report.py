@@ -42,7 +42,8 @@ PLATEAU_NOTE = (f"{DAGGER}k/n: k of the n seeds ended on the loss plateau: over 
 def plateau_note(grid) -> str:
     """:data:`PLATEAU_NOTE` and which plateau state the tables show: the end of training, while
     the evaluated model is each run's best-validation epoch (both are in metrics.json)."""
-    runs = list(grid.results.values())
+    # a run that two arms share (the same config) counts once
+    runs = [grid.results[k] for k in grid.results if k not in grid.same_as]
     agree = sum(r.get("on_plateau_at_best_epoch") == r["ended_on_plateau"] for r in runs)
     return (PLATEAU_NOTE + " The tables show the state at the end of training; the evaluated "
             "model is each run's best-validation epoch, whose state is "

@@ -46,6 +46,7 @@ class Grid:
     configs: dict = field(default_factory=dict)     # (tower, arm, seed) -> Config
     steps: list = field(default_factory=list)       # timing rows for the manifest
     plan: dict = field(default_factory=dict)        # where the runs went (executor, jobs)
+    same_as: dict = field(default_factory=dict)     # (tower, arm, seed) -> the key trained
 
     def runs(self, tower, arm):
         return [self.results[(tower, arm, s)] for s in self.seeds if (tower, arm, s) in self.results]
@@ -152,6 +153,9 @@ def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms
         with parallel.run_executor(plan, executor, local_pool) as pool:
             for phase in jobs_by_phase:
                 _run_phase(grid, phase, fresh, pool, log)
+        for key, first in grid.same_as.items():  # the same config: the same run
+            grid.results[key], grid.run_dirs[key] = grid.results[first], grid.run_dirs[first]
+            grid.configs[key] = grid.configs[first]
     finally:
         if local_pool is not None:
             local_pool.shutdown(cancel_futures=True)
@@ -194,15 +198,22 @@ def _plan_runs(grid: Grid, profile: str, extra: list, arms: list, towers, runs: 
             grid.not_run[tower] = str(exc)
             log(f"{tower}: not run: {exc}")
             continue
+        trained = {}  # config -> the first key that trains it: equal configs train once
         for arm in (a for a in arms if a in tower_arms(tower)):
             for seed in arm_seeds(arm, grid.seeds):
                 cfg = make_config(profile, extra + [f"text_tower={tower}"]
                                   + arm_overrides(arm, base.epochs, tower), seed=seed)
-                out = _run_dir(runs, profile, tower, arm, seed)
-                start = (_run_dir(runs, profile, tower, LONG_ARMS[arm], seed)
-                         if arm in LONG_ARMS else None)
+                key = (tower, arm, seed)
                 grid.arm_tasks[(tower, arm)] = tasks_for(cfg)
-                phases[start is not None].append(((tower, arm, seed), cfg, out, start))
+                if cfg.to_json() in trained:
+                    grid.same_as[key] = trained[cfg.to_json()]
+                    continue
+                trained[cfg.to_json()] = key
+                start = None
+                if arm in LONG_ARMS:
+                    base_key = (tower, LONG_ARMS[arm], seed)
+                    start = _run_dir(runs, profile, *grid.same_as.get(base_key, base_key))
+                phases[start is not None].append((key, cfg, _run_dir(runs, profile, *key), start))
         grid.steps.append({"step": f"features+task {tower}", "seconds": time.perf_counter() - t0,
                            "peak_rss_MB": _peak_rss_mb()})
     return phases

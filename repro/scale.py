@@ -41,11 +41,25 @@ from repro import backbones
 from repro.config import make_config
 from repro.data import LANGS
 from repro.evaluation import evaluate, text_diagnostics, validate
-from repro.grid import ARMS, LAMBDA_ARMS, LAMBDA_SEEDS, LONG_ARMS, SEEDS
+from repro.grid import ARMS, CURVE_ARMS, LAMBDA_SEEDS, LONG_ARMS, SEEDS, curve_overrides
 from repro.model import DualEncoder, MuseTower
 from repro.tasks import Task, TextSet
 from repro.trainer import TrainData, make_optimizer, seed_everything, train_epoch
 from repro.report import print_rows
+
+def curve_runs() -> int:
+    """Runs the lambda curves add to the main arms: the points other than 0 and 1 on
+    :data:`LAMBDA_SEEDS`, and the matched PATR / M3 pairs on every seed, except a pair member
+    whose config is a main arm's (trained once)."""
+    main = {make_config("mini", ARMS[a]).to_json() for a in ARMS}
+    n = 0
+    for arm, (lam, _) in CURVE_ARMS.items():
+        if lam not in (0, 1):
+            n += len(LAMBDA_SEEDS)
+        elif make_config("mini", curve_overrides(arm)).to_json() not in main:
+            n += len(SEEDS)
+    return n
+
 
 COCO = {"train_images": 118_287, "train_captions": 591_753, "val_images": 5_000,
         "val_captions": 25_000, "test_images": 1_000}
@@ -222,15 +236,15 @@ def project(rows: dict, one_time: dict | None = None) -> dict:
     """Wall time of the paper grid from per-tower measurements ``rows`` (tower -> measure()).
 
     ``main grid``: the towers x 5 variants x 5 seeds at the default length. ``reproduce
-    grid``: that plus M3 at lambda 0.1 / 0.3 / 3 (3 seeds) and PATR, M3 continued to twice the
-    length (5 seeds; only the added epochs count, the first half is the default run's).
+    grid``: that plus the lambda curves at each matched learning rate (:func:`curve_runs`)
+    and the matched PATR, M3 pairs continued to twice the length (5 seeds; only the added
+    epochs count, the first half is the default run's).
     ``one_time`` (:func:`one_time_costs`): the first run's extraction, added separately for
     the towers in ``rows``.
     """
 
     main = sum(len(ARMS) * len(SEEDS) * r["arm_s"] for r in rows.values())
-    extra = sum(len(LAMBDA_ARMS) * len(LAMBDA_SEEDS) * r["arm_s"]
-                + len(LONG_ARMS) * len(SEEDS) * r["arm_s"]  # 30 more epochs + a test evaluation
+    extra = sum((curve_runs() + len(LONG_ARMS) * len(SEEDS)) * r["arm_s"]  # long: 30 more epochs
                 for r in rows.values())
     out = {"main_grid_min": main / 60, "reproduce_grid_min": (main + extra) / 60}
     if one_time:

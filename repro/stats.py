@@ -176,3 +176,17 @@ def bootstrap_choice(per_item: dict, draws: int = BOOTSTRAP_DRAWS, seed: int = B
     lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2], axis=0)
     return {n: {"mean": float(data[k].mean()), "win_share": float(wins[k]),
                 "low": float(lo[k]), "high": float(hi[k])} for k, n in enumerate(names)}
+
+
+def pearson_interval(x, y, level: float = LEVEL) -> tuple[float, float, float]:
+    """Pearson's r of paired values and its ``level`` interval by Fisher's z transform
+    (r, low, high); needs at least 4 pairs and some spread in both."""
+    from scipy import stats
+
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.size < 4 or x.size != y.size:
+        raise ValueError("a correlation interval needs at least 4 pairs of values")
+    r = float(np.corrcoef(x, y)[0, 1])
+    half = float(stats.norm.ppf(0.5 + level / 2)) / math.sqrt(x.size - 3)
+    z = math.atanh(min(max(r, -1 + 1e-12), 1 - 1e-12))
+    return r, math.tanh(z - half), math.tanh(z + half)

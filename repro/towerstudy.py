@@ -190,8 +190,8 @@ def table5b(grid) -> list[Table]:
             header = ["arm", "metric", n1, n2, f"{n2} − {n1}"]
             t = Table(f"table5b_towers_{second}_vs_{first}",
                       f"Table 5b: {n2} vs {n1}, paired by seed",
-                      data_line(grid) + f" The grid's PATR and M3 with each real text tower at "
-                      "its own settings; text-to-image recall (%), mean ± std over seeds; the "
+                      data_line(grid) + " The grid's PATR and M3 with each real text tower at "
+                      "the arm's settings (and the tower's own output preprocessing); text-to-image recall (%), mean ± std over seeds; the "
                       "difference is paired by seed (same batches and image-head "
                       "initialisation).", header, labels=2)
             t.differences[f"{n2} − {n1}"] = (n2, n1)

@@ -225,3 +225,14 @@ def mini_task(mini_features):
     from repro.tasks import build_task
 
     return build_task(make_config("mini"), with_xtd10=False)
+
+
+@pytest.fixture(scope="module")
+def keyword_task(mini_features):
+    """The mini task on the names+keywords captions (texts that repeat across emoji; the
+    trainer digest's task), no XTD10."""
+    from repro.config import make_config
+    from repro.sweep import DIGEST_TASK
+    from repro.tasks import build_task
+
+    return build_task(make_config("mini", DIGEST_TASK), with_xtd10=False)

@@ -95,9 +95,6 @@ def test_continuing_a_finished_run_equals_training_longer(tmp_path, mini_task):
 
 
 def test_corrupt_checkpoint_is_a_one_line_error(tmp_path, mini_task):
-    import subprocess
-    import sys
-
     cfg = make_config("mini", FAST + ["epochs=1"], seed=0)
     _run(cfg, tmp_path / "r", mini_task)
     metrics = json.loads((tmp_path / "r/metrics.json").read_text())

@@ -16,10 +16,13 @@ from scipy import stats as sps
 
 from conftest import call_main
 from repro.compare import compare, fingerprint_difference, format_summary, welch_p
+from repro.config import make_config
 from repro.errors import ReproError
 
 COMMITTED = Path(__file__).resolve().parents[1] / "paper_tables"
 T2C = "table2c_length_muse.csv"
+#: Table 2c's two lengths (epochs column): the default and twice it.
+BASE, LONG = str(make_config("mini").epochs), str(2 * make_config("mini").epochs)
 
 
 def _rows(path):
@@ -74,20 +77,20 @@ def test_committed_tables_against_themselves_every_cell_identical_by_kind():
     assert lines[-1] == "compare: OK" and any(l.startswith("  paired: ") for l in lines)
 
 
-def test_table2c_rows_are_keyed_by_metric_and_epochs(copy):
-    # shift both arms of the 60-epoch row by 5 points: the paired difference is unchanged, so
-    # the file stays consistent; the failures must name the 60-epoch row, never the 30-epoch one
-    row = ("non-English R@1", "60")
+def test_table2c_rows_are_keyed_by_metric_learning_rate_and_epochs(copy):
+    # shift both arms of the long row by 5 points: the paired difference is unchanged, so
+    # the file stays consistent; the failures must name the long row, never the default one
+    row = ("non-English R@1", "1e-3", LONG)
     for col in ("PATR mean", "M3 mean"):
         _edit(copy, T2C, row, col, lambda v: f"{float(v) + 5:.4f}")
     s = compare(COMMITTED, copy)
     assert not s["problems"]
     assert {(c.table, c.row, c.column) for c in s["failed"]} == {
-        (T2C, "non-English R@1 / 60", "PATR"), (T2C, "non-English R@1 / 60", "M3")}
+        (T2C, f"non-English R@1 / 1e-3 / {LONG}", "PATR"), (T2C, f"non-English R@1 / 1e-3 / {LONG}", "M3")}
 
 
-@pytest.mark.parametrize("row", [("non-English R@1", "30"), ("non-English R@10", "60"),
-                                 ("English R@1", "30"), ("English R@10", "60")])
+@pytest.mark.parametrize("row", [("non-English R@1", "1e-3", BASE), ("non-English R@10", "1e-3", LONG),
+                                 ("English R@1", "1e-3", BASE), ("English R@10", "1e-3", LONG)])
 @pytest.mark.parametrize("column", ["PATR mean", "M3 mean"])
 def test_a_5_point_shift_in_any_table2c_row_fails_and_names_the_cell(copy, row, column):
     _edit(copy, T2C, row, column, lambda v: f"{float(v) + 5:.4f}")
@@ -99,15 +102,15 @@ def test_a_5_point_shift_in_any_table2c_row_fails_and_names_the_cell(copy, row, 
 
 
 def test_an_edited_verdict_fails(copy):
-    _edit(copy, T2C, ("non-English R@1", "30"), "M3 − PATR verdict", lambda v: "lower")
+    _edit(copy, T2C, ("non-English R@1", "1e-3", BASE), "M3 − PATR verdict", lambda v: "lower")
     s = compare(COMMITTED, copy)
     assert not s["ok"]
-    assert any("non-English R@1 / 30 / M3 − PATR: verdict 'lower' does not follow" in p
+    assert any(f"non-English R@1 / 1e-3 / {BASE} / M3 − PATR: verdict 'lower' does not follow" in p
                for p in s["problems"])
 
 
 def test_an_edited_p_value_breaks_the_holm_family(copy):
-    _edit(copy, T2C, ("English R@1", "60"), "M3 − PATR t-test p", lambda v: "0.001")
+    _edit(copy, T2C, ("English R@1", "1e-3", LONG), "M3 − PATR t-test p", lambda v: "0.001")
     s = compare(COMMITTED, copy)
     assert not s["ok"] and any("t-test p 0.001 does not follow" in p for p in s["problems"])
     assert any("is not the Holm adjustment" in p for p in s["problems"])
@@ -122,7 +125,7 @@ def test_the_lambda_table_is_tested_with_its_own_3_seeds(copy):
     j = rows[0].index("English R@1 mean")
     m, sd = float(rows[1][j]), float(rows[1][j + 1])
     new = m + 2 * sd
-    _edit(copy, name, tuple(rows[1][:3]), "English R@1 mean", lambda v: f"{new:.4f}")
+    _edit(copy, name, tuple(rows[1][:4]), "English R@1 mean", lambda v: f"{new:.4f}")
     s = compare(COMMITTED, copy)
     cell = s["worst"]
     assert (cell.table, cell.column) == (name, "English R@1")
@@ -138,9 +141,9 @@ def test_derived_per_seed_values_and_counts(copy):
                for p in s["problems"])
     c2 = copy.parent / "c2"
     shutil.copytree(COMMITTED, c2)
-    _edit(c2, T2C, ("English R@1", "30"), "ended on plateau (PATR, M3)", lambda v: "1/5, 0/5")
+    _edit(c2, T2C, ("English R@1", "1e-3", BASE), "ended on plateau (PATR, M3)", lambda v: "1/5, 0/5")
     assert compare(COMMITTED, c2)["ok"]           # one seed: within the tolerance
-    _edit(c2, T2C, ("English R@1", "30"), "ended on plateau (PATR, M3)", lambda v: "2/5, 0/5")
+    _edit(c2, T2C, ("English R@1", "1e-3", BASE), "ended on plateau (PATR, M3)", lambda v: "2/5, 0/5")
     s = compare(COMMITTED, c2)
     assert [c.column for c in s["failed"]] == ["ended on plateau (PATR, M3)"]
 
@@ -166,7 +169,7 @@ def test_compare_cli_exit_codes_strictness_and_errors(copy, tmp_path, capsys):
     assert out.returncode == 0 and "not failing" in out.stdout and "Another CPU" in out.stdout
     assert run(str(COMMITTED), str(copy)).returncode == 1          # --strict yes: fails
     # an inconsistent file fails whatever the machine
-    _edit(copy, T2C, ("English R@1", "30"), "M3 − PATR verdict", lambda v: "higher")
+    _edit(copy, T2C, ("English R@1", "1e-3", BASE), "M3 − PATR verdict", lambda v: "higher")
     assert run("--strict", "auto", str(COMMITTED), str(copy)).returncode == 1
     out = run(str(COMMITTED), str(tmp_path / "nope"))
     assert out.returncode == 2 and out.stderr.startswith("error: ") and "no such folder" in out.stderr

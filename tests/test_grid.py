@@ -1,5 +1,6 @@
 """The experiment design (repro.grid): protocol arms, caption counts, seeds."""
 
+import json
 
 import pytest
 
@@ -36,7 +37,12 @@ def test_protocol_arms_reach_v1_by_config_keys_only():
     assert short.epochs == max(1, round(2 * grid.caption_epochs(grid.OTHER_CAPTIONS)
                                         / grid.caption_epochs(grid.CHOSEN_CAPTIONS)))
     # the v2 row of Table 2d is the main grid's own PATR and M3 (not trained twice)
-    assert grid.protocol_arm("PATR", "v2") == "PATR"
+    assert grid.protocol_arm("PATR", "v2") == grid.matched_pair(grid.PROTOCOL_LR)[0]
+    # every protocol row is a matched pair: PATR and M3 differ in lambda only
+    for p in grid.PROTOCOLS:
+        a, b = (json.loads(make_config("mini", grid.arm_overrides(grid.protocol_arm(x, p), 30)).to_json())
+                for x in ("PATR", "M3"))
+        assert {k for k in a if a[k] != b[k]} == {"lambda_tt"}, p
     assert all(a in grid.ALL_ARMS for a in grid.PROTOCOL_ARMS)
 
 
@@ -45,10 +51,25 @@ def test_arm_settings_are_valid_configs():
         make_config("mini", grid.arm_overrides(arm, 30))
 
 
-def test_lambda_arms_use_m3_settings():
-    for arm, sets in grid.LAMBDA_ARMS.items():
-        assert sets[:len(grid.ARMS["M3"])] == grid.ARMS["M3"]
-        assert make_config("mini", sets).lambda_tt == grid.LAMBDAS[arm]
+def test_each_arms_chosen_learning_rate_has_its_matched_pair():
+    for arm in ("PATR", "M3"):
+        assert make_config("mini", grid.ARMS[arm]).lr in grid.MATCHED_LRS, arm
+
+
+def test_the_ablation_changes_one_thing():
+    """PATR and M3 of a matched pair differ in lambda only; every point of a lambda curve is
+    the paper's M3 (mu_t 0.5) at that lambda and learning rate."""
+    for lr in grid.MATCHED_LRS:
+        patr, m3 = (json.loads(make_config("mini", grid.arm_overrides(a, 30)).to_json())
+                    for a in grid.matched_pair(lr))
+        assert {k for k in patr if patr[k] != m3[k]} == {"lambda_tt"}
+        assert (patr["lambda_tt"], m3["lambda_tt"], m3["lr"]) == (0, 1, lr)
+    assert len(grid.CURVE_ARMS) == len(grid.MATCHED_LRS) * len(grid.CURVE_LAMBDAS)
+    for arm, (lam, lr) in grid.CURVE_ARMS.items():
+        cfg = make_config("mini", grid.arm_overrides(arm, 30))
+        assert (cfg.lambda_tt, cfg.lr, cfg.margin_tt) == (lam, lr, 0.5), arm
+        assert grid.arm_seeds(arm, grid.SEEDS) == (grid.SEEDS if lam in (0, 1) else grid.LAMBDA_SEEDS)
+    assert set(grid.LONG_ARMS.values()) == {a for lr in grid.MATCHED_LRS for a in grid.matched_pair(lr)}
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -70,8 +91,10 @@ def test_seed_check_in_config():
         make_config("mini", seed=2**32)
 
 
-#: A reduced grid: two short arms of one seed on the mUSE tower.
-REDUCED = dict(seeds=(0,), arms=("PATR", "M3"), towers=("muse",),
+#: A reduced grid: two short arms of one seed on the mUSE tower, and the matched PATR at the
+#: learning rate of the PATR arm (the same config: trained once).
+SAME_AS_PATR = grid.curve_arm(0.0, make_config("mini", grid.ARMS["PATR"]).lr)
+REDUCED = dict(seeds=(0,), arms=("PATR", "M3", SAME_AS_PATR), towers=("muse",),
                sets=("epochs=1", "batch_size=256"), log=lambda *_: None)
 
 
@@ -112,6 +135,14 @@ def test_runs_are_the_bits_of_jobs_1(reduced_grids, how):
     for name in files["jobs1"]:
         assert ((root / "tables-jobs1" / name).read_bytes()
                 == (root / f"tables-{how}" / name).read_bytes()), name
+
+
+def test_a_config_that_two_arms_share_trains_once(reduced_grids):
+    _, grids, _ = reduced_grids
+    g = grids["jobs1"]
+    assert g.same_as == {("muse", SAME_AS_PATR, 0): ("muse", "PATR", 0)}
+    assert g.run_dirs[("muse", SAME_AS_PATR, 0)] == g.run_dirs[("muse", "PATR", 0)]
+    assert not any(SAME_AS_PATR in s["step"] for s in g.steps)
 
 
 def test_runs_compute_on_one_thread(reduced_grids):

@@ -30,6 +30,11 @@ def paper_fixture(tmp_path):
     return coco, xtd, xtd_ids
 
 
+#: PATR and M3 at their own settings (Tables 1, 2b, Figure 1) and the matched pair at lr 1e-3
+#: at twice the length (Table 2c).
+ARMS = ("PATR", "M3", "PATR @lr 1e-3 2x epochs", "M3 λ=1 @lr 1e-3 2x epochs")
+
+
 def test_paper_profile_end_to_end(paper_fixture, tiny_bert, tmp_path, monkeypatch):
     coco, xtd, xtd_ids = paper_fixture
     monkeypatch.setenv("XLIR_COCO_DIR", str(coco))
@@ -37,7 +42,7 @@ def test_paper_profile_end_to_end(paper_fixture, tiny_bert, tmp_path, monkeypatc
     sets = ["image_backbone=resnet18", "image_weights=none", f"mbert_id={tiny_bert}",
             "mbert_download=false", f"xtd10_root={xtd}", f"xtd10_sums={xtd / 'SHA256SUMS'}",
             "coco_val_images=4", "epochs=2", "batch_size=8", "threads=2"]
-    grid = reproduce.run_grid("auto", tmp_path / "runs", seeds=(0, 1), arms=("PATR 2x epochs", "M3 2x epochs"),
+    grid = reproduce.run_grid("auto", tmp_path / "runs", seeds=(0, 1), arms=ARMS,
                               towers=("mbert",), sets=sets, log=lambda m: None, jobs=1)
     assert grid.profile == "paper" and "COCO 2014 found" in grid.reason
     task = grid.tasks["mbert"]
@@ -52,7 +57,7 @@ def test_paper_profile_end_to_end(paper_fixture, tiny_bert, tmp_path, monkeypatc
     assert "table1_main.md" in written and "figure1_text_clusters_mbert.png" in written
     assert "table2c_length_mbert.md" in written and "figure4_training_mbert.png" in written
     t2c = (tmp_path / "tables" / "table2c_length_mbert.md").read_text()
-    assert "| non-English R@1 | 2 |" in t2c and "| non-English R@1 | 4 |" in t2c
+    assert "| non-English R@1 | 1e-3 | 2 |" in t2c and "| non-English R@1 | 1e-3 | 4 |" in t2c
     t2 = (tmp_path / "tables" / "table2_ablation.md").read_text()
     assert "Profile **paper**" in t2 and "published mUSE M3" in t2 and "85.3" in t2
     assert "muse" in t2  # the muse columns exist (not run in this test: towers=("mbert",))
@@ -60,12 +65,12 @@ def test_paper_profile_end_to_end(paper_fixture, tiny_bert, tmp_path, monkeypatc
     assert "not run" in t3
     assert not any(w.startswith("table3b") for w in written)  # no tag ground truth in paper
     # the same grid again: every run is reused, nothing retrained
-    again = reproduce.run_grid("auto", tmp_path / "runs", seeds=(0, 1), arms=("PATR 2x epochs", "M3 2x epochs"),
+    again = reproduce.run_grid("auto", tmp_path / "runs", seeds=(0, 1), arms=ARMS,
                                towers=("mbert",), sets=sets, log=lambda m: None, jobs=1)
     assert all(s["step"].startswith(("reused", "features")) for s in again.steps)
     assert again.results == grid.results
     findings = (tmp_path / "tables" / "findings.md").read_text()
-    assert "Profile **paper**" in findings and "mbert, does M3 beat PATR at 2 epochs?" in findings
+    assert "Profile **paper**" in findings and "mbert, does M3 beat PATR at lr 1e-3, 2 epochs?" in findings
     assert "muse**: not run (not part of this grid" in findings
 
 

@@ -67,7 +67,7 @@ def test_trainer_digest_is_reproducible_and_moves_with_the_bits(mini_task, monke
     assert "torch_threads" not in sweep.numerics_fingerprint()
 
 
-def test_the_sweep_record_is_current_with_the_trainer(mini_task):
+def test_the_sweep_record_is_current_with_the_trainer(keyword_task):
     """The committed sweep ran on today's trainer: the digest of its short fixed runs
     (:data:`repro.sweep.DIGEST_RUNS`) is the one the record holds. A change that moves any
     training bit fails here until the sweep is rerun (``python -m repro.bench defaults``). The
@@ -76,5 +76,16 @@ def test_the_sweep_record_is_current_with_the_trainer(mini_task):
     record = json.loads(sweep.RECORD.read_text())
     if record["numerics"] != sweep.numerics_fingerprint():
         pytest.skip("another machine than the sweep's: its trainer digest is not comparable")
-    assert sweep.trainer_digest(mini_task) == record["trainer_digest"], (
+    assert sweep.trainer_digest(keyword_task) == record["trainer_digest"], (
         "the trainer's bits moved since the sweep ran: rerun python -m repro.bench defaults")
+
+
+def test_the_grid_trains_the_sweeps_choice():
+    """Every arm's settings in repro/grid.py are the ones the committed sweep chose."""
+    from repro import grid
+
+    record = json.loads(sweep.RECORD.read_text())
+    for arm, settings in record["arms"].items():
+        chosen = make_config("mini", settings.split())
+        ours = make_config("mini", grid.ARMS[arm])
+        assert ours == chosen, (arm, settings)

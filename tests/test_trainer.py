@@ -23,7 +23,7 @@ def _run(cfg, out, task, **kw):
 def test_same_seed_same_bits(tmp_path, mini_task):
     cfg = make_config("mini", FAST, seed=0)
     a = _run(cfg, tmp_path / "a", mini_task)
-    b = _run(cfg, tmp_path / "b", mini_task)
+    _run(cfg, tmp_path / "b", mini_task)
     assert (tmp_path / "a/metrics.json").read_bytes() == (tmp_path / "b/metrics.json").read_bytes()
     sa = torch.load(tmp_path / "a/best_model.pt")
     sb = torch.load(tmp_path / "b/best_model.pt")
@@ -184,18 +184,18 @@ def test_bad_override_is_one_clear_error():
         make_config("mini", ["text_tower=labse"])
 
 
-def test_text_mask_reaches_training(tmp_path, mini_task):
+def test_text_mask_reaches_training(tmp_path, keyword_task):
     """The training captions repeat texts across emoji ("flag", "face", ...): with the mask
     those pairs are never negatives, without it (v1) they are, and training differs."""
-    tid = mini_task.train_text.text_id
+    tid = keyword_task.train_text.text_id
     assert tid is not None and len(np.unique(tid)) < len(tid)
-    on = trainer.TrainData.of(mini_task, torch.device("cpu"), mask_same_text=True)
-    off = trainer.TrainData.of(mini_task, torch.device("cpu"), mask_same_text=False)
+    on = trainer.TrainData.of(keyword_task, torch.device("cpu"), mask_same_text=True)
+    off = trainer.TrainData.of(keyword_task, torch.device("cpu"), mask_same_text=False)
     assert torch.equal(on.text_id, torch.from_numpy(tid)) and off.text_id is None
     runs = {}
     for flag in ("true", "false"):
         cfg = make_config("mini", FAST + ["epochs=1", f"mask_same_text={flag}"], seed=0)
-        model, _ = trainer.train(cfg, tmp_path / flag, mini_task, resume=False)
+        model, _ = trainer.train(cfg, tmp_path / flag, keyword_task, resume=False)
         runs[flag] = model.state_dict()
     assert any(not torch.equal(runs["true"][k], runs["false"][k]) for k in runs["true"])
 
