@@ -1,4 +1,5 @@
-"""Benchmarks that print figures: ``python -m repro.bench {metrics,train,defaults,numerics,paper-scale,features,gpu-check,jobs}``.
+"""Benchmarks that print figures: ``python -m repro.bench {metrics,train,defaults,numerics,
+paper-scale,features,gpu-check,jobs,search}``.
 
 Every figure is a ratio against a baseline measured in the same run on the same inputs,
 so the numbers are comparable across machines. Nothing here asserts a time.
@@ -89,6 +90,37 @@ def bench_metrics(seed: int = 0) -> list[dict]:
             "embeddings_over_matmul": t_emb / t_prod,
             "same_report": emb == ours,
         })
+    print_rows(rows)
+    return rows
+
+
+def bench_search(n_images: int = 10_000, dim: int = 512, k: int = 5, repeats: int = 20,
+                 seed: int = 0) -> list[dict]:
+    """One query over ``n_images`` cached image embeddings: :func:`repro.search.top_k` (one
+    matrix product) against a loop with one dot product per image, same top ``k``."""
+    from repro.search import top_k
+
+    rng = np.random.default_rng(seed)
+    images = rng.standard_normal((n_images, dim), dtype=np.float32)
+    images /= np.linalg.norm(images, axis=1, keepdims=True)
+    query = images[:1] + 0.1 * rng.standard_normal((1, dim), dtype=np.float32)
+
+    def loop():
+        scores = [float(row @ query[0]) for row in images]
+        return sorted(range(n_images), key=lambda i: -scores[i])[:k]
+
+    def timed(fn, *args):  # no tracemalloc: it would slow the loop's allocations most
+        t0 = time.perf_counter()
+        out = fn(*args)
+        return out, time.perf_counter() - t0
+
+    ours = [timed(top_k, query, images, k) for _ in range(repeats)]
+    base = [timed(loop) for _ in range(3)]
+    assert ours[0][0][0][0].tolist() == base[0][0], "the loop disagrees"
+    t_ours = float(np.median([t for _, t in ours]))
+    t_base = float(np.median([t for _, t in base]))
+    rows = [{"case": f"1 query x {n_images:,} images, {dim}-d, top {k}", "top_k_ms": 1e3 * t_ours,
+             "loop_ms": 1e3 * t_base, "speedup_vs_loop": t_base / t_ours}]
     print_rows(rows)
     return rows
 
@@ -263,7 +295,7 @@ def bench_jobs(seeds=(0, 1, 2, 3), jobs=(1, 2)) -> list[dict]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m repro.bench", description=__doc__)
     parser.add_argument("what", choices=["metrics", "train", "defaults", "numerics", "paper-scale",
-                                         "features", "gpu-check", "jobs"])
+                                         "features", "gpu-check", "jobs", "search"])
     parser.add_argument("--out", default="gpu_check.json", help="gpu-check: the JSON it writes")
     parser.add_argument("--device", default=None,
                         help="gpu-check: run on this device instead of the GPU (tests: cpu)")
@@ -311,6 +343,8 @@ def _run(args) -> int:
         rows = bench_numerics()
     elif args.what == "jobs":
         rows = bench_jobs()
+    elif args.what == "search":
+        rows = bench_search(seed=args.seed)
     elif args.what == "defaults":
         if args.jobs is not None and args.jobs < 1:
             raise ReproError(f"--jobs {args.jobs}: must be at least 1")

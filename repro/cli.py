@@ -1,4 +1,5 @@
-"""Command line: ``python -m repro {evaluate,data,train,reproduce,worker-env,compare} ...``.
+"""Command line: ``python -m repro {search,tag,export,evaluate,data,train,reproduce,worker-env,
+compare} ...``.
 
 Every failure caused by input (a bad file, option or shape) prints one line starting with
 ``error:`` and exits with status 2. Heavy modules (torch) are imported only by the
@@ -8,6 +9,7 @@ subcommands that need them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -126,9 +128,141 @@ def cmd_compare(args) -> int:
     return 1
 
 
+def _load_model(args):
+    """The model of ``--run RUN`` or ``--model DIR`` (exactly one)."""
+    from repro.export import load_export, load_run
+
+    if bool(args.run) == bool(args.model):
+        raise UserError("give one of --run RUN (a finished run folder) or --model DIR (an export)")
+    return load_run(Path(args.run)) if args.run else load_export(Path(args.model))
+
+
+def _check_sheet(path: str | None) -> None:
+    """``--sheet`` must be a .png in an existing folder (checked before any work)."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.suffix.lower() != ".png":
+        raise UserError(f"--sheet {path}: must end in .png")
+    if not p.parent.is_dir():
+        raise UserError(f"--sheet {path}: no such folder {p.parent}")
+    if p.is_dir():
+        raise UserError(f"--sheet {path}: is a folder")
+
+
+def _images(args, m, files=None):
+    """(paths, embeddings) of the images to rank: ``files`` (tag), the readable images of
+    ``--images`` (skipped files counted on stderr), or the model's own test images."""
+    from repro import search
+
+    if files is None and not args.images:
+        return search.test_images(m)
+    if files is not None:
+        paths = [search.check_image(Path(f)) for f in files]
+    else:
+        paths, skipped = search.image_files(Path(args.images))
+        if skipped:
+            print(f"skipped {len(skipped)} file(s) of {args.images} that are not readable "
+                  f"images (first: {skipped[0][0].name}: {skipped[0][1]})", file=sys.stderr)
+    return paths, search.embed_image_files(m, paths)
+
+
+def cmd_search(args) -> int:
+    from repro import search
+
+    if not args.query.strip():
+        raise UserError("query: empty text; give a non-empty query")
+    lang = search.check_lang(args.lang) if args.lang else None
+    if args.k < 1:
+        raise UserError(f"-k {args.k}: must be >= 1")
+    _check_sheet(args.sheet)
+    with contextlib.redirect_stdout(sys.stderr):  # progress to stderr: stdout is the result
+        m = _load_model(args)
+        hits = search.search(m, args.query, lang or "en", *_images(args, m), args.k)
+        if args.sheet:
+            search.search_sheet(args.query, hits, Path(args.sheet))
+    if args.json:
+        print(json.dumps({"query": args.query, "lang": lang, "model": str(m.source),
+                          "results": hits}, indent=1, ensure_ascii=False))
+    else:
+        for h in hits:
+            print(f"{h['rank']:>3}  {h['score']:.4f}  {h['path']}")
+    return 0
+
+
+def cmd_tag(args) -> int:
+    from repro import search
+
+    langs = [search.check_lang(c) for c in args.lang.split(",") if c.strip()] or ["en"]
+    if args.k < 1:
+        raise UserError(f"-k {args.k}: must be >= 1")
+    _check_sheet(args.sheet)
+    vocabs = {lang: search.vocabulary(lang, Path(args.vocab) if args.vocab else None)
+              for lang in langs}
+    with contextlib.redirect_stdout(sys.stderr):  # progress to stderr: stdout is the result
+        m = _load_model(args)
+        paths, images = _images(args, m, args.images_in)
+        tags = {lang: search.tag(m, images, lang, vocabs[lang], args.k) for lang in langs}
+        per_image = [{"path": str(p), "tags": {lang: tags[lang][i] for lang in langs}}
+                     for i, p in enumerate(paths)]
+        if args.sheet:
+            search.tag_sheet(per_image, Path(args.sheet))
+    if args.json:
+        print(json.dumps({"model": str(m.source), "langs": langs, "images": per_image},
+                         indent=1, ensure_ascii=False))
+        return 0
+    for item in per_image:
+        print(item["path"])
+        print("  rank  " + "  ".join(f"{lang:<24}" for lang in langs))
+        for r in range(len(item["tags"][langs[0]])):
+            print(f"  {r + 1:>4}  " + "  ".join(
+                f"{t['tag'][:16]:<16} {t['score']:.3f}" for t in
+                (item["tags"][lang][r] for lang in langs)))
+    return 0
+
+
+def cmd_export(args) -> int:
+    from repro.export import export, load_run
+
+    out = export(load_run(Path(args.run)), Path(args.out))
+    print(f"wrote {out} ({', '.join(sorted(p.name for p in out.iterdir()))})")
+    return 0
+
+
+def _model_options(p) -> None:
+    p.add_argument("--run", help="a finished training run folder")
+    p.add_argument("--model", help="an exported model folder (python -m repro export)")
+    p.add_argument("-k", type=int, default=5, help="results per query or image (default 5)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--sheet", metavar="OUT.png", help="also write a contact sheet")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m repro", description=__doc__)
     sub = parser.add_subparsers(dest="cmd", required=True)
+
+    se = sub.add_parser("search", help="images for a text query, in any language")
+    se.add_argument("query", help="the text to search for, e.g. \"un chat qui rit\"")
+    _model_options(se)
+    se.add_argument("--lang", help="the query's language (recorded only: the towers are "
+                    "multilingual); one of en de es fr it jp/ja ko pl ru tr zh")
+    se.add_argument("--images", metavar="DIR", help="folder of images to search (default: the "
+                    "model's own test images); embedded once, cached by content")
+    se.set_defaults(func=cmd_search)
+
+    tg = sub.add_parser("tag", help="tags for images, in one or more languages")
+    tg.add_argument("images_in", nargs="+", metavar="IMAGE", help="image files")
+    _model_options(tg)
+    tg.add_argument("--lang", default="en", help="language(s), comma-separated: "
+                    "--lang pl,ja,tr prints them side by side (default en)")
+    tg.add_argument("--vocab", metavar="FILE", help="tags to rank, one a line, UTF-8 (default: "
+                    "the CLDR keyword vocabulary of each language, as in Table 3)")
+    tg.set_defaults(func=cmd_tag, images=None)
+
+    ex = sub.add_parser("export", help="write a run's model as a folder search and tag load")
+    ex.add_argument("--run", required=True, help="a finished training run folder")
+    ex.add_argument("--out", required=True, help="a new folder")
+    ex.set_defaults(func=cmd_export)
 
     ev = sub.add_parser("evaluate", help="retrieval report from a score matrix or a run")
     ev.add_argument("--scores", help=".npy (n_captions, n_images) score matrix")

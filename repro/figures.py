@@ -27,7 +27,7 @@ from repro.report import NON_EN, lang_mean, paired, save_png
 from repro.stats import t_interval
 
 
-def _pyplot():
+def pyplot():
     import matplotlib  # here, not at the top: the Agg backend must be chosen before pyplot loads
 
     matplotlib.use("Agg")
@@ -36,13 +36,13 @@ def _pyplot():
     return plt
 
 
-def _finish(fig, out: Path, name: str, title: str | None = None) -> str:
+def finish_figure(fig, out: Path, name: str, title: str | None = None) -> str:
     """Title (if any), lay out, write ``out/name`` as PNG and close the figure; returns name."""
     if title is not None:
         fig.suptitle(title, fontsize=10)
         fig.tight_layout()
     save_png(fig, out / name)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return name
 
 
@@ -58,7 +58,7 @@ def load_model(grid, tower, arm, seed, task=None):
 
 def figure1(grid, out: Path, tower: str) -> tuple[str, dict]:
     """Text clusters: 2-D PCA of 8 test items' captions in 11 languages, raw / PATR / M3."""
-    plt = _pyplot()
+    plt = pyplot()
     task = grid.tasks[tower]
     seed = grid.seeds[0]
     panels = {"raw tower": {l: torch.nn.functional.normalize(ts.feats, dim=-1).numpy()
@@ -84,7 +84,7 @@ def figure1(grid, out: Path, tower: str) -> tuple[str, dict]:
         ax.set_title(f"{name}\ngap {st['gap']:.3f}, separation {st['separation']:.2f}", fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
-    name = _finish(fig, out, f"figure1_text_clusters_{tower}.png",
+    name = finish_figure(fig, out, f"figure1_text_clusters_{tower}.png",
                    f"Figure 1 ({grid.profile} profile, {tower}): captions of 8 test items in 11 "
                    "languages, one colour per item (gap and separation over all test items)")
     return name, stats
@@ -92,7 +92,7 @@ def figure1(grid, out: Path, tower: str) -> tuple[str, dict]:
 
 def figure2(grid, out: Path, tower: str) -> str:
     """Recall@K curves (t2i) per language for M3, seed 0."""
-    plt = _pyplot()
+    plt = pyplot()
 
     task = grid.tasks[tower]
     model = load_model(grid, tower, "M3", grid.seeds[0])
@@ -110,7 +110,7 @@ def figure2(grid, out: Path, tower: str) -> str:
                  fontsize=10)
     ax.legend(ncol=2, fontsize=8)
     ax.grid(alpha=0.3)
-    return _finish(fig, out, f"figure2_recall_curves_{tower}.png")
+    return finish_figure(fig, out, f"figure2_recall_curves_{tower}.png")
 
 
 def _interval(values) -> tuple[float, float]:
@@ -141,7 +141,7 @@ def figure3(grid, out: Path, tower: str) -> str | None:
     curves = {lr: points for lr, points in curves.items() if points}
     if not curves:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     lams = sorted({p[0] for points in curves.values() for p in points})
     where = {lam: i for i, lam in enumerate(lams)}  # lambda spans 0..3: equal spacing, labelled
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
@@ -165,7 +165,7 @@ def figure3(grid, out: Path, tower: str) -> str | None:
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=7)
     axes[2].legend(fontsize=7)
-    return _finish(fig, out, f"figure3_lambda_{tower}.png",
+    return finish_figure(fig, out, f"figure3_lambda_{tower}.png",
                    f"Figure 3 ({grid.profile} profile, {tower}): M3's λ at each matched learning "
                    f"rate, {n} seeds per point, mean and 95% t-interval")
 
@@ -214,7 +214,7 @@ def figure6(grid, out: Path) -> str | None:
               for tower in grid.towers_run for label, patr, m3 in matched_pairs(grid, tower)]
     if len(points) < 2:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 5))
     towers = list(dict.fromkeys(p[0] for p in points))
     lambdas = sorted({p[2] for p in points}, reverse=True)
@@ -233,7 +233,7 @@ def figure6(grid, out: Path) -> str | None:
     ax.set_ylabel("M3 − PATR, non-English t2i R@1 (paired by seed)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    return _finish(fig, out, "figure6_mechanism.png",
+    return finish_figure(fig, out, "figure6_mechanism.png",
                    f"Figure 6 ({grid.profile} profile): M3 − PATR against PATR's time on the "
                    "plateau, every matched pair (mean and 95% t-interval)")
 
@@ -251,7 +251,7 @@ def figure4(grid, out: Path, tower: str) -> str | None:
     arms = [a for a in LONG_ARMS if grid.runs(tower, a)]
     if not arms:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
     # PATR blue, M3 red; the lower learning rate dashed
     styles = {a: ("tab:blue" if a.startswith("PATR") else "tab:red",
@@ -280,7 +280,7 @@ def figure4(grid, out: Path, tower: str) -> str | None:
     axes[0].set_ylabel("English validation R-sum")
     axes[1].set_ylabel("cos(t, v+) − cos(t, hardest v−), epoch mean")
     axes[0].legend(fontsize=8)
-    return _finish(fig, out, f"figure4_training_{tower}.png",
+    return finish_figure(fig, out, f"figure4_training_{tower}.png",
                    f"Figure 4 ({grid.profile} profile, {tower}"
                    + (", protocol v2 of Table 2d" if grid.profile == "mini" else "")
                    + "): PATR vs M3 (λ = 1) at matched learning rates, twice the default "
@@ -295,7 +295,7 @@ def figure2d(grid, out: Path, tower: str) -> str | None:
             if all(grid.runs(tower, protocol_arm(a, p)) for a in ("PATR", "M3"))]
     if len(rows) < 2:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(16, 0.9 * len(rows) + 2.2))
     ys = np.arange(len(rows))[::-1]
     for ax, k in zip(axes[:2], (1, 10)):
@@ -321,7 +321,7 @@ def figure2d(grid, out: Path, tower: str) -> str | None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     n = len(grid.runs(tower, "M3"))
-    return _finish(fig, out, f"figure2d_protocols_{tower}.png",
+    return finish_figure(fig, out, f"figure2d_protocols_{tower}.png",
                    f"Figure 2d ({grid.profile} profile, {tower}): M3 vs PATR under each protocol "
                    f"of Table 2d, paired over {n} seeds")
 
@@ -335,7 +335,7 @@ def figure5(grid, studies: dict, out: Path, arms=("PATR", "M3")) -> str | None:
     side by side; filled: without centering, hollow: with it; the real towers marked."""
     if not studies:
         return None
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
     markers = {"real": "*", "offset": "o", "rotation": "^"}
     for ax, arm in zip(axes, arms):
@@ -364,6 +364,6 @@ def figure5(grid, studies: dict, out: Path, arms=("PATR", "M3")) -> str | None:
                            label=TOWER_NAMES.get(tower, tower))
                 for i, tower in enumerate(studies)]
     axes[1].legend(handles=handles, fontsize=8)
-    return _finish(fig, out, "figure5_towers.png",
+    return finish_figure(fig, out, "figure5_towers.png",
                    f"Figure 5 ({grid.profile} profile): zero-shot transfer against tower "
                    "alignment; perturbed towers are perturbations of the real one")

@@ -306,7 +306,9 @@ def update_readme(grid, out: Path, readme: Path) -> bool:
     parts.append(f"Figures: `{out.name}/figure1_text_clusters_*.png`, "
                  f"`{out.name}/figure2_recall_curves_*.png`, `{out.name}/figure3_lambda_*.png`, "
                  f"`{out.name}/figure4_training_*.png`, `{out.name}/figure2d_protocols_*.png`, "
-                 f"`{out.name}/figure5_towers.png`, `{out.name}/figure6_mechanism.png`; all "
+                 f"`{out.name}/figure5_towers.png`, `{out.name}/figure6_mechanism.png`, "
+                 f"`{out.name}/figure7_retrieval_examples_*.png`, "
+                 f"`{out.name}/figure8_tagging_examples_*.png`; all "
                  "tables as CSV beside them.")
     text = _between(text, "tables", "\n".join(parts))
     text = _between(text, "findings", (out / "findings.md").read_text(encoding="utf-8"))

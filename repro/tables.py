@@ -15,6 +15,7 @@ import numpy as np
 from repro.ablation import table2c, table2d, table6, table_lambda
 from repro.data import LANGS
 from repro.figures import figure1, figure2, figure2d, figure3, figure4, figure5, figure6
+from repro.examples import RETRIEVAL_ARMS, figure7, figure8
 from repro.fileio import atomic_write_bytes
 from repro.grid import MATCHED_LRS, lr_label, matched_pair, settings_label
 from repro.findings import findings
@@ -271,6 +272,12 @@ def all_tables(grid, studies: dict | None = None) -> list[Table]:
     ])
 
 
+def example_towers(grid) -> list[str]:
+    """Towers whose Figures 7 and 8 are drawn: mini-profile towers with PATR and M3 runs."""
+    return [t for t in grid.towers_run if grid.profile == "mini"
+            and all(grid.runs(t, a) for a in RETRIEVAL_ARMS)]
+
+
 def write_all(grid, out: Path) -> list[str]:
     """Write every table, figure and the findings of the grid into ``out``; returns the
     file names."""
@@ -278,6 +285,11 @@ def write_all(grid, out: Path) -> list[str]:
     written, clusters = [], {}
     studies = tower_studies(grid)
     tables = all_tables(grid, studies)
+    for tower in example_towers(grid):
+        for made in (figure7(grid, out, tower), figure8(grid, out, tower)):
+            if made:
+                written += made[0]
+                tables.append(made[1])
     for t in tables:
         written += t.write(out)
     schema = {"format": FORMAT, "alpha": ALPHA,

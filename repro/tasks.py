@@ -179,6 +179,18 @@ XTD10_NOT_ENCODED = {
 }
 
 
+def text_features_of(cfg, texts: list[str], lang: str, cache: bool = True) -> torch.Tensor:
+    """``cfg``'s tower features of ``texts``, float32 (n, text_dim), in chunks of
+    :data:`TEXT_CHUNK` on one thread: through the feature cache, or (``cache=False``, for
+    one-off queries that would only clutter it) straight from the tower."""
+    texts = list(texts)
+    if cache:
+        return _Encoder(cfg)(texts, lang, np.arange(len(texts)), "texts").feats
+    with parallel.one_thread():
+        return torch.from_numpy(np.concatenate(
+            [encode_chunk(cfg, texts[i:i + TEXT_CHUNK]) for i in range(0, len(texts), TEXT_CHUNK)]))
+
+
 def center_on_english(task: Task) -> Task:
     """``text_preprocess=center_en``: every text feature of ``task`` minus the mean feature of
     the English training captions, L2-renormalised (a label-free repair of an anisotropic

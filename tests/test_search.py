@@ -1,0 +1,173 @@
+"""``python -m repro search``, ``tag`` and ``export`` on a short real run: rankings checked
+against a brute-force loop, the export round trip, and every bad input a one-line error."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import call_main
+from repro import cli, emoji, search
+from repro.config import make_config
+from repro.errors import ReproError
+from repro.export import load_run
+from repro.trainer import train_and_evaluate
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, mini_task):
+    """A finished 2-epoch run of the default config (M3 at its defaults)."""
+    out = tmp_path_factory.mktemp("search") / "run"
+    train_and_evaluate(make_config("mini", ["epochs=2", "batch_size=256"], seed=0), out,
+                       task=mini_task)
+    return out
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """Four emoji images, a text file and a PNG cut in half."""
+    d = tmp_path_factory.mktemp("images")
+    paths = emoji.emoji_image_paths(emoji.load_emoji())
+    for p in paths[:4]:
+        shutil.copy(p, d / p.name)
+    (d / "notes.txt").write_text("not an image")
+    (d / "broken.png").write_bytes(paths[5].read_bytes()[:200])
+    return d
+
+
+def _json(capsys, *argv):
+    out = call_main(cli.main, list(argv), capsys)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout), out.stderr
+
+
+def _brute_force(query: np.ndarray, items: np.ndarray, k: int) -> list[int]:
+    """Best-first item indices by cosine, one Python comparison at a time (ties: first)."""
+    scores = [sum(float(a) * float(b) for a, b in zip(query, row)) for row in items]
+    order = []
+    for _ in range(k):
+        best = None
+        for i, s in enumerate(scores):
+            if i not in order and (best is None or s > scores[best]):
+                best = i
+        order.append(best)
+    return order
+
+
+def test_top_k_is_a_stable_best_first_ranking():
+    items = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.6, 0.8]])
+    idx, scores = search.top_k(np.array([[1.0, 0.0]]), items, 3)
+    # by hand: cosines 1, 0, 1, 0.6 -> items 0 and 2 tie (input order), then 3
+    assert idx.tolist() == [[0, 2, 3]] and scores.tolist() == [[1.0, 1.0, 0.6]]
+    assert search.top_k(np.array([[0.0, 1.0]]), items, 10)[0].shape == (1, 4)  # k capped at n
+    # a tie across the k-th place: cosines 0.6, 0.8, 0.6, 0.6 -> item 1, then the first 0.6
+    idx, _ = search.top_k(np.array([[0.0, 1.0]]), np.array([[0.8, 0.6], [0.6, 0.8], [0.8, 0.6],
+                                                             [0.8, 0.6]]), 2)
+    assert idx.tolist() == [[1, 0]]
+    rng = np.random.default_rng(0)
+    q, x = rng.normal(size=(1, 8)), rng.normal(size=(50, 8))
+    assert search.top_k(q, x, 7)[0][0].tolist() == _brute_force(q[0], x, 7)
+
+
+def test_search_ranks_the_test_images_like_a_brute_force_loop(run, capsys):
+    got, _ = _json(capsys, "search", "--run", str(run), "gato", "--lang", "es", "-k", "5", "--json")
+    assert got["lang"] == "es" and [h["rank"] for h in got["results"]] == [1, 2, 3, 4, 5]
+    m = load_run(run)
+    paths, images = search.test_images(m)
+    assert len(paths) == 500
+    q = search.embed_queries(m, ["gato"], "es")[0]
+    assert [str(paths[i]) for i in _brute_force(q, images, 5)] == [h["path"] for h in got["results"]]
+    scores = [h["score"] for h in got["results"]]
+    assert scores == sorted(scores, reverse=True)
+    assert scores[0] == pytest.approx(float(images[_brute_force(q, images, 1)[0]] @ q), abs=1e-4)
+
+
+def test_search_a_folder_skips_and_counts_bad_files_and_writes_a_sheet(run, folder, tmp_path,
+                                                                       capsys):
+    sheet = tmp_path / "top.png"
+    got, err = _json(capsys, "search", "--run", str(run), "cat", "--images", str(folder), "-k",
+                     "9", "--json", "--sheet", str(sheet))
+    assert len(got["results"]) == 4                         # k capped at the 4 readable images
+    assert {h["path"] for h in got["results"]} == {str(p) for p in sorted(folder.glob("*.png"))
+                                                   if p.name != "broken.png"}
+    assert "skipped 2 file(s)" in err
+    assert sheet.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_tag_gives_polish_tags_of_the_vocabulary_side_by_side(run, tmp_path, capsys):
+    img = emoji.emoji_image_paths(emoji.load_emoji())[0]
+    got, _ = _json(capsys, "tag", "--run", str(run), str(img), "--lang", "pl,ja", "-k", "5", "--json")
+    assert got["langs"] == ["pl", "jp"]
+    tags = got["images"][0]["tags"]
+    vocab = set(emoji.load_emoji().tag_vocabulary("pl")[0])
+    assert len(tags["pl"]) == 5 and all(t["tag"] in vocab for t in tags["pl"])
+    vocab_file = tmp_path / "v.txt"
+    vocab_file.write_text("kot\n\npies\nkot\nsamochód\n", encoding="utf-8")
+    got, _ = _json(capsys, "tag", "--run", str(run), str(img), "--vocab", str(vocab_file),
+                   "--lang", "pl", "-k", "5", "--json")
+    assert sorted(t["tag"] for t in got["images"][0]["tags"]["pl"]) == ["kot", "pies", "samochód"]
+    out = call_main(cli.main, ["tag", "--run", str(run), str(img), "--lang", "pl,tr"], capsys)
+    assert out.returncode == 0 and "pl" in out.stdout.splitlines()[1] and "tr" in out.stdout
+
+
+def test_export_round_trip_gives_the_same_ranking_and_checks_the_weights(run, tmp_path, capsys):
+    model = tmp_path / "model"
+    out = subprocess.run([sys.executable, "-m", "repro", "export", "--run", str(run), "--out",
+                          str(model)], capture_output=True, text=True)   # once as a process
+    assert out.returncode == 0, out.stderr
+    assert sorted(p.name for p in model.iterdir()) == ["heads.safetensors", "model.json"]
+    by_run, _ = _json(capsys, "search", "--run", str(run), "smiling face", "--json")
+    by_model, _ = _json(capsys, "search", "--model", str(model), "smiling face", "--json")
+    assert by_run["results"] == by_model["results"]
+    meta = json.loads((model / "model.json").read_text())
+    assert meta["data_sha256"] and meta["summary"] and meta["text_tower"]["weights_sha256"]
+    meta["text_tower"]["weights_sha256"] = "0" * 64
+    (model / "model.json").write_text(json.dumps(meta))
+    out = call_main(cli.main, ["search", "--model", str(model), "cat"], capsys)
+    assert out.returncode == 2 and "installed text tower differs" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    out = call_main(cli.main, ["export", "--run", str(run), "--out", str(run)], capsys)
+    assert out.returncode == 2 and "not an export folder" in out.stderr
+
+
+def test_bad_inputs_are_one_line_errors(run, folder, tmp_path, capsys):
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(run, unfinished)
+    (unfinished / "metrics.json").unlink()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "a.txt").write_text("x")
+    utf16 = tmp_path / "utf16.txt"
+    utf16.write_bytes("kot\nżółw\n".encode("utf-16"))
+    blank = tmp_path / "blank.txt"
+    blank.write_text("\n  \n")
+    cases = [
+        (["search", "--run", str(run), "  "], "empty text"),
+        (["search", "--run", str(run), "cat", "--lang", "xx"], "--lang xx: unknown language"),
+        (["search", "--run", str(run), "cat", "-k", "0"], "-k 0: must be >= 1"),
+        (["search", "cat"], "give one of --run"),
+        (["search", "--run", str(run), "--model", str(run), "cat"], "give one of --run"),
+        (["search", "--run", str(unfinished), "cat"], "not a finished run (no metrics.json)"),
+        (["search", "--run", str(tmp_path / "nope"), "cat"], "no such folder"),
+        (["search", "--run", str(run), "cat", "--images", str(empty)], "no readable image"),
+        (["search", "--run", str(run), "cat", "--sheet", str(tmp_path / "x.jpg")], "must end in .png"),
+        (["search", "--run", str(run), "cat", "--sheet", str(tmp_path / "no/x.png")], "no such folder"),
+        (["search", "--model", str(run), "cat"], "not an exported model"),
+        (["tag", "--run", str(run), str(folder / "notes.txt")], "not a readable image"),
+        (["tag", "--run", str(run), str(folder / "broken.png")], "not a readable image"),
+        (["tag", "--run", str(run), str(tmp_path / "none.png")], "no such image file"),
+        (["tag", "--run", str(run), str(folder / "notes.txt"), "--vocab", str(blank)], "no tag in it"),
+        (["tag", "--run", str(run), str(folder / "notes.txt"), "--vocab", str(utf16)], "not UTF-8"),
+    ]
+    for argv, message in cases:
+        out = call_main(cli.main, argv, capsys)
+        assert out.returncode == 2 and message in out.stderr, (argv, out.stderr)
+        assert out.stderr.startswith("error: ") and len(out.stderr.strip().splitlines()) == 1
+        assert out.stdout == ""
+    assert not (tmp_path / "x.jpg").exists()
+    with pytest.raises(ReproError, match="unknown language"):
+        search.check_lang("klingon")
+    assert search.check_lang("JA") == "jp"
