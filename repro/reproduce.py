@@ -323,7 +323,7 @@ def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Pat
     why_not = readme_refusal(update_readme, Path(out), seeds, sets)
     if why_not is None:
         if findings.update_readme(grid, Path(out), Path("README.md")):
-            print("README.md: tables and findings sections updated from", out)
+            print("README.md: the answers updated from", out)
     else:
         print(f"README.md left as it is ({why_not})")
     grid.steps.append({"step": "tables and figures", "seconds": time.perf_counter() - t0,

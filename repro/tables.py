@@ -18,7 +18,7 @@ from repro.figures import figure1, figure2, figure2d, figure3, figure4, figure5,
 from repro.examples import RETRIEVAL_ARMS, figure7, figure8
 from repro.fileio import atomic_write_bytes
 from repro.grid import MATCHED_LRS, lr_label, matched_pair, settings_label
-from repro.findings import findings
+from repro.findings import findings, results_index
 from repro.schema import FILE, FORMAT
 from repro.stats import ALPHA, paired_summary
 from repro.towerstudy import study, table5, table5b, tower_notes
@@ -315,7 +315,10 @@ def write_all(grid, out: Path) -> list[str]:
     mechanism = figure6(grid, out)
     if mechanism:
         written.append(mechanism)
-    atomic_write_bytes(out / "findings.md",
-                       findings(grid, {t.name: t for t in tables}, clusters).encode())
+    found = findings(grid, {t.name: t for t in tables}, clusters)
+    atomic_write_bytes(out / "findings.md", found.encode())
     written.append("findings.md")
+    atomic_write_bytes(out / "README.md",
+                       results_index(grid, tables, written, found).encode())
+    written.append("README.md")
     return written
