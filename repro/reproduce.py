@@ -63,7 +63,7 @@ def choose_profile(requested: str) -> tuple[str, str]:
     if requested == "paper":
         if not has_coco:
             raise ReproError("--profile paper needs COCO 2014: set XLIR_COCO_DIR to a folder with "
-                             "annotations/, train2014/, val2014/ (see README)")
+                             "annotations/, train2014/, val2014/ (see docs/paper_profile.md)")
         return "paper", "asked for with --profile paper"
     if requested == "mini":
         return "mini", "asked for with --profile mini"

@@ -308,7 +308,7 @@ def _paper_task(cfg, enc: _Encoder, pool=None) -> Task:
     """COCO 2014 (train/val, English) + XTD10 (test) with cached backbone features."""
     if not cfg.coco_root:
         raise ReproError("the paper profile needs --set coco_root=DIR (annotations/, "
-                         "train2014/, val2014/); see README 'paper profile'")
+                         "train2014/, val2014/); see docs/paper_profile.md")
     root = Path(cfg.coco_root)
     xroot = xtd10_dir(cfg) or data.xtd10_root(None)
     x = data.load_xtd10(xroot, **_xtd10_fixture_args(cfg))

@@ -159,6 +159,27 @@ def test_reduced_grid_tables_have_their_content(reduced_grids):
     assert "Table 5" in (root / "tables-jobs1" / "findings.md").read_text()
 
 
+def test_the_results_index_holds_the_findings_every_table_and_figure(reduced_grids, tmp_path):
+    from repro import findings
+
+    root, grids, files = reduced_grids
+    out = root / "tables-jobs1"
+    index = (out / "README.md").read_text()
+    assert "README.md" in files["jobs1"]
+    assert (out / "findings.md").read_text().strip() in index
+    for name in files["jobs1"]:
+        if name.endswith(".csv"):  # every table, by its own title line
+            assert (out / name).with_suffix(".md").read_text().splitlines()[0] in index, name
+        if name.endswith(".png"):
+            assert f"![{name}]({name})" in index, name
+    # the top-level README gets the answers only, between its markers; the rest stays
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- answers:start -->\nold\n<!-- answers:end -->\noutro\n")
+    assert findings.update_readme(grids["jobs1"], out, readme)
+    answers = (out / "findings.md").read_text().split("\n\n")[0]
+    assert readme.read_text() == f"intro\n<!-- answers:start -->\n{answers}\n<!-- answers:end -->\noutro\n"
+
+
 def test_bad_jobs_and_executor_are_one_line_errors(tmp_path):
     from repro.reproduce import run_grid
 

@@ -112,4 +112,4 @@ def test_paper_defaults_sweep_without_coco_is_one_line(monkeypatch, capsys):
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
         "error: the paper profile needs --set coco_root=DIR (annotations/, train2014/, "
-        "val2014/); see README 'paper profile'"]
+        "val2014/); see docs/paper_profile.md"]
