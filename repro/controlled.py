@@ -1,5 +1,5 @@
 """Controlled towers and language centering: test-time changes of a frozen tower's
-non-English features, before the text head (issue 19).
+non-English features, before the text head.
 
 The heads are trained on English only, so changing the non-English tower features at test
 time changes only the zero-shot side; English features are never touched. Two known

@@ -97,7 +97,7 @@ def caption_epochs(option: str, batch_size: int = 128) -> int:
     return epochs_for_steps(CAPTION_COUNTS[option], batch_size, MINI_STEPS)
 
 
-#: The mini profile's v1 protocol (the tables before issue 15), reachable by config keys only
+#: The mini profile's v1 protocol (the first release's tables), reachable by config keys only
 #: for Table 2d: all English keywords as captions, identical texts of two emoji as negatives, a
 #: random split that lets near-duplicates straddle it, and v1's settings.
 V1 = ["train_captions=names+keywords", "mask_same_text=false", "emoji_split=random",

@@ -165,7 +165,7 @@ class _Encoder:
 
 
 #: What a text tower leaves out of the mini task, and why. E5's features have a budget of 5
-#: minutes cold (issue 19); on 2 CPU cores it encodes about 135 short names/s and 53 XTD10
+#: minutes cold; on 2 CPU cores it encodes about 135 short names/s and 53 XTD10
 #: captions/s, so the texts of Tables 1, 2, 5 and 4b take about 3 minutes and these would not fit.
 TAGS_NOT_ENCODED = {
     "e5": "tagging not run for e5: its tag vocabularies (38,168 keywords) would add about "

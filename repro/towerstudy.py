@@ -1,5 +1,5 @@
 """Table 5 and Figure 5: how much cross-lingual alignment zero-shot transfer needs, and what
-language centering repairs (issue 19), by evaluation only.
+language centering repairs, by evaluation only.
 
 The trained PATR and M3 models of the grid are reused as they are; for every non-English
 language their frozen tower's test features are changed before the text head
