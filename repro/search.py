@@ -19,6 +19,7 @@ from repro.data import LANGS
 from repro.errors import ReproError
 from repro.evaluation import embed_images, embed_texts
 from repro.export import Loaded
+from repro.report import save_png
 from repro.tasks import image_features, text_features_of
 
 #: Codes a user may type for a language of :data:`repro.data.LANGS` (ISO 639-1 for Japanese).
@@ -166,20 +167,15 @@ def _thumb(ax, path: str, title: str, colour: str = "black") -> None:
 
 
 def _save(fig, out: Path) -> None:
-    """Write ``fig`` to ``out`` as PNG atomically (no half-written file) and close it."""
-    import io
+    """Write ``fig`` to ``out`` as PNG atomically (:func:`repro.report.save_png`) and close it."""
     import warnings
 
     import matplotlib.pyplot as plt
 
-    from repro.fileio import atomic_write_bytes
-
-    buf = io.BytesIO()
     with warnings.catch_warnings():  # without a CJK font those glyphs draw as boxes
         warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-        fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+        save_png(fig, out)
     plt.close(fig)
-    atomic_write_bytes(out, buf.getvalue())
 
 
 def search_sheet(query: str, hits: list[dict], out: Path) -> None:

@@ -183,12 +183,10 @@ def text_features_of(cfg, texts: list[str], lang: str, cache: bool = True) -> to
     """``cfg``'s tower features of ``texts``, float32 (n, text_dim), in chunks of
     :data:`TEXT_CHUNK` on one thread: through the feature cache, or (``cache=False``, for
     one-off queries that would only clutter it) straight from the tower."""
-    texts = list(texts)
+    texts, enc = list(texts), _Encoder(cfg)
     if cache:
-        return _Encoder(cfg)(texts, lang, np.arange(len(texts)), "texts").feats
-    with parallel.one_thread():
-        return torch.from_numpy(np.concatenate(
-            [encode_chunk(cfg, texts[i:i + TEXT_CHUNK]) for i in range(0, len(texts), TEXT_CHUNK)]))
+        return enc(texts, lang, np.arange(len(texts)), "texts").feats
+    return torch.from_numpy(enc._compute(texts))  # the cache's own chunked computation
 
 
 def center_on_english(task: Task) -> Task:
