@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 
-from repro.errors import ReproError as UserError
+from repro.core.errors import ReproError as UserError
 
 
 def _load_npy(path: str, option: str):
@@ -45,14 +45,14 @@ def _print_report(report: dict, as_json: bool) -> None:
 
 def cmd_evaluate(args) -> int:
     if args.run:
-        from repro.trainer import evaluate_run
+        from repro.training.trainer import evaluate_run
 
         metrics = evaluate_run(Path(args.run), log=lambda m: print(m, file=sys.stderr))
         _print_report(metrics if args.json else metrics["summary"], args.json)
         return 0
     if not (args.scores and args.image_of_caption):
         raise UserError("evaluate needs --run DIR, or both --scores and --image-of-caption")
-    from repro import metrics
+    from repro.scoring import metrics
 
     scores = _load_npy(args.scores, "--scores")
     groups = _load_npy(args.image_of_caption, "--image-of-caption")
@@ -65,11 +65,12 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from repro import data, emoji
+    from repro.data import paper
+    from repro.data import emoji
 
     if args.data_cmd == "verify":
         check = emoji.verify_emoji if args.dataset == "emoji" else (
-            lambda root: data.verify(args.dataset, root))
+            lambda root: paper.verify(args.dataset, root))
         for line in check(args.root):
             print(line)
         return 0
@@ -83,7 +84,7 @@ def cmd_data(args) -> int:
 
 def cmd_train(args) -> int:
     from repro.config import make_config
-    from repro.trainer import train_and_evaluate
+    from repro.training.trainer import train_and_evaluate
 
     cfg = make_config(args.profile, args.set, seed=args.seed)
     metrics = train_and_evaluate(cfg, Path(args.out), resume=not args.fresh)
@@ -92,7 +93,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_reproduce(args) -> int:
-    from repro.reproduce import reproduce
+    from repro.experiments.reproduce import reproduce
 
     reproduce(profile=args.profile, out=Path(args.out), runs=Path(args.runs), fresh=args.fresh,
               notebooks=not args.no_notebooks, seeds=args.seeds, sets=args.set,
@@ -104,7 +105,8 @@ def cmd_worker_env(args) -> int:
     """Shell lines that give a cluster worker this machine's numerics pins and one thread."""
     import shlex
 
-    from repro import numerics, parallel
+    from repro.core import numerics
+    from repro.core import parallel
 
     env = {"PYTHONHASHSEED": "0", **numerics.env_for_subprocess(), **parallel.SINGLE_THREAD_ENV}
     for key in sorted(env):
@@ -113,7 +115,7 @@ def cmd_worker_env(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from repro.compare import compare, fingerprint_difference, format_summary
+    from repro.report.compare import compare, fingerprint_difference, format_summary
 
     summary = compare(Path(args.old), Path(args.new), args.alpha)
     for line in format_summary(summary):
@@ -130,7 +132,7 @@ def cmd_compare(args) -> int:
 
 def _load_model(args):
     """The model of ``--run RUN`` or ``--model DIR`` (exactly one)."""
-    from repro.export import load_export, load_run
+    from repro.app.export import load_export, load_run
 
     if bool(args.run) == bool(args.model):
         raise UserError("give one of --run RUN (a finished run folder) or --model DIR (an export)")
@@ -153,7 +155,7 @@ def _check_sheet(path: str | None) -> None:
 def _images(args, m, files=None):
     """(paths, embeddings) of the images to rank: ``files`` (tag), the readable images of
     ``--images`` (skipped files counted on stderr), or the model's own test images."""
-    from repro import search
+    from repro.app import search
 
     if files is None and not args.images:
         return search.test_images(m)
@@ -168,7 +170,7 @@ def _images(args, m, files=None):
 
 
 def cmd_search(args) -> int:
-    from repro import search
+    from repro.app import search
 
     if not args.query.strip():
         raise UserError("query: empty text; give a non-empty query")
@@ -191,7 +193,7 @@ def cmd_search(args) -> int:
 
 
 def cmd_tag(args) -> int:
-    from repro import search
+    from repro.app import search
 
     langs = [search.check_lang(c) for c in args.lang.split(",") if c.strip()] or ["en"]
     if args.k < 1:
@@ -222,7 +224,7 @@ def cmd_tag(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from repro.export import export, load_run
+    from repro.app.export import export, load_run
 
     out = export(load_run(Path(args.run)), Path(args.out))
     print(f"wrote {out} ({', '.join(sorted(p.name for p in out.iterdir()))})")

@@ -6,7 +6,7 @@ import dataclasses
 import json
 from dataclasses import dataclass, fields
 
-from repro.errors import ReproError
+from repro.core.errors import ReproError
 
 
 #: The plateau (method.md section 3): a run is on it while the mean over the last

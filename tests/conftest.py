@@ -27,7 +27,7 @@ MODULE_ORDER = ("test_grid", "test_feature_workers", "test_paper_fixture", "test
 def pytest_configure(config):
     """Each test process computes on one thread, and so do the processes its tests start:
     pytest-xdist runs one test process per core."""
-    from repro import parallel
+    from repro.core import parallel
 
     os.environ.update(parallel.SINGLE_THREAD_ENV)
 
@@ -91,7 +91,7 @@ def build_shared_features(store: Path) -> None:
     from filelock import FileLock
 
     from repro.config import make_config
-    from repro.tasks import build_task
+    from repro.training.tasks import build_task
 
     store.mkdir(parents=True, exist_ok=True)
     with FileLock(str(store) + ".lock"):
@@ -151,7 +151,7 @@ def call_main(main, argv: list[str], capsys):
     the process computes on one thread again after (a command may set its own count)."""
     import subprocess
 
-    from repro import parallel
+    from repro.core import parallel
 
     capsys.readouterr()
     try:
@@ -167,7 +167,7 @@ def call_main(main, argv: list[str], capsys):
 def few_perturbations(mp: pytest.MonkeyPatch) -> None:
     """Table 5 with 3 of its 9 perturbations (offsets 0.5 and 4, rotation 1): the same code
     at a third of the evaluation."""
-    from repro import towerstudy
+    from repro.report import towerstudy
 
     mp.setattr(towerstudy, "BETAS", (0.5, 4.0))
     mp.setattr(towerstudy, "ALPHAS", (1.0,))
@@ -222,7 +222,7 @@ def make_coco(root: Path, image_ids_by_split: dict, captions_per_image: int = 2)
 def mini_task(mini_features):
     """The default mini task (muse tower, no XTD10), from the shared features."""
     from repro.config import make_config
-    from repro.tasks import build_task
+    from repro.training.tasks import build_task
 
     return build_task(make_config("mini"), with_xtd10=False)
 
@@ -232,7 +232,7 @@ def keyword_task(mini_features):
     """The mini task on the names+keywords captions (texts that repeat across emoji; the
     trainer digest's task), no XTD10."""
     from repro.config import make_config
-    from repro.sweep import DIGEST_TASK
-    from repro.tasks import build_task
+    from repro.experiments.sweep import DIGEST_TASK
+    from repro.training.tasks import build_task
 
     return build_task(make_config("mini", DIGEST_TASK), with_xtd10=False)

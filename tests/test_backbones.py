@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
-from repro import backbones, emoji
-from repro.errors import ReproError
+from repro.core.errors import ReproError
+from repro.data import emoji
+from repro.towers import backbones
 
 
 def _grace_hopper() -> Path:

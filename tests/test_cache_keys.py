@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from repro import backbones, features, model, tasks
 from repro.config import make_config
+from repro.towers import backbones, cache, text as text_towers
+from repro.training import tasks
 
 
 def _meta(**sets):
@@ -24,20 +25,20 @@ def test_cached_recomputes_exactly_when_the_metadata_or_inputs_change(tmp_path):
         return np.ones((len(items), 3), dtype=np.float32)
 
     base = {"tower": "t", "pooling": "mean"}
-    features.cached("k", base, ["a", "b"], compute, tmp_path)
-    features.cached("k", dict(base), ["a", "b"], compute, tmp_path)
+    cache.cached("k", base, ["a", "b"], compute, tmp_path)
+    cache.cached("k", dict(base), ["a", "b"], compute, tmp_path)
     assert len(calls) == 1                                      # same key: a hit
-    features.cached("k", dict(base, pooling="cls"), ["a", "b"], compute, tmp_path)
-    features.cached("k", base, ["a", "c"], compute, tmp_path)
-    features.cached("k", base, ["b", "a"], compute, tmp_path)   # order is part of the key
+    cache.cached("k", dict(base, pooling="cls"), ["a", "b"], compute, tmp_path)
+    cache.cached("k", base, ["a", "c"], compute, tmp_path)
+    cache.cached("k", base, ["b", "a"], compute, tmp_path)   # order is part of the key
     assert len(calls) == 4
     assert not list(tmp_path.glob(".*.tmp"))                    # streamed, renamed, nothing left
 
 
 def test_mbert_key_holds_weights_pooling_length_and_device(tiny_bert, tmp_path, monkeypatch):
     base = _meta(text_tower="mbert", mbert_id=tiny_bert)
-    assert base["revision"].startswith("sha256:") and base["max_length"] == model.MBERT_MAX_LENGTH
-    assert base["pooling_rule"] == model.MBERT_POOLING_RULES["mean"]
+    assert base["revision"].startswith("sha256:") and base["max_length"] == text_towers.MBERT_MAX_LENGTH
+    assert base["pooling_rule"] == text_towers.MBERT_POOLING_RULES["mean"]
     assert _meta(text_tower="mbert", mbert_id=tiny_bert, mbert_pooling="cls") != base
     assert _meta(text_tower="mbert", mbert_id=tiny_bert, device="cpu")["device"] == "cpu"
     monkeypatch.setattr(tasks, "MBERT_MAX_LENGTH", 64)
@@ -95,10 +96,10 @@ def test_file_hash_index_rehashes_changed_files_only(tmp_path):
     index = tmp_path / "index.json"
     p = tmp_path / "f.bin"
     p.write_bytes(b"abc")
-    first = features.file_sha256s([p], index)
+    first = cache.file_sha256s([p], index)
     assert json.loads(index.read_text())[str(p.resolve())][2] == first[0]
     p.write_bytes(b"abd")
-    assert features.file_sha256s([p], index) != first
+    assert cache.file_sha256s([p], index) != first
 
 
 def test_the_tower_loads_only_on_a_miss(tiny_bert):
@@ -107,7 +108,7 @@ def test_the_tower_loads_only_on_a_miss(tiny_bert):
 
     def load():
         loads.append(1)
-        return model.MBertTower(str(tiny_bert))
+        return text_towers.MBertTower(str(tiny_bert))
 
     texts = ["only loaded once", "a red apple on the table"]
     first = tasks._Encoder(cfg, load)(texts, "en", [0, 1])
@@ -118,7 +119,7 @@ def test_the_tower_loads_only_on_a_miss(tiny_bert):
 
 
 def test_reproduce_checks_towers_without_loading_them(tiny_bert):
-    from repro import reproduce
+    from repro.experiments import reproduce
 
     load, problem = reproduce._tower_loader(make_config("mini", ["text_tower=mbert",
                                                                  f"mbert_id={tiny_bert}"]))

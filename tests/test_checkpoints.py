@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from repro import trainer
 from repro.config import make_config
-from repro.errors import ReproError
-from repro.runjob import reuse_or_train
+from repro.core.errors import ReproError
+from repro.training import trainer
+from repro.training.runjob import reuse_or_train
 
 FAST = ["epochs=3", "batch_size=256"]
 

@@ -15,9 +15,9 @@ import pytest
 from scipy import stats as sps
 
 from conftest import call_main
-from repro.compare import compare, fingerprint_difference, format_summary, welch_p
 from repro.config import make_config
-from repro.errors import ReproError
+from repro.core.errors import ReproError
+from repro.report.compare import compare, fingerprint_difference, format_summary, welch_p
 
 COMMITTED = Path(__file__).resolve().parents[1] / "paper_tables"
 T2C = "table2c_length_muse.csv"

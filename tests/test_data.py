@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from repro import cli, data, emoji, fileio
-from repro.errors import ReproError
+from repro import cli
+from repro.core import fileio
+from repro.core.errors import ReproError
+from repro.data import emoji, paper
 
 from conftest import call_main, make_coco
 
@@ -20,8 +22,8 @@ from conftest import call_main, make_coco
 # ----------------------------------------------------------------------------- XTD10
 
 def test_xtd10_shared_copy_reads_all_languages(xtd10_dir):
-    x = data.load_xtd10(xtd10_dir)
-    assert set(x.captions) == set(data.LANGS)
+    x = paper.load_xtd10(xtd10_dir)
+    assert set(x.captions) == set(paper.LANGS)
     assert all(len(c) == 1000 for c in x.captions.values())
     assert len(x.image_names) == 1000
     assert sum(n.startswith("COCO_train2014_") for n in x.image_names) == 800
@@ -42,7 +44,7 @@ def xtd10_copy(xtd10_dir, tmp_path):
 def test_missing_file_named(xtd10_copy):
     (xtd10_copy / "MIC/test_1kcaptions_fr.txt").unlink()
     with pytest.raises(ReproError, match=r"test_1kcaptions_fr\.txt: file not found"):
-        data.load_xtd10(xtd10_copy)
+        paper.load_xtd10(xtd10_copy)
 
 
 def test_removed_line_named(xtd10_copy):
@@ -50,7 +52,7 @@ def test_removed_line_named(xtd10_copy):
     lines = p.read_bytes().splitlines(keepends=True)
     p.write_bytes(b"".join(lines[:10] + lines[11:]))
     with pytest.raises(ReproError, match=r"test_1kcaptions_ko\.txt: 999 lines, expected 1000"):
-        data.load_xtd10(xtd10_copy)
+        paper.load_xtd10(xtd10_copy)
 
 
 def test_changed_byte_named(xtd10_copy):
@@ -59,11 +61,11 @@ def test_changed_byte_named(xtd10_copy):
     raw[0] = ord("X") if raw[0] != ord("X") else ord("Y")
     p.write_bytes(bytes(raw))
     with pytest.raises(ReproError, match=r"test_1kcaptions_en\.txt: sha256 .* does not match"):
-        data.load_xtd10(xtd10_copy)
+        paper.load_xtd10(xtd10_copy)
     jp = xtd10_copy / "STAIR/test_1kcaptions_jp.txt"
     jp.write_bytes(b"\xff" + jp.read_bytes()[1:])  # a broken UTF-8 byte is named too
     with pytest.raises(ReproError, match=r"test_1kcaptions_jp\.txt: not UTF-8"):
-        data.load_xtd10(xtd10_copy, langs=("jp",))
+        paper.load_xtd10(xtd10_copy, langs=("jp",))
 
 
 def test_empty_caption_named(xtd10_copy):
@@ -72,12 +74,12 @@ def test_empty_caption_named(xtd10_copy):
     lines[5] = b"   \r\n"
     p.write_bytes(b"".join(lines))
     with pytest.raises(ReproError, match=r"test_1kcaptions_es\.txt: empty line 6"):
-        data.load_xtd10(xtd10_copy)
+        paper.load_xtd10(xtd10_copy)
 
 
 def test_wrong_language_code(xtd10_dir):
     with pytest.raises(ReproError, match="unknown XTD10 language code 'ja'"):
-        data.load_xtd10(xtd10_dir, langs=("en", "ja"))
+        paper.load_xtd10(xtd10_dir, langs=("en", "ja"))
 
 
 def test_cli_verify_xtd10(xtd10_dir, xtd10_copy, capsys):
@@ -142,7 +144,7 @@ def test_download_resumes_partial_file(server, tmp_path):
     dest.parent.mkdir()
     (dest.parent / "f.bin.part").write_bytes(payload[:1000])
     digest = __import__("hashlib").sha256(payload).hexdigest()
-    data.download(f"{url}/f.bin", dest, digest, progress=False)
+    paper.download(f"{url}/f.bin", dest, digest, progress=False)
     assert dest.read_bytes() == payload
     assert _RangeHandler.hits == [("/f.bin", "bytes=1000-")]
 
@@ -153,7 +155,7 @@ def test_corrupt_cached_file_is_fetched_again(server, tmp_path):
     dest = tmp_path / "f.bin"
     dest.write_bytes(b"bad bytes!")  # a corrupt earlier copy: never used
     digest = __import__("hashlib").sha256(b"good bytes").hexdigest()
-    data.download(f"{url}/f.bin", dest, digest, progress=False)
+    paper.download(f"{url}/f.bin", dest, digest, progress=False)
     assert dest.read_bytes() == b"good bytes"
 
 
@@ -162,21 +164,21 @@ def test_download_with_wrong_checksum_fails_and_leaves_nothing(server, tmp_path)
     (root / "f.bin").write_bytes(b"tampered")
     dest = tmp_path / "f.bin"
     with pytest.raises(ReproError, match="failed its check"):
-        data.download(f"{url}/f.bin", dest, "0" * 64, progress=False)
+        paper.download(f"{url}/f.bin", dest, "0" * 64, progress=False)
     assert not dest.exists() and not (tmp_path / "f.bin.part").exists()
 
 
 def test_xtd10_downloads_into_cache_with_licence(server, xtd10_dir, monkeypatch, tmp_path):
     root, url = server
     shutil.copytree(xtd10_dir, root / "repo")
-    monkeypatch.setattr(data, "XTD10_URL", url + "/repo/{path}")
+    monkeypatch.setattr(paper, "XTD10_URL", url + "/repo/{path}")
     monkeypatch.setenv("XLIR_CACHE", str(tmp_path / "cache"))
-    x = data.load_xtd10()
+    x = paper.load_xtd10()
     cached = tmp_path / "cache" / "xtd10-d77ff16"
     assert x.root == cached and (cached / "LICENSE.md").is_file()
     assert len(x.captions["zh"]) == 1000
     n_requests = len(_RangeHandler.hits)
-    data.load_xtd10()  # second time: all from the cache
+    paper.load_xtd10()  # second time: all from the cache
     assert len(_RangeHandler.hits) == n_requests
 
 
@@ -184,38 +186,38 @@ def test_truncated_zip_is_detected(tmp_path):
     z = tmp_path / "a.zip"
     with zipfile.ZipFile(z, "w") as zf:
         zf.writestr("x.txt", "hello" * 1000)
-    assert data.verify_zip(z) is None
+    assert paper.verify_zip(z) is None
     z.write_bytes(z.read_bytes()[:-30])
-    assert "not a complete zip" in data.verify_zip(z)
+    assert "not a complete zip" in paper.verify_zip(z)
 
 
 # ----------------------------------------------------------------------------- COCO fixture
 
 def test_coco_fixture_splits_exclude_xtd10(tmp_path, xtd10_dir, capsys):
-    x = data.load_xtd10(xtd10_dir)
+    x = paper.load_xtd10(xtd10_dir)
     xtd_train = [i for n, i in zip(x.image_names, x.coco_ids) if "train2014" in n][:3]
     xtd_val = [i for n, i in zip(x.image_names, x.coco_ids) if "val2014" in n][:2]
     make_coco(tmp_path, {"train2014": xtd_train + [1, 2, 3, 4, 5, 6],
                          "val2014": xtd_val + [7, 8, 9]})
-    caps = data.load_coco_captions(tmp_path)
+    caps = paper.load_coco_captions(tmp_path)
     assert len(caps) == 2 * 14 and caps[0].caption == "image %d caption 0" % xtd_train[0]
-    train, val = data.coco_splits(caps, x.coco_ids, n_val=2)
+    train, val = paper.coco_splits(caps, x.coco_ids, n_val=2)
     train_ids = {c.image_id for c in train}
     assert not train_ids & set(x.coco_ids)  # no XTD10 image reaches training
     assert len({c.image_id for c in val}) == 2 and not {c.image_id for c in val} & set(x.coco_ids)
     assert not train_ids & {c.image_id for c in val}
     assert train_ids | {c.image_id for c in val} == set(range(1, 10))
-    leak, _ = data.coco_splits(caps, x.coco_ids, n_val=2, allow_leak=True)
+    leak, _ = paper.coco_splits(caps, x.coco_ids, n_val=2, allow_leak=True)
     assert set(xtd_train) <= {c.image_id for c in leak}
     for c in caps:
-        assert data.coco_image_path(tmp_path, c.split, c.image_id).is_file()
+        assert paper.coco_image_path(tmp_path, c.split, c.image_id).is_file()
     out = call_main(cli.main, ["data", "verify", "coco", "--root", str(tmp_path)], capsys)
     assert out.returncode == 0 and out.stdout.strip().endswith("OK"), out.stderr
 
 
 def test_coco_val_ids_are_seeded_and_fixed():
-    a = data.coco_val_ids(range(100, 200), n=10)
-    assert a == data.coco_val_ids(reversed(range(100, 200)), n=10)
+    a = paper.coco_val_ids(range(100, 200), n=10)
+    assert a == paper.coco_val_ids(reversed(range(100, 200)), n=10)
     assert len(set(a)) == 10
 
 
@@ -223,7 +225,7 @@ def test_coco_bad_json_named(tmp_path):
     make_coco(tmp_path, {"train2014": [1], "val2014": [2]})
     (tmp_path / "annotations" / "captions_val2014.json").write_text("{broken")
     with pytest.raises(ReproError, match=r"captions_val2014\.json: invalid JSON"):
-        data.load_coco_captions(tmp_path)
+        paper.load_coco_captions(tmp_path)
 
 
 # ----------------------------------------------------------------------------- emoji
@@ -235,7 +237,7 @@ def test_emoji_builder_identical_bytes(cldr_dir, tmp_path):
     assert a.read_bytes() == b.read_bytes() == emoji.EMOJI_ASSET.read_bytes()
     e = emoji.load_emoji(a)
     assert len(e.items) == 1849
-    assert all(set(it["name"]) == set(data.LANGS) for it in e.items)
+    assert all(set(it["name"]) == set(paper.LANGS) for it in e.items)
     assert [len(e.indices(s)) for s in ("test", "val", "train")] == [500, 100, 1249]
 
 
@@ -321,7 +323,7 @@ def test_caption_options():
 
 
 def test_text_ids_normalise():
-    from repro.textids import normalize_text, shared_text_ids, text_ids
+    from repro.data.textids import normalize_text, shared_text_ids, text_ids
 
     assert normalize_text("  Grinning\u00a0FACE ") == "grinning face"
     assert normalize_text("ｆｌａｇ") == "flag"   # NFKC folds full-width letters

@@ -10,10 +10,10 @@ import torch
 
 from conftest import call_main
 
-from repro import trainer
 from repro.config import make_config
-from repro.errors import ReproError
-from repro.model import resolve_device
+from repro.core.device import resolve_device
+from repro.core.errors import ReproError
+from repro.training import trainer
 
 FAST = ["epochs=2", "batch_size=256"]
 
@@ -46,9 +46,9 @@ def test_cuda_asked_for_but_absent_is_one_line():
 
 def _bench(argv: list[str], capsys):
     """``python -m repro.bench ARGV`` in this test process."""
-    from repro import bench
+    from repro.bench import suite
 
-    return call_main(bench.main, argv, capsys)
+    return call_main(suite.main, argv, capsys)
 
 
 def test_paper_scale_bench_runs_and_projects(capsys):
@@ -77,7 +77,7 @@ def test_paper_scale_bench_runs_and_projects(capsys):
 def test_coco_like_inputs_have_the_real_shapes(tmp_path):
     from PIL import Image
 
-    from repro import scale
+    from repro.bench import scale
 
     caps = scale.coco_like_captions(2000)
     words = [len(c.split()) for c in caps]

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from repro import backbones, emoji, parallel, tasks
 from repro.config import make_config
+from repro.core import parallel
+from repro.data import emoji
+from repro.towers import backbones
+from repro.training import tasks
 
 
 @pytest.fixture(scope="module")

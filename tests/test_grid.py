@@ -1,13 +1,14 @@
-"""The experiment design (repro.grid): protocol arms, caption counts, seeds."""
+"""The experiment design (repro.design.grid): protocol arms, caption counts, seeds."""
 
 import json
 
 import pytest
 
 from conftest import call_main, few_perturbations
-from repro import emoji, grid
 from repro.config import MINI_STEPS, make_config
-from repro.errors import ReproError
+from repro.core.errors import ReproError
+from repro.data import emoji
+from repro.design import grid
 
 
 def test_caption_counts_match_the_asset():
@@ -103,8 +104,8 @@ def reduced_grids(tmp_path_factory, mini_features):
     """The reduced grid trained in this process (--jobs 1), in two single-threaded worker
     processes (--jobs 2) and on a Dask LocalCluster of two single-threaded workers, with the
     tables of each (Table 5 with 3 of its 9 perturbations)."""
-    from repro.reproduce import run_grid
-    from repro.tables import write_all
+    from repro.experiments.reproduce import run_grid
+    from repro.report.tables import write_all
 
     root = tmp_path_factory.mktemp("reduced")
     grids = {f"jobs{j}": run_grid("mini", root / f"jobs{j}", jobs=j, **REDUCED) for j in (1, 2)}
@@ -160,7 +161,7 @@ def test_reduced_grid_tables_have_their_content(reduced_grids):
 
 
 def test_the_results_index_holds_the_findings_every_table_and_figure(reduced_grids, tmp_path):
-    from repro import findings
+    from repro.report import findings
 
     root, grids, files = reduced_grids
     out = root / "tables-jobs1"
@@ -181,7 +182,7 @@ def test_the_results_index_holds_the_findings_every_table_and_figure(reduced_gri
 
 
 def test_bad_jobs_and_executor_are_one_line_errors(tmp_path):
-    from repro.reproduce import run_grid
+    from repro.experiments.reproduce import run_grid
 
     with pytest.raises(ReproError, match="--jobs 0"):
         run_grid("mini", tmp_path / "x", seeds=(0,), arms=("PATR",), jobs=0)
@@ -193,7 +194,7 @@ def test_a_dask_worker_running_two_tasks_at_once_is_refused(tmp_path):
     """Thread counts and deterministic mode are per process: a worker with --nthreads 2 would
     run two training runs in one process. The job says so in one line."""
     distributed = pytest.importorskip("distributed")
-    from repro.runjob import train_job
+    from repro.training.runjob import train_job
 
     cfg = make_config("mini", ["epochs=1"])
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=True,

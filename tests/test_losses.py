@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from repro import losses
+from repro.model import losses
 
 
 def unit(deg):

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from repro import metrics
+from repro.scoring import metrics
 
 
 # ----------------------------------------------------------------------------- slow reference
@@ -282,7 +282,7 @@ def test_k_below_one_rejected():
 
 
 def test_metrics_module_does_not_import_torch():
-    code = "import sys, repro.metrics; print('torch' in sys.modules)"
+    code = "import sys, repro.scoring.metrics; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

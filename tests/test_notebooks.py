@@ -25,4 +25,4 @@ def test_committed_without_outputs(path):
             assert len(cell["source"] if isinstance(cell["source"], str)
                        else "".join(cell["source"])) < 600, "notebooks stay thin"
     code = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
-    assert "from repro import" in code and "notebook_grid" in code
+    assert "from repro.experiments import reproduce" in code and "notebook_grid" in code

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from repro import numerics
+from repro.core import numerics
 
 #: Work that goes through each pinned library: MKL (matmul), ATen loops (softmax, norms,
 #: AdamW), oneDNN (a convolution), numpy's OpenBLAS and SIMD loops (as mUSE uses them).
@@ -103,7 +103,7 @@ class Watch(importlib.abc.MetaPathFinder):
         return None
 sys.meta_path.insert(0, Watch())
 assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ
-import repro.trainer, repro.backbones
+import repro.training.trainer, repro.towers.backbones
 print(seen["at_torch"])
 """
 
@@ -125,7 +125,7 @@ def test_seeding_switches_on_deterministic_algorithms_without_the_compiler():
     """The same switch ``torch.use_deterministic_algorithms(True)`` sets, errors and all, and
     torch's compiler stays unimported (about 2 s of every training process)."""
     code = ("import sys, torch\n"
-            "from repro import trainer\nfrom repro.config import make_config\n"
+            "from repro.config import make_config\nfrom repro.training import trainer\n"
             "assert not torch.are_deterministic_algorithms_enabled()\n"
             "trainer.seed_everything(make_config('mini'))\n"
             "print(torch.are_deterministic_algorithms_enabled(),"

@@ -6,8 +6,10 @@ import hashlib
 import pytest
 
 from conftest import call_main, make_coco
-from repro import data, reproduce, tables
-from repro.table import MeanStd
+from repro.data import paper
+from repro.experiments import reproduce
+from repro.report import tables
+from repro.report.table import MeanStd
 
 
 @pytest.fixture
@@ -17,9 +19,9 @@ def paper_fixture(tmp_path):
     make_coco(coco, {"train2014": train_ids, "val2014": val_ids})
     xtd = tmp_path / "xtd"
     names = [f"COCO_{'train2014' if i < 30 else 'val2014'}_{i:012d}.jpg" for i in xtd_ids]
-    files = {data.XTD10_IMAGES: names}
-    for lang in data.LANGS:
-        files[data.xtd10_caption_path(lang)] = [f"{lang} caption of image {i}" for i in xtd_ids]
+    files = {paper.XTD10_IMAGES: names}
+    for lang in paper.LANGS:
+        files[paper.xtd10_caption_path(lang)] = [f"{lang} caption of image {i}" for i in xtd_ids]
     sums = []
     for rel, lines in files.items():
         p = xtd / rel
@@ -51,7 +53,7 @@ def test_paper_profile_end_to_end(paper_fixture, tiny_bert, tmp_path, monkeypatc
     # No XTD10 image reaches training: 24 + 10 images, minus 4 XTD10, minus 4 validation.
     assert task.train_images.shape[0] == 34 - 4 - 4
     m = grid.results[("mbert", "M3", 0)]
-    assert m["profile"] == "paper" and set(m["retrieval"]) == set(data.LANGS)
+    assert m["profile"] == "paper" and set(m["retrieval"]) == set(paper.LANGS)
     assert m["tagging"] == {} and any(n.startswith("tagging not run") for n in m["notes"])
     written = tables.write_all(grid, tmp_path / "tables")
     assert "table1_main.md" in written and "figure1_text_clusters_mbert.png" in written
@@ -88,7 +90,7 @@ def test_paper_defaults_sweep_on_the_fixture(paper_fixture, tiny_bert, monkeypat
                                              tmp_path):
     """``python -m repro.bench defaults --profile paper``: the declared grid on COCO's English
     validation split (here one arm of it on the fixture), 3 seeds, a choice per arm."""
-    from repro import sweep
+    from repro.experiments import sweep
 
     coco, xtd, _ = paper_fixture
     monkeypatch.setenv("XLIR_COCO_DIR", str(coco))
@@ -105,10 +107,10 @@ def test_paper_defaults_sweep_on_the_fixture(paper_fixture, tiny_bert, monkeypat
 
 
 def test_paper_defaults_sweep_without_coco_is_one_line(monkeypatch, capsys):
-    from repro import bench
+    from repro.bench import suite
 
     monkeypatch.delenv("XLIR_COCO_DIR", raising=False)
-    out = call_main(bench.main, ["defaults", "--profile", "paper"], capsys)
+    out = call_main(suite.main, ["defaults", "--profile", "paper"], capsys)
     assert out.returncode == 2
     assert out.stderr.strip().splitlines() == [
         "error: the paper profile needs --set coco_root=DIR (annotations/, train2014/, "

@@ -1,4 +1,4 @@
-"""Where the work runs (repro.parallel): cores, thread limits, executors and the grid's plan."""
+"""Where the work runs (repro.core.parallel): cores, thread limits, executors and the grid's plan."""
 
 import os
 import time
@@ -6,8 +6,8 @@ import time
 import numpy as np
 import pytest
 
-from repro import parallel
-from repro.errors import ReproError
+from repro.core import parallel
+from repro.core.errors import ReproError
 
 
 def test_usable_cores_is_the_affinity():

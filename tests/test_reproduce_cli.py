@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from repro.cli import build_parser
-from repro.grid import SEEDS
-from repro.reproduce import readme_refusal
+from repro.design.grid import SEEDS
+from repro.experiments.reproduce import readme_refusal
 
 
 def test_every_reproduce_option_says_what_it_does_and_its_default():
@@ -45,7 +45,8 @@ def test_worker_env_gives_a_shell_the_pins_and_one_thread():
     import subprocess
     import sys
 
-    from repro import numerics, parallel
+    from repro.core import numerics
+    from repro.core import parallel
 
     script = (f'eval "$({sys.executable} -m repro worker-env)" && {sys.executable} -c '
               '"import json, os; print(json.dumps(dict(os.environ)))"')

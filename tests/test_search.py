@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 
 from conftest import call_main
-from repro import cli, emoji, search
+from repro import cli
+from repro.app import search
+from repro.app.export import load_run
 from repro.config import make_config
-from repro.errors import ReproError
-from repro.export import load_run
-from repro.trainer import train_and_evaluate
+from repro.core.errors import ReproError
+from repro.data import emoji
+from repro.training.trainer import train_and_evaluate
 
 
 @pytest.fixture(scope="module")

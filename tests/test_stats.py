@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from repro import stats
+from repro.scoring import stats
 
 
 def test_t_interval_by_hand():

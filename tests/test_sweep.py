@@ -1,4 +1,4 @@
-"""The defaults sweep (repro.sweep): per-item validation scores, the declared choice rule with
+"""The defaults sweep (repro.experiments.sweep): per-item validation scores, the declared choice rule with
 its stability, the record and the trainer digest that keeps the record current."""
 
 import json
@@ -6,8 +6,9 @@ import json
 import numpy as np
 import pytest
 
-from repro import evaluation, sweep, trainer
 from repro.config import make_config
+from repro.experiments import sweep
+from repro.training import evaluation, trainer
 
 
 def test_validation_item_scores_average_to_the_validation_rsum(tmp_path, mini_task):
@@ -69,7 +70,7 @@ def test_trainer_digest_is_reproducible_and_moves_with_the_bits(mini_task, monke
 
 def test_the_sweep_record_is_current_with_the_trainer(keyword_task):
     """The committed sweep ran on today's trainer: the digest of its short fixed runs
-    (:data:`repro.sweep.DIGEST_RUNS`) is the one the record holds. A change that moves any
+    (:data:`repro.experiments.sweep.DIGEST_RUNS`) is the one the record holds. A change that moves any
     training bit fails here until the sweep is rerun (``python -m repro.bench defaults``). The
     bits are a machine's: on another CPU or library build the digest is not comparable."""
     assert sweep.RECORD.is_file(), f"{sweep.RECORD}: no sweep record; run python -m repro.bench defaults"
@@ -81,8 +82,8 @@ def test_the_sweep_record_is_current_with_the_trainer(keyword_task):
 
 
 def test_the_grid_trains_the_sweeps_choice():
-    """Every arm's settings in repro/grid.py are the ones the committed sweep chose."""
-    from repro import grid
+    """Every arm's settings in repro/design/grid.py are the ones the committed sweep chose."""
+    from repro.design import grid
 
     record = json.loads(sweep.RECORD.read_text())
     for arm, settings in record["arms"].items():

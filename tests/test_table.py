@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from repro import stats
-from repro.compare import compare
-from repro.schema import FILE
-from repro.table import Counts, Interval, SeedList, Table, mean_std
+from repro.report.compare import compare
+from repro.report.schema import FILE
+from repro.report.table import Counts, Interval, SeedList, Table, mean_std
+from repro.scoring import stats
 
 
 def _table() -> Table:

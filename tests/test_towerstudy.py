@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from conftest import few_perturbations
-from repro import towerstudy
-from repro.data import LANGS
-from repro.reproduce import run_grid
-from repro.findings import findings
-from repro.tables import all_tables, tower_studies
+from repro.data.paper import LANGS
+from repro.experiments.reproduce import run_grid
+from repro.report import towerstudy
+from repro.report.findings import findings
+from repro.report.tables import all_tables, tower_studies
 
 NON_EN = [l for l in LANGS if l != "en"]
 
@@ -21,7 +21,7 @@ def two_towers(tmp_path_factory, tiny_bert, mini_features):
     """The tiny random BERT as mBERT, with the output preprocessing and raw-feature rows that
     E5 has in the grid (same code path), beside mUSE; 2 seeds, 1 epoch; Table 5 with 3 of
     its 9 perturbations (two offsets, one rotation)."""
-    from repro import grid as design
+    from repro.design import grid as design
 
     sets = ("epochs=1", "batch_size=256", f"mbert_id={tiny_bert}")
     with pytest.MonkeyPatch.context() as mp:

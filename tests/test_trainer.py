@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from repro import evaluation, features, trainer
 from repro.config import make_config
-from repro.errors import ReproError
-from repro.model import MBertTower, MuseTower
-from repro.tasks import build_task
+from repro.core.errors import ReproError
+from repro.towers import cache
+from repro.towers.text import MBertTower, MuseTower
+from repro.training import evaluation, trainer
+from repro.training.tasks import build_task
 
 FAST = ["epochs=3", "batch_size=256"]
 
@@ -126,19 +127,19 @@ def test_stale_cache_is_rebuilt(tmp_path):
         calls.append(len(items))
         return np.ones((len(items), 3)) * len(calls)
 
-    a = features.cached("t", {"tower": "x"}, ["a", "b"], compute, tmp_path)
-    b = features.cached("t", {"tower": "x"}, ["a", "b"], compute, tmp_path)
+    a = cache.cached("t", {"tower": "x"}, ["a", "b"], compute, tmp_path)
+    b = cache.cached("t", {"tower": "x"}, ["a", "b"], compute, tmp_path)
     assert calls == [2] and np.array_equal(a, b)
-    features.cached("t", {"tower": "y"}, ["a", "b"], compute, tmp_path)  # other tower
-    features.cached("t", {"tower": "x"}, ["a", "c"], compute, tmp_path)  # other inputs
+    cache.cached("t", {"tower": "y"}, ["a", "b"], compute, tmp_path)  # other tower
+    cache.cached("t", {"tower": "x"}, ["a", "c"], compute, tmp_path)  # other inputs
     assert calls == [2, 2, 2]
     meta = next(p for p in tmp_path.glob("t-*.json")
                 if json.loads(p.read_text())["tower"] == "x"
-                and json.loads(p.read_text())["inputs_sha256"] == features.inputs_sha256(["a", "b"]))
+                and json.loads(p.read_text())["inputs_sha256"] == cache.inputs_sha256(["a", "b"]))
     doctored = json.loads(meta.read_text())
     doctored["n_items"] = 99  # metadata that no longer matches
     meta.write_text(json.dumps(doctored))
-    again = features.cached("t", {"tower": "x"}, ["a", "b"], compute, tmp_path, log=lambda m: None)
+    again = cache.cached("t", {"tower": "x"}, ["a", "b"], compute, tmp_path, log=lambda m: None)
     assert calls == [2, 2, 2, 2] and again[0, 0] == 4
 
 
@@ -202,8 +203,8 @@ def test_text_mask_reaches_training(tmp_path, keyword_task):
 
 def test_text_diagnostics_skip_identical_texts(mini_task):
     """Two identical texts of two items count neither as same- nor as different-item."""
-    from repro.model import DualEncoder
-    from repro.tasks import TextSet
+    from repro.model.encoder import DualEncoder
+    from repro.training.tasks import TextSet
 
     cfg = make_config("mini", FAST, seed=0)
     torch.manual_seed(0)
@@ -223,7 +224,7 @@ def test_text_diagnostics_skip_identical_texts(mini_task):
 def test_image_head_init_is_shared_by_every_arm_of_a_seed():
     """Paired arms start their image head from the same weights, text head or not; the seed
     changes them; the text head draws from its own generator."""
-    from repro.model import DualEncoder
+    from repro.model.encoder import DualEncoder
 
     def image_head(sets, seed):
         return DualEncoder(make_config("mini", sets, seed=seed), 512, 1280).image_head.state_dict()
@@ -243,7 +244,7 @@ def test_a_tower_without_tag_or_xtd10_encoding_says_so(monkeypatch, mini_feature
     """A tower listed in TAGS_NOT_ENCODED / XTD10_NOT_ENCODED (E5: over its feature budget)
     encodes no tag vocabulary / XTD10 captions; its runs carry the reasons, which Tables 3
     and 4 print."""
-    from repro import tasks
+    from repro.training import tasks
 
     monkeypatch.setitem(tasks.TAGS_NOT_ENCODED, "muse", "tagging not run for muse: a test")
     monkeypatch.setitem(tasks.XTD10_NOT_ENCODED, "muse", "XTD10 text alignment: a test")

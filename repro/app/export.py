@@ -1,0 +1,146 @@
+"""A trained model a user can pick up: a finished run folder, or the folder
+``python -m repro export`` writes from one (the two heads as safetensors plus ``model.json``:
+config, tower and backbone ids with their weight hashes, the training-data checksum, the
+metrics summary). Loading an export checks that the installed tower and backbone are the
+ones it was trained on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from repro.config import Config, config_from_json
+from repro.core.errors import ReproError
+from repro.core.fileio import atomic_write_bytes
+from repro.model.encoder import DualEncoder
+from repro.towers.backbones import weights_id
+from repro.training.tasks import build_task, tower_meta
+
+HEADS = "heads.safetensors"
+META = "model.json"
+#: What ``model.json`` says it is (a loader refuses anything else).
+FORMAT = "xlir-repro model 1"
+#: The keys of tower_meta that identify a tower's weights.
+TOWER_ID_KEYS = ("weights", "weights_sha256", "source", "revision", "pooling", "prefix")
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A model ready to embed: ``cfg`` (its training config), ``model`` (eval, CPU),
+    ``text_mean`` ((1, text_dim) float32: the vector ``text_preprocess=center_en`` subtracts
+    from every tower feature, else None), ``source`` (the folder it came from) and ``meta``
+    (what ``model.json`` holds, or the same facts read from a run)."""
+
+    cfg: Config
+    model: DualEncoder
+    text_mean: torch.Tensor | None
+    source: Path
+    meta: dict
+
+
+def tower_id(cfg: Config) -> dict:
+    """The installed text tower's identity: its name and weight hashes (no cache detail)."""
+    meta = tower_meta(cfg)
+    return {"tower": cfg.text_tower, **{k: meta[k] for k in TOWER_ID_KEYS if k in meta}}
+
+
+def backbone_id(cfg: Config) -> dict:
+    """The image backbone's identity: its name and its weights' id (file hash or URL)."""
+    return {"backbone": cfg.image_backbone, "weights": weights_id(cfg.image_backbone,
+                                                                  cfg.image_weights)}
+
+
+def load_run(run: Path) -> Loaded:
+    """The best-validation model of a finished run folder (``config.json``, ``best_model.pt``
+    and ``metrics.json``: written only when the run ended)."""
+    run = Path(run)
+    if not run.is_dir():
+        raise ReproError(f"--run {run}: no such folder")
+    missing = [n for n in ("config.json", "best_model.pt", "metrics.json") if not (run / n).is_file()]
+    if missing:
+        raise ReproError(f"--run {run}: not a finished run (no {missing[0]}); train it to the "
+                         "end first")
+    try:
+        cfg = config_from_json((run / "config.json").read_text(encoding="utf-8"))
+        metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+        state = torch.load(run / "best_model.pt", map_location="cpu", weights_only=True)
+    except Exception as exc:  # JSON, config and unpickling errors come in many types
+        raise ReproError(f"--run {run}: unreadable run files ({type(exc).__name__})") from None
+    model = _model(cfg, state, f"--run {run}")
+    meta = {"config": json.loads(cfg.to_json()), "text_tower": tower_id(cfg),
+            "image_backbone": backbone_id(cfg), "data_sha256": metrics.get("data_sha256"),
+            "summary": metrics.get("summary", {})}
+    return Loaded(cfg, model, _text_mean(cfg), run, meta)
+
+
+def _model(cfg: Config, state: dict, where: str) -> DualEncoder:
+    """A DualEncoder of ``cfg`` with ``state`` (dimensions read from the state), eval, CPU."""
+    try:
+        image_dim = state["image_head.0.weight"].shape[1]
+        text_dim = (state["text_head.0.weight"].shape[1] if cfg.text_head != "none"
+                    else state["image_head.2.weight"].shape[0])
+        model = DualEncoder(cfg, text_dim, image_dim)
+        model.load_state_dict(state)
+    except (KeyError, RuntimeError, IndexError) as exc:
+        raise ReproError(f"{where}: the saved heads do not fit the config ({exc})") from None
+    return model.eval()
+
+
+def _text_mean(cfg: Config) -> torch.Tensor | None:
+    """center_en's vector: the mean tower feature of the English training captions (read
+    through the feature cache; None when the config does not centre)."""
+    if cfg.text_preprocess != "center_en":
+        return None
+    raw = build_task(_uncentred(cfg), with_xtd10=False)
+    return raw.train_text.feats.mean(dim=0, keepdim=True)
+
+
+def _uncentred(cfg: Config) -> Config:
+    return config_from_json(json.dumps({**json.loads(cfg.to_json()), "text_preprocess": "none"}))
+
+
+def export(loaded: Loaded, out: Path) -> Path:
+    """Write ``loaded``'s heads (and center_en's vector) to ``out/heads.safetensors`` and its
+    facts to ``out/model.json``; refuses an ``out`` that holds anything else."""
+    from safetensors.torch import save
+
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(p.name not in (HEADS, META) for p in out.iterdir())):
+        raise ReproError(f"--out {out}: exists and is not an export folder; choose a new one")
+    tensors = {k: v.detach().cpu().contiguous() for k, v in loaded.model.state_dict().items()}
+    if loaded.text_mean is not None:
+        tensors["text_mean"] = loaded.text_mean.contiguous()
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / HEADS, save(tensors))
+    meta = {"format": FORMAT, **loaded.meta}
+    atomic_write_bytes(out / META, (json.dumps(meta, indent=1, sort_keys=True,
+                                               ensure_ascii=False) + "\n").encode())
+    return out
+
+
+def load_export(folder: Path) -> Loaded:
+    """The model of an export folder; a one-line error when the installed tower or backbone
+    weights are not the ones it was trained on."""
+    from safetensors.torch import load
+
+    folder = Path(folder)
+    if not (folder / META).is_file() or not (folder / HEADS).is_file():
+        raise ReproError(f"--model {folder}: not an exported model (needs {META} and {HEADS})")
+    try:
+        meta = json.loads((folder / META).read_text(encoding="utf-8"))
+        tensors = load((folder / HEADS).read_bytes())
+        cfg = config_from_json(json.dumps(meta["config"]))
+    except Exception as exc:
+        raise ReproError(f"--model {folder}: unreadable export ({type(exc).__name__})") from None
+    if meta.get("format") != FORMAT:
+        raise ReproError(f"--model {folder}: {META} is not a {FORMAT!r} file")
+    for key, now in (("text_tower", tower_id(cfg)), ("image_backbone", backbone_id(cfg))):
+        if meta.get(key) != now:
+            raise ReproError(f"--model {folder}: the installed {key.replace('_', ' ')} differs "
+                             f"from the one it was trained on ({meta.get(key)} vs {now})")
+    text_mean = tensors.pop("text_mean", None)
+    return Loaded(cfg, _model(cfg, tensors, f"--model {folder}"), text_mean, folder, meta)

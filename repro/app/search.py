@@ -1,0 +1,212 @@
+"""Search images with a text query and tag images with words, in any language, with a trained
+model (:mod:`repro.app.export`): the engine of ``python -m repro search`` and ``tag``.
+
+Images go through the model's frozen backbone once (the feature cache, keyed by content);
+texts through its frozen text tower (the same cache) and its text head. Ranking is one matrix
+product over L2-normalised embeddings (cosine similarity), ties broken by input order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from repro.app.export import Loaded
+from repro.core.errors import ReproError
+from repro.core.fileio import save_png
+from repro.data import emoji
+from repro.data.paper import LANGS
+from repro.towers.backbones import load_rgb
+from repro.training.evaluation import embed_images, embed_texts
+from repro.training.tasks import image_features, text_features_of
+
+#: Codes a user may type for a language of :data:`repro.data.paper.LANGS` (ISO 639-1 for Japanese).
+LANG_ALIASES = {"ja": "jp"}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
+
+
+def check_lang(code: str) -> str:
+    """The package's code of language ``code`` (``ja`` -> ``jp``), or a one-line error."""
+    lang = LANG_ALIASES.get(code.strip().lower(), code.strip().lower())
+    if lang not in LANGS:
+        raise ReproError(f"--lang {code}: unknown language; expected one of "
+                         f"{', '.join(LANGS)} (or ja for jp)")
+    return lang
+
+
+def embed_queries(m: Loaded, texts: list[str], lang: str, cache: bool = False) -> np.ndarray:
+    """Text embeddings of ``texts`` in ``lang``, float32 (n, D), L2-normalised: tower features
+    (through the feature cache when ``cache``), the model's text preprocessing, its text head."""
+    if not texts or any(not t.strip() for t in texts):
+        raise ReproError("query: empty text; give a non-empty query")
+    feats = text_features_of(m.cfg, texts, lang, cache)
+    if m.text_mean is not None:
+        feats = torch.nn.functional.normalize(feats - m.text_mean, dim=1)
+    return embed_texts(m.model, feats)
+
+
+def _decodes(path: Path) -> str | None:
+    """None when ``path`` is an image the backbone's loader reads, else why not."""
+    try:
+        load_rgb(path).load()
+        return None
+    except Exception as exc:  # PIL raises many types for a corrupt file
+        return f"does not decode ({type(exc).__name__})"
+
+
+def check_image(path: Path) -> Path:
+    """``path`` if it is a readable image file, else a one-line error naming it."""
+    if not path.is_file():
+        raise ReproError(f"{path}: no such image file")
+    why = _decodes(path)
+    if why:
+        raise ReproError(f"{path}: not a readable image: {why}")
+    return path
+
+
+def image_files(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """The readable images of ``folder`` (sorted by name) and the skipped files with why:
+    a file without an image suffix, or one that does not decode."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ReproError(f"--images {folder}: no such folder")
+    good, skipped = [], []
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            skipped.append((path, "not an image file"))
+            continue
+        why = _decodes(path)
+        if why:
+            skipped.append((path, why))
+        else:
+            good.append(path)
+    if not good:
+        raise ReproError(f"--images {folder}: no readable image ({len(skipped)} other files)")
+    return good, skipped
+
+
+def test_images(m: Loaded) -> tuple[list[Path], np.ndarray]:
+    """The model's own test images (the emoji of the test split) and their embeddings, float32
+    (n, D). Their backbone features are read from the cache entry of all emoji, which the
+    task that trained the model filled."""
+    if m.cfg.profile != "mini":
+        raise ReproError("the paper profile's test images need --images DIR (the XTD10 images)")
+    bench = emoji.load_emoji()
+    paths = emoji.emoji_image_paths(bench)
+    test = bench.indices("test", m.cfg.emoji_split)
+    feats = image_features(m.cfg, paths)[torch.from_numpy(test)]
+    return [paths[i] for i in test], embed_images(m.model, feats)
+
+
+def embed_image_files(m: Loaded, paths: list[Path]) -> np.ndarray:
+    """Image embeddings of image files, float32 (n, D): backbone features (cached by content),
+    then the model's image head."""
+    return embed_images(m.model, image_features(m.cfg, list(paths)))
+
+
+def top_k(queries: np.ndarray, items: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best items per query by cosine (rows L2-normalised): (indices, scores), each
+    (n_queries, k), best first; equal scores in item order. One matrix product."""
+    if k < 1:
+        raise ReproError(f"-k {k}: must be >= 1")
+    k = min(k, items.shape[0])
+    scores = queries @ items.T
+    if k == items.shape[0]:
+        order = np.argsort(-scores, axis=1, kind="stable")
+    else:  # only the items at or above each row's k-th best score are sorted
+        kth = -np.partition(-scores, k - 1, axis=1)[:, k - 1]
+        order = np.empty((scores.shape[0], k), dtype=np.int64)
+        for r, row in enumerate(scores):
+            cand = np.flatnonzero(row >= kth[r])  # in item order, so ties stay in item order
+            order[r] = cand[np.argsort(-row[cand], kind="stable")[:k]]
+    return order, np.take_along_axis(scores, order, axis=1)
+
+
+def vocabulary(lang: str, path: Path | None = None) -> list[str]:
+    """Tags to rank: one a line of ``path`` (UTF-8; blank lines dropped; duplicates kept once),
+    or the CLDR keyword vocabulary of ``lang`` that Table 3 uses."""
+    if path is None:
+        return emoji.load_emoji().tag_vocabulary(lang)[0]
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ReproError(f"--vocab {path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise ReproError(f"--vocab {path}: not UTF-8 text (byte {exc.start})") from None
+    words = list(dict.fromkeys(w.strip() for w in text.splitlines() if w.strip()))
+    if not words:
+        raise ReproError(f"--vocab {path}: no tag in it (one tag a line)")
+    return words
+
+
+def search(m: Loaded, query: str, lang: str, paths: list[Path], images: np.ndarray,
+           k: int) -> list[dict]:
+    """The ``k`` images of ``paths`` (embeddings ``images``, (n, D)) nearest to ``query``:
+    rank, score (cosine), path."""
+    idx, scores = top_k(embed_queries(m, [query], lang), images, k)
+    return [{"rank": r + 1, "score": round(float(s), 4), "path": str(paths[i])}
+            for r, (i, s) in enumerate(zip(idx[0], scores[0]))]
+
+
+def tag(m: Loaded, images: np.ndarray, lang: str, vocab: list[str], k: int) -> list[list[dict]]:
+    """Per image (embeddings ``images``, (n, D)), the ``k`` tags of ``vocab`` nearest to it:
+    rank, score (cosine), tag. The vocabulary's features go through the feature cache."""
+    idx, scores = top_k(images, embed_queries(m, vocab, lang, cache=True), k)
+    return [[{"rank": r + 1, "score": round(float(s), 4), "tag": vocab[j]}
+             for r, (j, s) in enumerate(zip(row, srow))] for row, srow in zip(idx, scores)]
+
+
+def _thumb(ax, path: str, title: str, colour: str = "black") -> None:
+    ax.imshow(np.asarray(load_rgb(Path(path))))
+    ax.set_title(title, fontsize=7, color=colour)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def _save(fig, out: Path) -> None:
+    """Write ``fig`` to ``out`` as PNG atomically (:func:`repro.core.fileio.save_png`) and close it."""
+    import warnings
+
+    import matplotlib.pyplot as plt
+
+    with warnings.catch_warnings():  # without a CJK font those glyphs draw as boxes
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+        save_png(fig, out)
+    plt.close(fig)
+
+
+def search_sheet(query: str, hits: list[dict], out: Path) -> None:
+    """A contact sheet of a search: the top images in a row, each with its rank and score."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(hits), figsize=(1.6 * len(hits), 2.0), squeeze=False)
+    for ax, h in zip(axes[0], hits):
+        _thumb(ax, h["path"], f"{h['rank']}. {h['score']:.3f}\n{Path(h['path']).name[:18]}")
+    fig.suptitle(f"query: {query}", fontsize=9)
+    _save(fig, out)
+
+
+def tag_sheet(per_image: list[dict], out: Path) -> None:
+    """A contact sheet of tagging: each image beside its top tags in every language."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    langs = list(per_image[0]["tags"])
+    fig, axes = plt.subplots(len(per_image), 1 + len(langs), squeeze=False,
+                             figsize=(1.6 + 2.2 * len(langs), 1.8 * len(per_image)))
+    for row, item in zip(axes, per_image):
+        _thumb(row[0], item["path"], Path(item["path"]).name[:20])
+        for ax, lang in zip(row[1:], langs):
+            ax.axis("off")
+            ax.text(0, 1, lang + "\n" + "\n".join(f"{t['tag'][:22]}  {t['score']:.2f}"
+                                                   for t in item["tags"][lang]),
+                    va="top", fontsize=7, family="DejaVu Sans")
+    _save(fig, out)

@@ -1,0 +1,3 @@
+from repro.bench.suite import main
+
+raise SystemExit(main())

@@ -1,0 +1,59 @@
+"""Files written once and checked: atomic writes and sha256 sums. The lowest layer that
+touches the disk; every module that writes an output uses it."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import tempfile
+from pathlib import Path
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename: never half-written."""
+    atomic_write(path, lambda f: f.write(data))
+
+
+def atomic_write(path: Path, write) -> None:
+    """Stream into ``path``: ``write(f)`` fills a temporary binary file beside it, which is
+    then renamed (never half-written, and no copy of the content is held in memory)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def git_commit(cwd=None, short: bool = False) -> str:
+    """The commit checked out at ``cwd`` (default: this process's folder), "+dirty" when
+    tracked files differ from it; "unknown" without git or a repository."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", *(["--short"] if short else []), "HEAD"],
+                                capture_output=True, text=True, check=True, cwd=cwd).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, cwd=cwd).stdout.strip()
+        return commit + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def save_png(fig, path: Path) -> None:
+    """A matplotlib figure as PNG bytes without a timestamp, written atomically."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
+    atomic_write_bytes(path, buf.getvalue())

@@ -1,0 +1,1 @@
+"""The experiment design: arms and their chosen settings, seeds, curves, protocol rows."""

@@ -1,0 +1,1 @@
+"""Running the design: the grid of runs and its results, the settings sweeps."""

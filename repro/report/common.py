@@ -1,0 +1,138 @@
+"""What every table, figure and finding shares: the Table type, cell formatting, captions
+and accessors of a finished grid's numbers.
+
+Numbers are means and (sample) standard deviations over seeds; paired differences are taken
+seed by seed (same seed: same initialisation and same batches). A variant with runs that ended
+on the loss plateau carries a dagger wherever it is used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from repro.config import PLATEAU_GAP, PLATEAU_WINDOW
+from repro.data.paper import LANGS
+from repro.report.table import Counts, SeedList
+
+NON_EN = tuple(l for l in LANGS if l != "en")
+TOWERS_ORDER = ("mbert", "muse", "e5")
+VARIANTS = ("PATR", "M3", "PATR text_head=none", "InfoNCE", "VSE++")
+PAIRS = (("M3", "PATR"), ("M3", "PATR text_head=none"), ("InfoNCE", "M3"))
+
+#: Published text-to-image R@10 on XTD10 of the paper's mUSE models (method.md section 7).
+PUBLISHED_R10 = {
+    "PATR": {"en": 83.6, "es": 75.6, "fr": 76.9, "zh": 76.1, "it": 73.4, "ko": 64.3,
+             "ru": 73.6, "jp": 69.4},
+    "M3": {"en": 85.3, "es": 78.9, "fr": 78.9, "zh": 76.7, "it": 73.6, "ko": 67.8,
+           "ru": 76.1, "jp": 70.7},
+}
+
+DAGGER = "†"
+
+PLATEAU_NOTE = (f"{DAGGER}k/n: k of the n seeds ended on the loss plateau: over their last "
+                f"{PLATEAU_WINDOW} optimizer steps, cos(t, v+) did not beat cos(t, hardest in-batch "
+                f"v−) by {PLATEAU_GAP:g} on average (method.md section 3; the step each run left it is in Table 2c and "
+                "metrics.json).")
+
+
+def plateau_note(grid) -> str:
+    """:data:`PLATEAU_NOTE` and which plateau state the tables show: the end of training, while
+    the evaluated model is each run's best-validation epoch (both are in metrics.json)."""
+    # a run that two arms share (the same config) counts once
+    runs = [grid.results[k] for k in grid.results if k not in grid.same_as]
+    agree = sum(r.get("on_plateau_at_best_epoch") == r["ended_on_plateau"] for r in runs)
+    return (PLATEAU_NOTE + " The tables show the state at the end of training; the evaluated "
+            "model is each run's best-validation epoch, whose state is "
+            f"`on_plateau_at_best_epoch` in metrics.json: the two agree in {agree} of the "
+            f"grid's {len(runs)} runs.")
+
+
+def backbone_line(grid) -> str:
+    """The image backbone of the grid's runs, as every caption names it."""
+    cfgs = list(grid.configs.values())
+    name = cfgs[0].image_backbone if cfgs else "?"
+    weights = cfgs[0].image_weights if cfgs else "?"
+    return (f"image backbone **{name}** ({'ImageNet weights' if weights == 'imagenet' else 'random init'}, "
+            "frozen, cached pooled features) + trained heads")
+
+
+def data_line(grid) -> str:
+    seeds = ", ".join(map(str, grid.seeds))
+    if grid.profile == "mini":
+        cfg = grid.configs.get((grid.towers_run[0] if grid.towers_run else "muse", "PATR",
+                                grid.seeds[0])) or next(iter(grid.configs.values()), None)
+        captions = cfg.train_captions if cfg else "?"
+        return ("Profile **mini**: offline emoji benchmark v2 (CLDR 41 names, Twemoji images; "
+                f"train on the English {captions} of 1,249 emoji, identical caption texts never "
+                "negatives; split by near-duplicate groups; test on 500 held-out emoji, one "
+                f"caption per image and language); {backbone_line(grid)}; seeds {seeds}. "
+                "Not comparable to XTD10 numbers.")
+    return ("Profile **paper**: trained on MSCOCO 2014 English captions (XTD10 images excluded), "
+            f"tested on XTD10 (1000 images, 11 languages); {backbone_line(grid)}; seeds {seeds}.")
+
+
+
+def plateau_count(runs) -> Counts:
+    """"k/n": k of the n runs ended on the plateau."""
+    return Counts(f"{sum(r['ended_on_plateau'] for r in runs)}/{len(runs)}")
+
+
+def plateau_mark(runs) -> str:
+    """" †k/n" when k of the n runs ended on the plateau, else ""."""
+    return f" {DAGGER}{plateau_count(runs)}" if any(r["ended_on_plateau"] for r in runs) else ""
+
+
+def escape_steps(runs) -> SeedList:
+    """Each run's plateau-escape step, comma-separated ("never" when it ended on it)."""
+    return SeedList(", ".join(str(r["escape_step"]) if r["escape_step"] is not None else "never"
+                     for r in runs))
+
+
+def not_run_notes(grid) -> list[str]:
+    return [f"{t}: not run: {why}" for t, why in grid.not_run.items()]
+
+
+def lang_values(runs, lang, key, section="retrieval"):
+    return [r[section][lang][key] for r in runs]
+
+
+def lang_mean(runs, langs, key):
+    """Per seed, the mean over ``langs``; returns the per-seed list."""
+    return [float(np.mean([r["retrieval"][l][key] for l in langs])) for r in runs]
+
+
+def paired(grid, tower, a, b, lang_or_langs, key):
+    """Per-seed differences a - b of a metric (a language, or the mean over languages)."""
+    out = []
+    for s in grid.seeds:
+        ra, rb = grid.results.get((tower, a, s)), grid.results.get((tower, b, s))
+        if ra is None or rb is None:
+            continue
+        langs = lang_or_langs if isinstance(lang_or_langs, tuple) else (lang_or_langs,)
+        out.append(float(np.mean([ra["retrieval"][l][key] for l in langs]))
+                   - float(np.mean([rb["retrieval"][l][key] for l in langs])))
+    return out
+
+
+def arm_notes(grid, tower, arm) -> list[str]:
+    notes = set()
+    for r in grid.runs(tower, arm):
+        notes.update(n for n in r["notes"] if "trainable" in n)
+    return sorted(notes)
+
+
+
+
+def mean_non_en(grid, tower, arm, key):
+    """Per seed, the mean of a retrieval metric over the 10 non-English languages."""
+    return lang_mean(grid.runs(tower, arm), NON_EN, key)
+
+
+def print_rows(rows: list[dict]) -> None:
+    """Rows of dicts (same keys) as a Markdown table on stdout; floats with 3 decimals."""
+    keys = list(rows[0])
+    print("| " + " | ".join(keys) + " |")
+    print("|" + "---|" * len(keys))
+    for r in rows:
+        cells = [f"{v:.3f}" if isinstance(v, float) else str(v) for v in r.values()]
+        print("| " + " | ".join(cells) + " |")

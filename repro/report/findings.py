@@ -1,0 +1,314 @@
+"""``findings.md`` and the README's generated sections: factual sentences computed from the
+same numbers as the tables (nothing here is written by hand)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from repro.core.fileio import atomic_write_bytes
+from repro.design.grid import (MATCHED_LRS, PROTOCOLS, lr_label, matched_pair, protocol_arm,
+                               settings_label)
+from repro.report.common import (NON_EN, PAIRS, VARIANTS, escape_steps, lang_mean, mean_non_en,
+                                 plateau_count)
+from repro.report.figures import CORRELATION_PAPER, lambda_points
+from repro.report.table import mean_std
+from repro.scoring.stats import Paired
+
+
+def _cell(tables: dict, name: str, column: str, *labels: str):
+    """A paired cell of a written table (the same numbers, p-values and Holm family), or None."""
+    table = tables.get(name)
+    if table is None:
+        return None
+    try:
+        cell = table.find(column, *labels)
+    except KeyError:
+        return None
+    return cell if isinstance(cell, Paired) else None
+
+
+def _text(cell) -> str:
+    return cell.text() if cell is not None else "n/a (fewer than 2 seeds)"
+
+
+def _m3_vs_patr(grid, tables, tower, lr: float, patr: str, m3: str) -> str:
+    """One finding line: M3 vs PATR at one matched learning rate and length, as Table 2c
+    states it."""
+    ms = lambda v: "{:.1f} ± {:.1f}".format(*mean_std(v))  # noqa: E731
+    epochs = str(grid.configs[(tower, m3, grid.seeds[0])].epochs)
+    name = f"table2c_length_{tower}"
+    d1 = _cell(tables, name, "M3 − PATR", "non-English R@1", lr_label(lr), epochs)
+    d10 = _cell(tables, name, "M3 − PATR", "non-English R@10", lr_label(lr), epochs)
+    plateau = (f"PATR {plateau_count(grid.runs(tower, patr))}, "
+               f"M3 {plateau_count(grid.runs(tower, m3))}")
+    return (f"- **{tower}, does M3 beat PATR at lr {lr_label(lr)}, {epochs} epochs?** "
+            f"Non-English t2i R@1 {ms(mean_non_en(grid, tower, m3, 't2i_R@1'))} (M3) vs "
+            f"{ms(mean_non_en(grid, tower, patr, 't2i_R@1'))} (PATR), paired M3 − PATR "
+            f"{_text(d1)}; R@10 {_text(d10)} (Table 2c). Runs ended on the plateau: "
+            f"{plateau}.")
+
+
+def _median_escape(runs) -> str:
+    steps = [r["escape_step"] for r in runs]
+    if any(s is None for s in steps):
+        return f"{sum(s is None for s in steps)} of {len(steps)} never left the plateau"
+    return f"median {np.median(steps):.0f}"
+
+
+def _protocol_lines(grid, tables, tower) -> list[str]:
+    """Table 2d in sentences: per protocol the M3 − PATR verdicts and escape steps, and how far
+    each choice moves them from v2."""
+    rows = {}
+    for p in PROTOCOLS:
+        cells = {k: _cell(tables, f"table2d_protocols_{tower}", f"{k}: M3 − PATR", p)
+                 for k in ("non-English R@1", "non-English R@10")}
+        if None not in cells.values():
+            rows[p] = {"R@1": cells["non-English R@1"], "R@10": cells["non-English R@10"]}
+    names = list(rows)
+    if "v2" not in names or len(names) < 2:
+        return []
+    out = []
+    for p in names:
+        s1, s10 = rows[p]["R@1"], rows[p]["R@10"]
+        patr, m3 = (grid.runs(tower, protocol_arm(a, p)) for a in ("PATR", "M3"))
+        moved = "" if p == "v2" else (
+            f"; against v2 the non-English R@1 difference moves by "
+            f"{s1.mean - rows['v2']['R@1'].mean:+.1f} points and R@10 by "
+            f"{s10.mean - rows['v2']['R@10'].mean:+.1f}"
+            + ("" if (s1.verdict, s10.verdict) == (rows["v2"]["R@1"].verdict,
+                                                   rows["v2"]["R@10"].verdict)
+               else " (the verdict changes)"))
+        out.append(f"- **{tower}, Table 2d, protocol {p}** ({PROTOCOLS[p][0]}): M3 − PATR "
+                   f"non-English R@1 {s1.text()}; R@10 {s10.text()}; "
+                   f"plateau escape PATR {_median_escape(patr)}, M3 {_median_escape(m3)}{moved}.")
+    others = [p for p in names if p != "v2"]
+    biggest = max(others, key=lambda p: abs(rows[p]["R@1"].mean - rows["v2"]["R@1"].mean))
+    out.append(f"- **{tower}, Table 2d, which choice matters most**: of the protocols tried, "
+               f"{biggest} moves the non-English R@1 difference M3 − PATR furthest from v2 "
+               f"({rows['v2']['R@1'].mean:+.1f} -> {rows[biggest]['R@1'].mean:+.1f}).")
+    return out
+
+
+def _tower_study_line(tables: dict, tower: str) -> str | None:
+    """Table 5 in one sentence: the real tower and the strongest offset and rotation, with
+    and without centering (alignment R@1; M3's zero-shot non-English R@1)."""
+    t = tables.get(f"table5_towers_{tower}")
+    if t is None:
+        return None
+    main = t.rows[0][0]  # "<tower> (real)"; later rows may be the raw-feature rows
+    cells = {(r[1], r[2]): (r[3], r[6]) for r in t.rows  # alignment R@1, M3 R@1 (MeanStd)
+             if r[0] in (main, "perturbed " + main.removesuffix(" (real)"))}
+    raw = [r for r in t.rows if "raw features" in r[0] and r[2] == "no"]
+
+    def say(condition):
+        parts = []
+        for centred in ("no", "yes"):
+            if (condition, centred) in cells:
+                align, m3 = cells[(condition, centred)]
+                parts.append(f"alignment {align:.1f}, M3 {m3.mean:.1f} ± {m3.std:.1f}"
+                             + (" centered" if centred == "yes" else ""))
+        return f"{condition}: " + "; ".join(parts)
+
+    strongest = [c for c in dict.fromkeys(r[1] for r in t.rows) if c != "real"]
+    offsets = [c for c in strongest if c.startswith("offset")]
+    rotations = [c for c in strongest if c.startswith("rotation")]
+    picks = ["real"] + offsets[-1:] + rotations[-1:]
+    line = (f"- **{tower}, Table 5 (alignment vs zero-shot transfer, evaluation only)**: "
+            "caption-to-English alignment R@1 and M3's non-English t2i R@1 — "
+            + " | ".join(say(c) for c in picks) + ".")
+    for r in raw:
+        line += (f" {r[0]}: alignment {r[3]:.1f}, PATR {r[4].mean:.1f} ± {r[4].std:.1f}, "
+                 f"M3 {r[6].mean:.1f} ± {r[6].std:.1f} ({r[6].n} seeds).")
+    return line
+
+
+def answers(grid, tables: dict) -> list[str]:
+    """The paper's claims, one line each, first: the matched ablation (M3 − PATR at each
+    matched learning rate, default length), M3 at its own optimum against PATR at its own,
+    and what the difference depends on (Figure 6's correlation)."""
+    tower = next((t for t in ("muse",) + tuple(grid.towers_run) if t in grid.towers_run), None)
+    if tower is None:
+        return []
+    out = ["**The answers first** (" + tower + "; the details below):"]
+    parts = []
+    for lr in MATCHED_LRS:
+        patr, m3 = matched_pair(lr)
+        if grid.runs(tower, patr) and grid.runs(tower, m3):
+            epochs = str(grid.configs[(tower, m3, grid.seeds[0])].epochs)
+            r1, r10 = (_cell(tables, f"table2c_length_{tower}", "M3 − PATR", f"non-English {k}",
+                             lr_label(lr), epochs) for k in ("R@1", "R@10"))
+            parts.append(f"at lr {lr_label(lr)}, R@1 {_text(r1)}, R@10 {_text(r10)}")
+    if parts:
+        out.append("- **Does the text term help, everything else equal?** M3 (λ = 1) − PATR, "
+                   "non-English recall, paired by seed (Table 2c): " + "; ".join(parts) + ".")
+    own = _cell(tables, f"table2b_paired_R1_{tower}", "M3 − PATR", "mean non-English")
+    if own is not None:
+        out.append("- **Each at its own validation optimum** (Table 2b; M3 "
+                   f"{settings_label(grid.configs[(tower, 'M3', grid.seeds[0])])}, PATR "
+                   f"{settings_label(grid.configs[(tower, 'PATR', grid.seeds[0])])}): "
+                   f"M3 − PATR non-English R@1 {_text(own)}.")
+    line = _mechanism_line(tables)
+    if line:
+        out.append(line)
+    return out + [""]
+
+
+def _mechanism_line(tables: dict) -> str | None:
+    """Figure 6 in one sentence: does "M3 helps where PATR leaves the plateau late, and not
+    otherwise" hold? Read from Table 6 (each pair's verdict) and Table 6b (the correlation,
+    for the paper's M3 where it has its own row)."""
+    pairs, corr = tables.get("table6_mechanism"), tables.get("table6b_mechanism_correlation")
+    if pairs is None or corr is None:
+        return None
+    cells = [c for row in pairs.rows for c in row if isinstance(c, Paired)]
+    helped = sum(c.verdict == "higher" for c in cells)
+    rows = {row[0]: row for row in corr.rows}
+    name, n, r, ci = rows.get(CORRELATION_PAPER, corr.rows[0])
+    rises = ci.low > 0
+    if not helped:
+        verdict = f"it does not hold: M3 is ahead (verdict higher) in none of the {len(cells)} pairs" + (
+            "; M3 − PATR does rise with PATR's time on the plateau: where PATR leaves it late, "
+            "M3 loses less" if rises else "; nor is a rise of M3 − PATR with PATR's time on the "
+            "plateau shown (the correlation's interval includes 0)")
+    elif rises:
+        verdict = ("it holds: M3 − PATR rises with PATR's time on the plateau, and M3 is ahead "
+                   f"(verdict higher) in {helped} of the {len(cells)} pairs")
+    else:
+        verdict = (f"it is not shown: M3 is ahead (verdict higher) in {helped} of the "
+                   f"{len(cells)} pairs, but the correlation's interval includes 0")
+    others = "; ".join(f"{row[0]} ({row[1]}): {row[2]:+.2f} [{row[3].low:+.2f}, {row[3].high:+.2f}]"
+                       for row in corr.rows if row[0] != name)
+    return (f"- **\"M3 helps where PATR leaves the plateau late, and not otherwise\"** (Figure 6, "
+            f"Tables 6 and 6b): over the {n} {name}, Pearson r between PATR's plateau-escape step "
+            f"and M3 − PATR non-English R@1 is {r:+.2f} [95% {ci.low:+.2f}, {ci.high:+.2f}]"
+            + (f" ({others})" if others else "") + f": {verdict}.")
+
+
+def findings(grid, tables: dict, clusters: dict | None = None) -> str:
+    """Factual sentences computed from the grid's numbers (the same numbers as the tables).
+    Paired differences are quoted from the written tables (``tables``: name -> Table), so a
+    verdict here is the table's verdict, Holm-adjusted within that table.
+
+    ``clusters``: tower -> Figure 1 panel -> cluster statistics, when the figure was drawn.
+    """
+
+    lines = answers(grid, tables) + [f"Profile **{grid.profile}**, seeds {', '.join(map(str, grid.seeds))}; "
+             "\"non-English\" is the mean over the 10 languages other than English; ± is the "
+             "sample std over seeds; differences are paired by seed, with a 95% t-interval over "
+             "seeds, the p-value of that paired t-test (in brackets Holm-adjusted over the "
+             "verdicts of the table it is quoted from; 'higher' / 'lower' only when that is "
+             "below 0.05) and the sign-flip p-value (Tables 2b paired, 2c and 2d)."]
+    for tower, why in grid.not_run.items():
+        lines.append(f"- **{tower}**: not run ({why.split('. ')[0]}).")
+    for tower in grid.towers_run:
+        have = {a for a in VARIANTS if grid.runs(tower, a)}
+        r1 = {a: mean_non_en(grid, tower, a, "t2i_R@1") for a in have}
+        r10 = {a: mean_non_en(grid, tower, a, "t2i_R@10") for a in have}
+        ms = lambda v: "{:.1f} ± {:.1f}".format(*mean_std(v))  # noqa: E731
+        for lr in MATCHED_LRS:
+            pair = matched_pair(lr)
+            for arms in (pair, tuple(f"{a} 2x epochs" for a in pair)):
+                if all(grid.runs(tower, a) for a in arms):
+                    lines.append(_m3_vs_patr(grid, tables, tower, lr, *arms))
+        lines += _protocol_lines(grid, tables, tower)
+        for lr in MATCHED_LRS:
+            points = lambda_points(grid, tower, lr)
+            if not points:
+                continue
+            best = max(points, key=lambda p: float(np.mean(lang_mean(p[2], NON_EN, "t2i_R@1"))))
+            lines.append(f"- **{tower}, λ curve at lr {lr_label(lr)} (Figure 3)**: non-English "
+                         "R@1 by λ: " + "; ".join(
+                             f"{lam:g}: {ms(lang_mean(runs, NON_EN, 't2i_R@1'))}"
+                             for lam, _, runs in points)
+                         + f" ({len(points[0][2])} seeds each); highest mean at λ = {best[0]:g}; "
+                         "text-cluster gap: " + "; ".join(
+                             f"{lam:g}: {np.mean([r['text_clusters']['gap'] for r in runs]):.3f}"
+                             for lam, _, runs in points) + ".")
+        for arm in sorted(have, key=VARIANTS.index):
+            runs = grid.runs(tower, arm)
+            n = sum(r["ended_on_plateau"] for r in runs)
+            lines.append(f"- **{tower}, {arm}**: ended on the plateau in {n} of {len(runs)} "
+                         f"seeds (plateau left at step {escape_steps(runs)} of {runs[0]['steps']}); "
+                         f"non-English R@1 {ms(r1[arm])}, R@10 {ms(r10[arm])}.")
+        for a, b in PAIRS[1:]:
+            if {a, b} <= have:
+                d = _cell(tables, f"table2b_paired_R1_{tower}", f"{a} − {b}", "mean non-English")
+                lines.append(f"- **{tower}, {a} − {b}**: non-English R@1 {_text(d)} "
+                             "(Table 2b paired).")
+        for panel, st in (clusters or {}).get(tower, {}).items():
+            lines.append(f"- **{tower}, text clusters (Figure 1), {panel}**: same-item "
+                         f"cross-lingual cosine {st['same']:.3f}, different-item {st['diff']:.3f}, "
+                         f"gap {st['gap']:.3f}, separation {st['separation']:.2f}.")
+        line = _tower_study_line(tables, tower)
+        if line:
+            lines.append(line)
+        runs = grid.runs(tower, "M3")
+        if runs and runs[0]["alignment_xtd10"]:
+            raw = float(np.mean([runs[0]["alignment_xtd10"][l]["raw_R@1"] for l in NON_EN]))
+            head = [float(np.mean([r["alignment_xtd10"][l]["head_R@1"] for l in NON_EN]))
+                    for r in runs]
+            lines.append(f"- **{tower}, text alignment (Table 4)**: XTD10 caption-to-English R@1, "
+                         f"mean over non-English languages: raw tower {raw:.1f}, after the M3 text "
+                         f"head {ms(head)}.")
+        if runs and runs[0]["tagging"]:
+            maps = [float(np.mean([r["tagging"][l]["mAP"] for l in NON_EN])) for r in runs]
+            en = [r["tagging"]["en"]["mAP"] for r in runs]
+            lines.append(f"- **{tower}, tagging (Table 3)**: M3 mAP {ms(en)} in English, "
+                         f"{ms(maps)} averaged over the other languages.")
+            per_variant = "; ".join(
+                f"{v} {ms([float(np.mean([r['tagging'][l]['mAP'] for l in NON_EN])) for r in grid.runs(tower, v)])}"
+                for v in VARIANTS if grid.runs(tower, v))
+            lines.append(f"- **{tower}, tagging for every variant (Table 3b)**: non-English mAP: "
+                         f"{per_variant}.")
+    lines += _tower_pair_lines(grid, tables)
+    return "\n".join(lines) + "\n"
+
+
+def _tower_pair_lines(grid, tables: dict) -> list[str]:
+    """Table 5b in sentences: each later tower against each earlier one, paired by seed."""
+    out = []
+    for name, t in tables.items():
+        if not name.startswith("table5b_towers_"):
+            continue
+        first, second, diff = t.header[2], t.header[3], t.header[4]
+        parts = []
+        for arm in ("PATR", "M3"):
+            for metric in ("non-English R@1", "English R@1"):
+                cell = _cell(tables, name, diff, arm, metric)
+                a, b = t.find(first, arm, metric), t.find(second, arm, metric)
+                parts.append(f"{arm} {metric} {b.mean:.1f} vs {a.mean:.1f}, {diff} {_text(cell)}")
+        out.append(f"- **{second} vs {first} (Table 5b, paired by seed)**: " + "; ".join(parts)
+                   + ".")
+    return out
+
+
+def results_index(grid, tables: list, figures: list[str], findings_text: str) -> str:
+    """paper_tables/README.md: the findings, every table (in the order written) and every
+    figure of the grid, generated (never edited by hand)."""
+    parts = [f"# Results of the `{grid.profile}` profile", "",
+             "Generated by `python -m repro reproduce` (see `manifest.json` for the commit, "
+             "versions, data checksums and timings); every table is also a CSV beside this "
+             "file. Never edit these files by hand: `nox -s check` compares a rerun with them.",
+             "", "## Findings", "", findings_text.strip(), "", "## Tables", ""]
+    parts += [t.markdown() for t in tables]
+    parts += ["## Figures", ""]
+    parts += [f"![{name}]({name})" for name in figures if name.endswith(".png")]
+    return "\n".join(parts) + "\n"
+
+
+def update_readme(grid, out: Path, readme: Path) -> bool:
+    """Embed the answers (the opening lines of the findings) between the README's markers."""
+    if not readme.is_file():
+        return False
+    text = readme.read_text(encoding="utf-8")
+    answers = (out / "findings.md").read_text(encoding="utf-8").split("\n\n")[0]
+    atomic_write_bytes(readme, _between(text, "answers", answers).encode("utf-8"))
+    return True
+
+
+def _between(text: str, marker: str, body: str) -> str:
+    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
+    i, j = text.index(start) + len(start), text.index(end)
+    return text[:i] + "\n" + body.rstrip() + "\n" + text[j:]

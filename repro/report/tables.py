@@ -1,0 +1,325 @@
+"""Tables of ``paper_tables/`` (Markdown + CSV) from a finished grid, and ``write_all``.
+
+Tables 1-4 follow the paper (main results, PATR vs M3 ablation, tagging, alignment); 2b and 3b
+add the baselines beyond the paper; the ablation tables (2c, 2d, lambda) are
+:mod:`repro.report.ablation`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from repro.core.fileio import atomic_write_bytes
+from repro.data.paper import LANGS
+from repro.design.grid import MATCHED_LRS, lr_label, matched_pair, settings_label
+from repro.report.ablation import table2c, table2d, table6, table_lambda
+from repro.report.common import (NON_EN, PAIRS, PUBLISHED_R10, TOWERS_ORDER, VARIANTS, arm_notes,
+                                 data_line, lang_mean, lang_values, not_run_notes, paired,
+                                 plateau_mark, plateau_note)
+from repro.report.examples import RETRIEVAL_ARMS, figure7, figure8
+from repro.report.figures import figure1, figure2, figure2d, figure3, figure4, figure5, figure6
+from repro.report.findings import findings, results_index
+from repro.report.schema import FILE, FORMAT
+from repro.report.table import Table, mean_std
+from repro.report.towerstudy import study, table5, table5b, tower_notes
+from repro.scoring.stats import ALPHA, paired_summary
+
+
+# ----------------------------------------------------------------------------- paper tables
+
+def _m3_header(grid, metrics) -> list[str]:
+    """["language", "<tower> M3[†k/n] <metric>" for each tower and metric]."""
+    header = ["language"]
+    for tower in TOWERS_ORDER:
+        m3 = "M3" + plateau_mark(grid.runs(tower, "M3"))
+        header += [f"{tower} {m3} {m}" for m in metrics]
+    return header
+
+
+def table1(grid) -> Table:
+    header = _m3_header(grid, ("R@1", "R@5", "R@10"))
+    t = Table("table1_main", "Table 1: zero-shot text-to-image retrieval (M3)",
+              data_line(grid) + " Text-to-image recall (%) per language, mean ± std over seeds; "
+              "training saw English only.", header)
+    for lang in LANGS + ("mean",):
+        row = [lang]
+        for tower in TOWERS_ORDER:
+            runs = grid.runs(tower, "M3")
+            if not runs:
+                row += ["not run"] * 3
+                continue
+            for k in (1, 5, 10):
+                key = f"t2i_R@{k}"
+                vals = lang_mean(runs, LANGS, key) if lang == "mean" else lang_values(runs, lang, key)
+                row.append(mean_std(vals))
+        t.add(row)
+    t.notes.append("M3 at its own settings, chosen on English validation: " + "; ".join(
+        f"{tower} {settings_label(grid.configs[(tower, 'M3', grid.seeds[0])])}"
+        for tower in TOWERS_ORDER if grid.runs(tower, "M3")) + " (the paper's λ is 1: Table 2).")
+    t.notes.append(plateau_note(grid))
+    t.notes += not_run_notes(grid)
+    return t
+
+
+def table2(grid) -> Table:
+    """The ablation proper: PATR and the paper's M3 (λ = 1) at each matched learning rate,
+    everything else equal; per language R@10 of both and M3 − PATR paired by seed, with its
+    verdict (Holm over the table)."""
+    header = ["learning rate", "language"]
+    for tower in TOWERS_ORDER:
+        header += [f"{tower} PATR R@10", f"{tower} M3 R@10", f"{tower} M3 − PATR (paired)"]
+    paper = grid.profile == "paper"
+    if paper:
+        header += ["published mUSE PATR", "published mUSE M3"]
+    t = Table("table2_ablation", "Table 2: loss ablation, PATR (λ = 0) vs M3 (λ = 1) at matched "
+              "learning rates", data_line(grid) + " Text-to-image R@10 (%), mean ± std over seeds; "
+              "PATR and M3 differ only in λ (μ_t 0.5); the difference is paired by seed (same "
+              "initialisation and batches).", header, labels=2)
+    for tower in TOWERS_ORDER:
+        t.differences[f"{tower} M3 − PATR (paired)"] = (f"{tower} M3 R@10", f"{tower} PATR R@10")
+    for lr in MATCHED_LRS:
+        patr, m3 = matched_pair(lr)
+        for lang in LANGS + ("mean",):
+            langs = LANGS if lang == "mean" else (lang,)
+            row = [lr_label(lr), lang]
+            for tower in TOWERS_ORDER:
+                if not (grid.runs(tower, patr) and grid.runs(tower, m3)):
+                    row += ["not run"] * 3
+                    continue
+                row += [mean_std(lang_mean(grid.runs(tower, arm), langs, "t2i_R@10"))
+                        for arm in (patr, m3)]
+                diffs = paired(grid, tower, m3, patr, langs, "t2i_R@10")
+                row.append(paired_summary(diffs) if len(diffs) >= 2 else "n/a")
+            if paper:
+                pub = (PUBLISHED_R10[a].get(lang) for a in ("PATR", "M3"))
+                row += [v if v is not None else "n/a" for v in pub]
+            t.add(row)
+    if paper:
+        t.notes.append("published: the paper's mUSE models as quoted in AltCLIP (arXiv:2211.06679, "
+                       "Table 3); de, pl, tr and the mean are not available there.")
+    t.notes.append(plateau_note(grid))
+    t.notes += not_run_notes(grid)
+    return t
+
+
+def table2b(grid) -> list[Table]:
+    tables = []
+    for tower in grid.towers_run:
+        variants = [v for v in VARIANTS if grid.runs(tower, v)]  # e5: PATR and M3 only
+        pairs = [(a, b) for a, b in PAIRS if a in variants and b in variants]
+        header = ["language"] + [f"{v}{plateau_mark(grid.runs(tower, v))} {m}"
+                                 for v in variants for m in ("R@1", "R@10")]
+        which = "five variants" if len(variants) == len(VARIANTS) else ", ".join(variants)
+        t = Table(f"table2b_variants_{tower}", f"Table 2b: beyond the paper, {which} ({tower})",
+                  data_line(grid) + f" Text tower {tower}. Text-to-image R@1 and R@10 (%), "
+                  "mean ± std over seeds.", header)
+        rows = [(l, (l,)) for l in LANGS] + [("mean non-English", NON_EN), ("mean all", LANGS)]
+        for label, langs in rows:
+            row = [label]
+            for v in variants:
+                for k in (1, 10):
+                    row.append(mean_std(lang_mean(grid.runs(tower, v), langs, f"t2i_R@{k}")))
+            t.add(row)
+        t.notes.append("Each variant at its own settings, chosen on English validation by the "
+                       "defaults sweep: " + "; ".join(f"{v} {settings_label(grid.configs[(tower, v, grid.seeds[0])])}"
+                                                      for v in variants) + ".")
+        t.notes.append(plateau_note(grid))
+        t.notes += [f"{v}: " + n for v in variants for n in arm_notes(grid, tower, v)]
+        tables.append(t)
+        for k in (1, 10):
+            header = ["language"]
+            for a, b in pairs:
+                header += [f"{a} − {b} seed {s}" for s in grid.seeds] + [f"{a} − {b}"]
+            p = Table(f"table2b_paired_R{k}_{tower}",
+                      f"Table 2b (paired): per-seed differences of t2i R@{k} ({tower})",
+                      data_line(grid) + f" Text tower {tower}. Differences in R@{k} points, "
+                      "same seed on both sides.", header)
+            for a, b in pairs:
+                p.derived[f"{a} − {b}"] = [f"{a} − {b} seed {s}" for s in grid.seeds]
+            for label, langs in rows:
+                row = [label]
+                for a, b in pairs:
+                    d = paired(grid, tower, a, b, langs, f"t2i_R@{k}")
+                    if len(d) == len(grid.seeds) >= 2:
+                        row += d + [paired_summary(d)]
+                    else:
+                        row += ["not run"] * (len(grid.seeds) + 1)
+                p.add(row)
+            tables.append(p)
+    for t in tables[:1]:
+        t.notes += not_run_notes(grid)
+    if not tables:
+        t = Table("table2b_variants", "Table 2b: beyond the paper", data_line(grid), ["tower", "status"])
+        for tower, why in grid.not_run.items():
+            t.add([tower, f"not run: {why}"])
+        tables.append(t)
+    return tables
+
+
+def table3(grid) -> Table:
+    header = _m3_header(grid, ("P@1", "P@5", "mAP"))
+    t = Table("table3_tagging", "Table 3: zero-shot image tagging (M3)",
+              data_line(grid) + " Each test image ranks the whole keyword vocabulary of the "
+              "language (CLDR keywords); its own keywords are the ground truth. Percent, mean ± std "
+              "over seeds. Only English text was seen in training.", header)
+    for lang in LANGS + ("mean",):
+        row = [lang]
+        for tower in TOWERS_ORDER:
+            runs = grid.runs(tower, "M3")
+            if not runs or not runs[0]["tagging"]:
+                row += ["not run"] * 3
+                continue
+            for key in ("P@1", "P@5", "mAP"):
+                if lang == "mean":
+                    vals = [float(np.mean([r["tagging"][l][key] for l in LANGS])) for r in runs]
+                else:
+                    vals = [r["tagging"][lang][key] for r in runs]
+                row.append(mean_std(vals))
+        t.add(row)
+    for tower in grid.towers_run:
+        runs = grid.runs(tower, "M3")
+        if runs and not runs[0]["tagging"]:
+            t.notes += [n for n in runs[0]["notes"] if n.startswith("tagging")]
+    t.notes.append(plateau_note(grid))
+    t.notes += not_run_notes(grid)
+    return t
+
+
+def table3b(grid) -> list[Table]:
+    """Tagging for every variant (beyond the paper): per language P@5 and mAP."""
+    out = []
+    for tower in grid.towers_run:
+        if not any(r["tagging"] for r in grid.runs(tower, "M3")):
+            continue
+        header = ["language"] + [f"{v}{plateau_mark(grid.runs(tower, v))} {m}"
+                                 for v in VARIANTS for m in ("P@5", "mAP")]
+        t = Table(f"table3b_tagging_variants_{tower}",
+                  f"Table 3b: zero-shot tagging for every variant ({tower})",
+                  data_line(grid) + f" Text tower {tower}. As Table 3 (percent, mean ± std "
+                  "over seeds), for each training variant.", header)
+        for label, langs in [(l, (l,)) for l in LANGS] + [("mean non-English", NON_EN)]:
+            row = [label]
+            for v in VARIANTS:
+                for key in ("P@5", "mAP"):
+                    row.append(mean_std([float(np.mean([r["tagging"][l][key] for l in langs]))
+                                         for r in grid.runs(tower, v)]))
+            t.add(row)
+        t.notes.append(plateau_note(grid))
+        out.append(t)
+    return out
+
+
+def table4(grid, section: str, name: str, title: str, what: str) -> Table:
+    header = ["language"]
+    for tower in TOWERS_ORDER:
+        header += [f"{tower} raw tower R@1", f"{tower} raw tower R@10"]
+        header += [f"{tower} {v}{plateau_mark(grid.runs(tower, v))} R@1" for v in VARIANTS]
+        header += [f"{tower} M3 R@10"]
+    t = Table(name, title, data_line(grid) + f" {what} Caption-to-English-caption retrieval "
+              "(%) from each language: the frozen tower before any training (raw) and after each "
+              "variant's trained text head (mean over seeds).", header)
+    for lang in NON_EN + ("mean",):
+        langs = NON_EN if lang == "mean" else (lang,)
+        row = [lang]
+        for tower in TOWERS_ORDER:
+            runs = grid.runs(tower, "M3")
+            if not runs or not runs[0][section]:
+                row += ["not run"] * (len(VARIANTS) + 3)
+                continue
+            align = lambda r, key: float(np.mean([r[section][l][key] for l in langs]))  # noqa: E731
+            row += [align(runs[0], "raw_R@1"), align(runs[0], "raw_R@10")]
+            for v in VARIANTS:
+                vr = grid.runs(tower, v)
+                row.append(mean_std([align(r, "head_R@1") for r in vr]) if vr else "not run")
+            row.append(mean_std([align(r, "head_R@10") for r in runs]))
+        t.add(row)
+    t.notes.append("text_head=none leaves the tower's space untouched, so its value equals the "
+                   "raw tower's.")
+    t.notes += [f"{tower}: {n}; its raw columns are these features (Table 5 has its raw "
+                "features)" for tower in grid.towers_run if grid.runs(tower, "M3")
+                for n in tower_notes(grid, tower)]
+    t.notes.append(plateau_note(grid))
+    for tower in grid.towers_run:
+        runs = grid.runs(tower, "M3")
+        if runs and not runs[0][section]:
+            t.notes += [n for n in runs[0]["notes"] if "alignment" in n]
+    t.notes += not_run_notes(grid)
+    return t
+
+
+# ----------------------------------------------------------------------------- all
+
+def tower_studies(grid) -> dict:
+    """tower -> Table 5's rows, for every tower whose PATR and M3 ran (evaluation only)."""
+    return {t: study(grid, t) for t in grid.towers_run
+            if grid.runs(t, "PATR") and grid.runs(t, "M3")}
+
+
+def all_tables(grid, studies: dict | None = None) -> list[Table]:
+    studies = tower_studies(grid) if studies is None else studies
+    return ([table1(grid), table2(grid)] + table2b(grid) + table2c(grid) + table2d(grid)
+            + table_lambda(grid) + table6(grid) + table5(grid, studies) + table5b(grid)
+            + [table3(grid)] + table3b(grid) + [
+        table4(grid, "alignment_xtd10", "table4_alignment_xtd10",
+               "Table 4: tower alignment on XTD10 captions",
+               "Queries: the 1000 XTD10 captions of each language; items: the English ones."),
+        table4(grid, "alignment_test", "table4b_alignment_test_items",
+               "Table 4b: text alignment on the test items",
+               "Queries: the test items' captions (emoji names in mini) of each language; "
+               "items: the English ones."),
+    ])
+
+
+def example_towers(grid) -> list[str]:
+    """Towers whose Figures 7 and 8 are drawn: mini-profile towers with PATR and M3 runs."""
+    return [t for t in grid.towers_run if grid.profile == "mini"
+            and all(grid.runs(t, a) for a in RETRIEVAL_ARMS)]
+
+
+def write_all(grid, out: Path) -> list[str]:
+    """Write every table, figure and the findings of the grid into ``out``; returns the
+    file names."""
+    out.mkdir(parents=True, exist_ok=True)
+    written, clusters = [], {}
+    studies = tower_studies(grid)
+    tables = all_tables(grid, studies)
+    for tower in example_towers(grid):
+        for made in (figure7(grid, out, tower), figure8(grid, out, tower)):
+            if made:
+                written += made[0]
+                tables.append(made[1])
+    for t in tables:
+        written += t.write(out)
+    schema = {"format": FORMAT, "alpha": ALPHA,
+              "tables": {f"{t.name}.csv": t.schema() for t in tables}}
+    atomic_write_bytes(out / FILE, (json.dumps(schema, indent=1, ensure_ascii=False) + "\n").encode())
+    written.append(FILE)
+    for tower in grid.towers_run:
+        name, stats = figure1(grid, out, tower)
+        clusters[tower] = stats
+        written += [name, figure2(grid, out, tower)]
+        written += [n for n in (figure3(grid, out, tower), figure4(grid, out, tower),
+                                figure2d(grid, out, tower)) if n]
+        lines = ["### Figure 1 numbers: text cluster tightness on all test items", "",
+                 data_line(grid), "",
+                 "| panel | same-item cos | different-item cos | gap | separation (gap / std) |",
+                 "|---|---|---|---|---|"]
+        lines += [f"| {k} | {v['same']:.3f} | {v['diff']:.3f} | {v['gap']:.3f} | "
+                  f"{v['separation']:.2f} |" for k, v in stats.items()]
+        atomic_write_bytes(out / f"figure1_numbers_{tower}.md", ("\n".join(lines) + "\n").encode())
+        written.append(f"figure1_numbers_{tower}.md")
+    if studies:
+        written.append(figure5(grid, studies, out))
+    mechanism = figure6(grid, out)
+    if mechanism:
+        written.append(mechanism)
+    found = findings(grid, {t.name: t for t in tables}, clusters)
+    atomic_write_bytes(out / "findings.md", found.encode())
+    written.append("findings.md")
+    atomic_write_bytes(out / "README.md",
+                       results_index(grid, tables, written, found).encode())
+    written.append("README.md")
+    return written

@@ -1,0 +1,217 @@
+"""Table 5 and Figure 5: how much cross-lingual alignment zero-shot transfer needs, and what
+language centering repairs, by evaluation only.
+
+The trained PATR and M3 models of the grid are reused as they are; for every non-English
+language their frozen tower's test features are changed before the text head
+(:mod:`repro.towers.controlled`): a language offset of size beta or a rotation of size alpha, each
+with and without language centering (means from unlabeled non-test text: the training emoji's
+names in each language; the English training captions). English never changes. Per condition:
+the caption-to-English alignment R@1 of the (changed) tower features on the test items, as in
+Table 4's raw column, and the zero-shot non-English text-to-image R@1 / R@10 of PATR and M3.
+The perturbed rows are perturbations of a real tower, never another tower.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from repro.design.grid import RAW_ARMS
+from repro.report.common import NON_EN, TOWERS_ORDER, data_line, lang_mean
+from repro.report.figures import TOWER_NAMES, load_model
+from repro.report.table import Table, mean_std
+from repro.scoring import metrics as M
+from repro.scoring.stats import paired_summary
+from repro.towers import controlled
+from repro.training.evaluation import embed_images, embed_texts
+
+#: Offsets (tower features are unit vectors) and rotation sizes, from "no effect" to "no
+#: transfer"; 0 is the real tower.
+BETAS = (0.25, 0.5, 1.0, 2.0, 4.0)
+ALPHAS = (0.1, 0.3, 1.0, 3.0)
+ARMS = ("PATR", "M3")
+
+
+def conditions() -> list[tuple[str, str, float]]:
+    """(kind, label, size): the real tower, then each offset and rotation."""
+    return ([("real", "real", 0.0)] + [("offset", f"offset β={b:g}", b) for b in BETAS]
+            + [("rotation", f"rotation α={a:g}", a) for a in ALPHAS])
+
+
+def _perturb(x: torch.Tensor, lang: str, kind: str, size: float) -> torch.Tensor:
+    if kind == "offset":
+        return controlled.offset(x, lang, size)
+    if kind == "rotation":
+        return controlled.rotation(x, lang, size)
+    return x
+
+
+def changed_features(task, kind: str, size: float, centred: bool) -> dict:
+    """language -> the test captions' tower features under a condition. Centering's means
+    come from the unlabeled text seen through the same (perturbed) tower, and the English
+    training captions; ``task.unlabeled`` must hold every non-English language."""
+    out = {}
+    en_mean = controlled.mean_feature(task.train_text.feats) if centred else None
+    for lang, ts in task.test_text.items():
+        x = _perturb(ts.feats, lang, kind, size)
+        if centred and lang != "en":
+            unlabeled = _perturb(task.unlabeled[lang].feats, lang, kind, size)
+            x = controlled.center(x, lang, {"en": en_mean,
+                                            lang: controlled.mean_feature(unlabeled)})
+        out[lang] = x
+    return out
+
+
+def alignment_r1(feats: dict) -> float:
+    """Mean over non-English languages of caption-to-English R@1 (%) of tower features."""
+    norm = {l: torch.nn.functional.normalize(x, dim=-1).numpy() for l, x in feats.items()}
+    n = norm["en"].shape[0]
+    return float(np.mean([100 * np.mean(M.ranks(norm[l] @ norm["en"].T, np.arange(n)) <= 1)
+                          for l in NON_EN if l in norm]))
+
+
+def zero_shot(model, img: np.ndarray, task, feats: dict) -> dict:
+    """Non-English mean t2i R@1 and R@10 (%) of one model on changed features (``img``: the
+    model's embeddings of the task's test images, (n_images, embed_dim))."""
+    reports = {l: M.retrieval_report(embed_texts(model, feats[l]) @ img.T, task.test_text[l].item)
+               for l in NON_EN if l in feats}
+    return {k: float(np.mean([r[f"t2i_{k}"] for r in reports.values()])) for k in ("R@1", "R@10")}
+
+
+def study(grid, tower: str) -> list[dict]:
+    """One row per (condition, centering): alignment R@1 and per-seed zero-shot R@1 / R@10 of
+    PATR and M3. A tower with raw-feature rows in the grid (:data:`repro.design.grid.RAW_ARMS`) adds
+    its real condition on the raw features, the raw-feature PATR and M3 in the arm columns."""
+    first = grid.configs[(tower, "M3", grid.seeds[0])]
+    name = TOWER_NAMES.get(tower, tower)
+    label = name + (" centered on English" if first.text_preprocess == "center_en" else "")
+    rows = _rows(grid, tower, grid.tasks[tower], {a: a for a in ARMS}, conditions(), label)
+    raw_arms = {arm: raw for raw, arm in RAW_ARMS.items() if grid.runs(tower, raw)}
+    if len(raw_arms) == len(ARMS):
+        rows += _rows(grid, tower, grid.arm_tasks[(tower, raw_arms["M3"])], raw_arms,
+                      conditions()[:1], f"{name} raw features")
+    return rows
+
+
+def _rows(grid, tower: str, task, arms: dict, conds, label: str) -> list[dict]:
+    """:func:`study`'s rows of ``task`` under ``conds``; ``arms``: column -> grid arm."""
+    can_center = all(l in task.unlabeled for l in NON_EN if l in task.test_text)
+    models = {(col, s): load_model(grid, tower, arm, s, task) for col, arm in arms.items()
+              for s in grid.seeds if (tower, arm, s) in grid.results}
+    with torch.no_grad():  # the images never change: embedded once per model
+        images = {k: embed_images(m, task.test_images) for k, m in models.items()}
+    rows = []
+    for kind, cond, size in conds:
+        for centred in (False, True):
+            if centred and not can_center:
+                continue
+            feats = changed_features(task, kind, size, centred)
+            row = {"kind": kind, "condition": cond, "size": size, "centered": centred,
+                   "tower": label, "alignment_R@1": alignment_r1(feats)}
+            with torch.no_grad():
+                for col in arms:
+                    per_seed = [zero_shot(models[(col, s)], images[(col, s)], task, feats)
+                                for s in grid.seeds if (col, s) in models]
+                    row[col] = {k: [p[k] for p in per_seed] for k in ("R@1", "R@10")}
+            rows.append(row)
+    return rows
+
+
+def table5(grid, studies: dict) -> list[Table]:
+    """Table 5 from :func:`study` rows per tower."""
+    out = []
+    for tower, rows in studies.items():
+        name = TOWER_NAMES.get(tower, tower)
+        header = ["tower", "condition", "language centering", "alignment R@1 (non-English)"]
+        header += [f"{a} non-English {k}" for a in ARMS for k in ("R@1", "R@10")]
+        t = Table(f"table5_towers_{tower}", f"Table 5: zero-shot transfer against tower "
+                  f"alignment ({name} and perturbations of it)",
+                  data_line(grid) + f" Evaluation only: the trained PATR and M3 models of the "
+                  f"grid ({name} tower) on test features changed for every non-English language "
+                  "before the text head (English unchanged): a language offset x + β u_lang or a "
+                  "rotation x exp(α A_lang) (seeded, fixed per language), each with and without "
+                  "language centering (x − μ_lang + μ_en, means of the training emoji's names "
+                  "in that language and of the English training captions; no image, no test "
+                  "text). Alignment R@1: caption-to-English retrieval of the changed tower "
+                  "features on the test items (as Table 4's raw column), mean over the 10 "
+                  "non-English languages; zero-shot: text-to-image recall (%), mean ± std "
+                  "over seeds.", header, labels=3)
+        for r in rows:
+            tower_label = (f"{r['tower']} (real)" if r["kind"] == "real"
+                           else f"perturbed {r['tower']}")
+            t.add([tower_label, r["condition"], "yes" if r["centered"] else "no",
+                   r["alignment_R@1"]]
+                  + [mean_std(r[a][k]) for a in ARMS for k in ("R@1", "R@10")])
+        t.notes.append("β = 0 and α = 0 without centering is the grid's own evaluation: its "
+                       "numbers equal Table 2b's PATR and M3 (tested).")
+        t.notes += tower_notes(grid, tower)
+        if any("raw features" in r["tower"] for r in rows):
+            lrs = ", ".join(f"{a} lr {grid.configs[(tower, raw, grid.seeds[0])].lr:g}"
+                            for raw, a in RAW_ARMS.items())
+            t.notes.append(f"{name} raw features: PATR and M3 trained on the tower's raw "
+                           "features (text_preprocess=none), each at its own best raw-feature "
+                           "settings on English validation, seeds "
+                           + ", ".join(str(s) for s in grid.seeds
+                                       if (tower, "M3 raw features", s) in grid.results)
+                           + f" ({lrs}).")
+        if not any(r["centered"] for r in rows):
+            t.notes.append("language centering not run: this profile has no unlabeled "
+                           "non-English text outside the test set")
+        out.append(t)
+    return out
+
+
+#: Table 5b's metrics: label, languages, metrics.json key.
+PAIR_METRICS = (("non-English R@1", NON_EN, "t2i_R@1"), ("non-English R@10", NON_EN, "t2i_R@10"),
+                ("English R@1", ("en",), "t2i_R@1"), ("English R@10", ("en",), "t2i_R@10"))
+
+
+def tower_differences(grid, first: str, second: str, arm: str, langs, key) -> list[float]:
+    """Per-seed ``second`` − ``first`` tower of a metric (mean over ``langs``), over the seeds
+    both ran: the same seed gives both the same batch order and image-head initialisation;
+    the text heads differ in input width, so they start differently."""
+    out = []
+    for s in grid.seeds:
+        a, b = grid.results.get((first, arm, s)), grid.results.get((second, arm, s))
+        if a is not None and b is not None:
+            out.append(float(np.mean([b["retrieval"][l][key] for l in langs]))
+                       - float(np.mean([a["retrieval"][l][key] for l in langs])))
+    return out
+
+
+def table5b(grid) -> list[Table]:
+    """Real towers against each other, paired by seed: per arm (PATR, M3) and metric the two
+    towers (mean ± std over seeds) and the paired difference with its verdict (Holm over the
+    table). One table per pair of towers that both ran PATR and M3."""
+    towers = [t for t in TOWERS_ORDER if all(grid.runs(t, a) for a in ARMS)]
+    out = []
+    for i, first in enumerate(towers):
+        for second in towers[i + 1:]:
+            n1, n2 = (TOWER_NAMES.get(t, t) for t in (first, second))
+            header = ["arm", "metric", n1, n2, f"{n2} − {n1}"]
+            t = Table(f"table5b_towers_{second}_vs_{first}",
+                      f"Table 5b: {n2} vs {n1}, paired by seed",
+                      data_line(grid) + " The grid's PATR and M3 with each real text tower at "
+                      "the arm's settings (and the tower's own output preprocessing); text-to-image recall (%), mean ± std over seeds; the "
+                      "difference is paired by seed (same batches and image-head "
+                      "initialisation).", header, labels=2)
+            t.differences[f"{n2} − {n1}"] = (n2, n1)
+            for arm in ARMS:
+                for label, langs, key in PAIR_METRICS:
+                    d = tower_differences(grid, first, second, arm, langs, key)
+                    t.add([arm, label, mean_std(lang_mean(grid.runs(first, arm), langs, key)),
+                           mean_std(lang_mean(grid.runs(second, arm), langs, key)),
+                           paired_summary(d) if len(d) >= 2 else "n/a"])
+            t.notes += [f"{TOWER_NAMES.get(tw, tw)}: {n}" for tw in (first, second)
+                        for n in tower_notes(grid, tw)]
+            out.append(t)
+    return out
+
+
+def tower_notes(grid, tower: str) -> list[str]:
+    """What a reader must know about a tower's features (its preprocessing)."""
+    cfg = grid.configs[(tower, "M3", grid.seeds[0])]
+    if cfg.text_preprocess == "center_en":
+        return ["features centered on the English training captions' mean and L2-renormalised "
+                "before the head (text_preprocess=center_en, chosen on English validation)"]
+    return []

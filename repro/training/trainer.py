@@ -1,0 +1,341 @@
+"""Deterministic training and evaluation of one arm (one config, one seed).
+
+* One seed fixes everything: ``random``, ``numpy`` and ``torch`` are seeded, deterministic
+  algorithms are on, the thread count is fixed (one in the mini profile), and each epoch draws its shuffling and random
+  negatives from a ``torch.Generator`` seeded by (seed, epoch), so a resumed run ends bitwise
+  equal to an uninterrupted one. Not guaranteed: other thread counts, CPUs or GPUs.
+* A checkpoint (model, optimizer, training state) is written atomically after the last epoch
+  and, during training, whenever ``CHECKPOINT_SECONDS`` have passed since the previous one (a
+  full checkpoint costs more than a mini epoch). Resuming from any checkpoint ends bitwise equal
+  to an uninterrupted run. The epoch kept is the best on the English validation split (R-sum);
+  non-English text never reaches training or selection.
+* The run folder holds ``config.json``, ``checkpoint.pt``, ``log.jsonl`` and ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from repro.config import PLATEAU_GAP, PLATEAU_WINDOW, Config, config_from_json
+from repro.core.device import resolve_device
+from repro.core.errors import ReproError
+from repro.core.fileio import atomic_write_bytes
+from repro.core.parallel import limit_threads
+from repro.model.encoder import DualEncoder
+from repro.model.losses import compute_loss
+from repro.training.evaluation import device_of, evaluate, text_diagnostics, validate
+from repro.training.tasks import Task, assert_english, build_task
+
+#: A mid-run checkpoint at most this often (seconds); one is always written at the end.
+CHECKPOINT_SECONDS = 60.0
+
+
+
+def deterministic_algorithms() -> None:
+    """torch's deterministic-algorithms switch, without the compiler import.
+
+    ``torch.use_deterministic_algorithms`` also imports torch's compiler (about 2 s of every
+    process) only to set the same flag for compiled code; nothing here is compiled, so the
+    switch itself is set when torch has it."""
+    switch = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if switch is None:
+        torch.use_deterministic_algorithms(True)
+    else:
+        switch(True, warn_only=False)
+
+
+def seed_everything(cfg: Config) -> torch.device:
+    """Seed everything, make algorithms deterministic; returns the device runs use."""
+    # deterministic cuBLAS needs a fixed workspace, read when cuBLAS first starts: ``import
+    # repro`` sets CUBLAS_WORKSPACE_CONFIG before any module can touch CUDA (repro/core/numerics.py)
+    device = resolve_device(cfg.device)
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+    deterministic_algorithms()
+    limit_threads(cfg.threads)  # torch, BLAS (the evaluator's numpy) and OpenMP alike
+    return device
+
+
+def make_optimizer(model, cfg: Config) -> torch.optim.Optimizer:
+    """AdamW, fused: one kernel for all parameters (on the CPU about 3x faster than the
+    per-tensor loop) and deterministic, no atomics (same bits run to run, tested)."""
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                             fused=True)
+
+
+def epoch_generator(cfg: Config, epoch: int) -> torch.Generator:
+    return torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+
+
+def epoch_batches(task: Task, cfg: Config, gen: torch.Generator) -> list[torch.Tensor]:
+    """Caption indices of each batch of one epoch (drop-last, seeded).
+
+    With ``sample_per_image`` an epoch visits each training image once, paired with one of
+    its captions drawn at random; otherwise it visits every caption once.
+    """
+    item = torch.from_numpy(task.train_text.item)
+    if cfg.sample_per_image:
+        n_img = task.train_images.shape[0]
+        order = torch.argsort(item, stable=True)
+        counts = torch.bincount(item, minlength=n_img)
+        starts = torch.cumsum(counts, 0) - counts
+        pick = (torch.rand(n_img, generator=gen) * counts).long()
+        captions = order[starts + pick][torch.randperm(n_img, generator=gen)]
+    else:
+        captions = torch.randperm(item.shape[0], generator=gen)
+    n = (captions.shape[0] // cfg.batch_size) * cfg.batch_size
+    return list(captions[:n].split(cfg.batch_size))
+
+
+def _state_bytes(obj) -> bytes:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
+
+
+@dataclass
+class TrainData:
+    """The training set where the model lives: caption features (n, text_dim), the item of
+    each caption (n,) int64, image features (n_images, feat_dim), and the text id of each
+    caption (n,) int64 for the false-negative mask (None: no text mask, the v1 protocol). On
+    the CPU these are the task's own tensors (no copy); on a GPU they are moved there once."""
+
+    feats: torch.Tensor
+    item: torch.Tensor
+    images: torch.Tensor
+    text_id: torch.Tensor | None = None
+
+    @classmethod
+    def of(cls, task: Task, device: torch.device, mask_same_text: bool = True) -> "TrainData":
+        tid = task.train_text.text_id
+        return cls(task.train_text.feats.to(device),
+                   torch.from_numpy(task.train_text.item).to(device),
+                   task.train_images.to(device),
+                   torch.from_numpy(tid).to(device) if mask_same_text and tid is not None else None)
+
+
+def train_epoch(model, opt, task: Task, cfg: Config, epoch: int,
+                data: TrainData | None = None,
+                max_batches: int | None = None) -> tuple[dict, np.ndarray]:
+    """One epoch of optimizer steps. Returns (epoch means of loss, cos_pos, cos_neg, win;
+    the per-batch gap cos(t, v+) - cos(t, hardest v-) as float64 (n_batches,)).
+
+    Batches are drawn on the CPU (seeded), indices moved to the model's device; diagnostics
+    stay there until the epoch ends (one transfer per epoch). ``max_batches`` stops early
+    (benchmarks only).
+    """
+    gen = epoch_generator(cfg, epoch)
+    model.train()
+    data = data or TrainData.of(task, device_of(model), cfg.mask_same_text)
+    batches = epoch_batches(task, cfg, gen)[:max_batches]
+    mode = "sum" if epoch <= cfg.vsepp_warmup_epochs else None
+    rows = []
+    for caps in batches:
+        caps = caps.to(data.feats.device)
+        item = data.item[caps]
+        tid = data.text_id[caps] if data.text_id is not None else None
+        t = model.encode_text(data.feats[caps])
+        v = model.encode_image(data.images[item])
+        loss, diag = compute_loss(cfg, t, v, item, tid, gen, mode)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        rows.append(torch.stack([loss.detach(), diag["cos_pos"], diag["cos_neg"], diag["win"]]))
+    if not rows:
+        return {"loss": 0.0, "cos_pos": 0.0, "cos_neg": 0.0, "win": 0.0}, np.zeros(0)
+    per_batch = torch.stack(rows).double().cpu().numpy()
+    means = per_batch.mean(axis=0)
+    stats = dict(zip(("loss", "cos_pos", "cos_neg", "win"), map(float, means)))
+    return stats, per_batch[:, 1] - per_batch[:, 2]
+
+
+def update_plateau(state: dict, gaps: np.ndarray) -> dict:
+    """Track the plateau over optimizer steps (rule: :data:`PLATEAU_GAP`, :data:`PLATEAU_WINDOW`).
+
+    ``state`` carries ``step`` (optimizer steps so far), ``recent`` (the last window of batch
+    gaps) and ``escape_step`` (the step at which the run left the plateau; None while on it).
+    Returns this epoch's plateau fields for the log.
+    """
+    recent = list(state.get("recent", []))
+    step, escape = state.get("step", 0), state.get("escape_step")
+    for g in gaps:
+        step += 1
+        recent = (recent + [float(g)])[-PLATEAU_WINDOW:]
+        off = len(recent) == PLATEAU_WINDOW and float(np.mean(recent)) >= PLATEAU_GAP
+        if off and escape is None:
+            escape = step
+        elif not off and len(recent) == PLATEAU_WINDOW:
+            escape = None  # back on the plateau: a later escape counts
+    state.update(step=step, recent=recent, escape_step=escape)
+    return {"step": step, "on_plateau": escape is None, "escape_step": escape}
+
+
+def _progress(total, desc):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, file=sys.stderr, leave=False,
+                disable=not sys.stderr.isatty())
+
+
+def train(cfg: Config, out: Path, task: Task | None = None, resume: bool = True,
+          stop_after: int | None = None,
+          checkpoint_seconds: float = CHECKPOINT_SECONDS) -> tuple[DualEncoder, dict]:
+    """Train (or resume) one arm into ``out``; returns (best model, training state).
+
+    ``stop_after`` ends the run after that many epochs (to test resuming). A checkpoint is
+    written after the last epoch and whenever ``checkpoint_seconds`` have passed since the
+    previous one (0: every epoch). Neither changes any result.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    device = seed_everything(cfg)
+    task = task or build_task(cfg)
+    assert_english(task.train_text, "training")
+    model = DualEncoder(cfg, task.text_dim, task.image_feat_dim).to(device)
+    data = TrainData.of(task, device, cfg.mask_same_text)
+    opt = make_optimizer(model, cfg)
+    ckpt_path = out / "checkpoint.pt"
+    state = {"epoch": 0, "best_epoch": 0, "best_score": -1.0, "best_model": None, "log": []}
+    if resume and ckpt_path.exists():
+        saved = load_checkpoint(ckpt_path)
+        if not can_continue(saved["config"], saved["state"]["epoch"], cfg):
+            raise ReproError(f"{ckpt_path}: checkpoint of another config; use --fresh or "
+                             "another --out")
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        state = saved["state"]
+    atomic_write_bytes(out / "config.json", cfg.to_json().encode())
+    # The log restarts from the checkpoint: epochs run after it (before a crash) are redone.
+    _write_log(out / "log.jsonl", state["log"])
+    bar = _progress(cfg.epochs, cfg.arm)
+    bar.update(state["epoch"])
+    t_saved = time.perf_counter()
+    while state["epoch"] < cfg.epochs:
+        if stop_after is not None and state["epoch"] >= stop_after:
+            break
+        t0 = time.perf_counter()
+        epoch = state["epoch"] + 1
+        stats, gaps = train_epoch(model, opt, task, cfg, epoch, data)
+        stats.update(update_plateau(state, gaps))
+        val = validate(model, task)
+        stats.update(text_diagnostics(model, task.val_groups))
+        stats.update(epoch=epoch, val_rsum=val["rsum"], val_t2i_R1=val["t2i_R@1"],
+                     seconds=round(time.perf_counter() - t0, 3))
+        state["log"].append(stats)
+        if val["rsum"] > state["best_score"]:
+            state.update(best_epoch=epoch, best_score=val["rsum"], best_model=_cpu_state(model))
+        state["epoch"] = epoch
+        last = epoch == cfg.epochs or (stop_after is not None and epoch >= stop_after)
+        if last or time.perf_counter() - t_saved >= checkpoint_seconds:
+            atomic_write_bytes(ckpt_path, _state_bytes({
+                "config": cfg.to_json(), "model": _cpu_state(model),
+                "optimizer": opt.state_dict(), "state": state}))
+            t_saved = time.perf_counter()
+        _write_log(out / "log.jsonl", state["log"])
+        bar.update(1)
+    bar.close()
+    best = DualEncoder(cfg, task.text_dim, task.image_feat_dim).to(device)
+    best.load_state_dict(state["best_model"] or model.state_dict())
+    return best, state
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A run's ``checkpoint.pt`` (on the CPU), or a one-line error when it cannot be read."""
+    try:
+        saved = torch.load(path, weights_only=False, map_location="cpu")
+        if not isinstance(saved, dict) or not {"config", "model", "state"} <= set(saved):
+            raise ValueError("not a checkpoint of this package")
+        return saved
+    except Exception as exc:  # unpickling errors come in many types
+        raise ReproError(f"{path}: unreadable checkpoint ({type(exc).__name__}); delete it or "
+                         "rerun with --fresh") from None
+
+
+def _cpu_state(model) -> dict:
+    """A copy of the model's parameters on the CPU (checkpoints load on any machine)."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
+
+
+def can_continue(saved_config: str, saved_epoch: int, cfg: Config) -> bool:
+    """May a checkpoint of ``saved_config`` at ``saved_epoch`` be resumed as ``cfg``? Yes when
+    the configs are equal, or differ only in ``epochs`` and the checkpoint is not past
+    ``cfg.epochs``: epochs are seeded by (seed, epoch) and nothing depends on the total, so a
+    finished 30-epoch run continued to 60 equals a 60-epoch run bit for bit (tested)."""
+    if saved_config == cfg.to_json():
+        return True
+    old = json.loads(config_from_json(saved_config).to_json())  # later keys: their defaults
+    new = json.loads(cfg.to_json())
+    old.pop("epochs", None)
+    new.pop("epochs", None)
+    return old == new and saved_epoch <= cfg.epochs
+
+
+def _log_line(stats: dict) -> bytes:
+    return json.dumps({k: (round(v, 6) if isinstance(v, float) else v)
+                       for k, v in stats.items()}).encode() + b"\n"
+
+
+def _write_log(path: Path, log: list[dict]) -> None:
+    """Write the JSON-lines log of every epoch so far (atomic: never half a line)."""
+    atomic_write_bytes(path, b"".join(_log_line(e) for e in log))
+
+
+
+
+def train_and_evaluate(cfg: Config, out: Path, resume: bool = True,
+                       task: Task | None = None) -> dict:
+    """Train one arm, evaluate its selected epoch, write ``out/metrics.json``."""
+    t0 = time.perf_counter()
+    task = task or build_task(cfg)
+    model, state = train(cfg, out, task, resume)
+    result = evaluate(model, task, cfg, state)
+    atomic_write_bytes(out / "best_model.pt", _state_bytes(model.state_dict()))
+    result["train_seconds"] = round(sum(e["seconds"] for e in state["log"]), 3)
+    result["wall_seconds_this_call"] = round(time.perf_counter() - t0, 3)
+    write_metrics(out, result)
+    return result
+
+
+def write_metrics(out: Path, result: dict) -> None:
+    # Timings vary between runs; they are kept apart so metrics.json is bit-reproducible.
+    timing = {k: result.pop(k) for k in ("train_seconds", "wall_seconds_this_call") if k in result}
+    atomic_write_bytes(out / "metrics.json", json.dumps(result, indent=1, sort_keys=True).encode())
+    if timing:
+        atomic_write_bytes(out / "timing.json", json.dumps(timing, indent=1).encode())
+
+
+def evaluate_run(out: Path, log=print) -> dict:
+    """Recompute ``metrics.json`` of a finished run from its saved checkpoint; say whether
+    the new file equals the one the run wrote."""
+    cfg_path, ckpt_path = out / "config.json", out / "checkpoint.pt"
+    if not cfg_path.is_file() or not ckpt_path.is_file():
+        raise ReproError(f"{out}: not a run folder (needs config.json and checkpoint.pt)")
+    try:
+        cfg = config_from_json(cfg_path.read_text())
+    except (ReproError, ValueError, TypeError) as exc:
+        raise ReproError(f"{cfg_path}: not a config this version can run ({exc})") from None
+    device = seed_everything(cfg)
+    task = build_task(cfg)
+    saved = load_checkpoint(ckpt_path)
+    state = saved["state"]
+    model = DualEncoder(cfg, task.text_dim, task.image_feat_dim).to(device)
+    model.load_state_dict(state["best_model"] or saved["model"])
+    result = evaluate(model, task, cfg, state)
+    metrics_path = out / "metrics.json"
+    before = metrics_path.read_bytes() if metrics_path.is_file() else None
+    write_metrics(out, result)
+    if before is not None:
+        same = metrics_path.read_bytes() == before
+        log(f"{metrics_path}: " + ("recomputed, byte-identical to the saved file" if same else
+                                   "recomputed, differs from the saved file (other data or "
+                                   "settings, e.g. XTD10 present or not)"))
+    return result
