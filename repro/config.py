@@ -7,6 +7,9 @@ import json
 from dataclasses import dataclass, fields
 
 from repro.core.errors import ReproError
+from repro.model.losses import LOSSES
+from repro.towers.backbones import BACKBONES
+from repro.towers.text import TEXT_TOWERS
 
 
 #: The plateau (method.md section 3): a run is on it while the mean over the last
@@ -35,7 +38,7 @@ class Config:
     profile: str = "mini"
     seed: int = 0
     # --- text side
-    text_tower: str = "muse"            # registry key: muse | mbert | e5
+    text_tower: str = "muse"            # repro.towers.text.TEXT_TOWERS: muse | mbert | e5
     mbert_id: str = "bert-base-multilingual-cased"  # hub id or a local directory
     mbert_pooling: str = "mean"         # mean over non-padding tokens (paper default) | cls
     mbert_download: bool = False        # may the hub be asked for the weights (never in CI)
@@ -43,13 +46,13 @@ class Config:
     text_preprocess: str = "none"       # none | center_en: minus the English training captions'
                                         # mean feature, L2-renormalised (every language alike)
     # --- image side
-    image_backbone: str = "efficientnet_lite0"  # frozen, ImageNet: efficientnet_lite0 | resnet18/50/152
+    image_backbone: str = "efficientnet_lite0"  # frozen, ImageNet (repro.towers.backbones.BACKBONES)
     image_weights: str = "imagenet"     # imagenet | none (random init, for tests)
     # --- shared space
     embed_dim: int = 512
     head_hidden: int = 512              # hidden width of the 2-layer heads (mini: chosen on English val)
     # --- loss
-    loss: str = "patr"                  # patr (M3 when lambda_tt > 0) | vsepp | infonce
+    loss: str = "patr"                  # repro.model.losses.LOSSES: patr (M3 when lambda_tt > 0) | vsepp | infonce
     negative: str = "hardest"           # hardest | random in-batch negative (patr / M3)
     margin: float = 0.5                 # mu: a negative image must sit 60 degrees away
     margin_tt: float = 0.5              # mu_t for the text-text term of M3
@@ -84,13 +87,7 @@ class Config:
     @property
     def arm(self) -> str:
         """Short name of the training variant (loss family, lambda, head)."""
-        if self.loss == "patr":
-            name = "M3" if self.lambda_tt > 0 else "PATR"
-        elif self.loss == "vsepp":
-            name = f"VSE++({self.vsepp_mode})"
-        else:
-            name = "InfoNCE"
-        return name + (" text_head=none" if self.text_head == "none" else "")
+        return LOSSES[self.loss].arm(self) + (" text_head=none" if self.text_head == "none" else "")
 
 
 PROFILES = {
@@ -102,12 +99,14 @@ PROFILES = {
     },
 }
 
+#: The allowed values of the keys with a fixed set; the registries' keys are read at each check,
+#: so that a tower, backbone or loss registered later is allowed too.
 CHOICES = {
-    "profile": ("mini", "paper"), "text_tower": ("muse", "mbert", "e5"), "text_head": ("mlp", "none"),
+    "profile": ("mini", "paper"), "text_tower": TEXT_TOWERS, "text_head": ("mlp", "none"),
     "text_preprocess": ("none", "center_en"),
-    "mbert_pooling": ("mean", "cls"), "loss": ("patr", "vsepp", "infonce"),
+    "mbert_pooling": ("mean", "cls"), "loss": LOSSES,
     "negative": ("hardest", "random"), "vsepp_mode": ("hardest", "sum"),
-    "image_backbone": ("efficientnet_lite0", "resnet18", "resnet50", "resnet152"),
+    "image_backbone": BACKBONES,
     "image_weights": ("imagenet", "none"),
     "device": ("auto", "cpu", "cuda"),
     "train_captions": ("names+keywords", "names", "names+unique_keywords"),

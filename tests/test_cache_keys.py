@@ -41,7 +41,7 @@ def test_mbert_key_holds_weights_pooling_length_and_device(tiny_bert, tmp_path, 
     assert base["pooling_rule"] == text_towers.MBERT_POOLING_RULES["mean"]
     assert _meta(text_tower="mbert", mbert_id=tiny_bert, mbert_pooling="cls") != base
     assert _meta(text_tower="mbert", mbert_id=tiny_bert, device="cpu")["device"] == "cpu"
-    monkeypatch.setattr(tasks, "MBERT_MAX_LENGTH", 64)
+    monkeypatch.setattr(text_towers, "MBERT_MAX_LENGTH", 64)
     assert _meta(text_tower="mbert", mbert_id=tiny_bert)["max_length"] == 64
     monkeypatch.undo()
     # other weights in a folder of the same name: another revision

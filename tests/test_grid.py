@@ -44,17 +44,17 @@ def test_protocol_arms_reach_v1_by_config_keys_only():
         a, b = (json.loads(make_config("mini", grid.arm_overrides(grid.protocol_arm(x, p), 30)).to_json())
                 for x in ("PATR", "M3"))
         assert {k for k in a if a[k] != b[k]} == {"lambda_tt"}, p
-    assert all(a in grid.ALL_ARMS for a in grid.PROTOCOL_ARMS)
+    assert all(a in grid.all_arms() for a in grid.PROTOCOL_ARMS)
 
 
 def test_arm_settings_are_valid_configs():
-    for arm in grid.ALL_ARMS:
+    for arm in grid.all_arms():
         make_config("mini", grid.arm_overrides(arm, 30))
 
 
 def test_each_arms_chosen_learning_rate_has_its_matched_pair():
     for arm in ("PATR", "M3"):
-        assert make_config("mini", grid.ARMS[arm]).lr in grid.MATCHED_LRS, arm
+        assert make_config("mini", grid.ARMS[arm].overrides).lr in grid.MATCHED_LRS, arm
 
 
 def test_the_ablation_changes_one_thing():
@@ -94,7 +94,7 @@ def test_seed_check_in_config():
 
 #: A reduced grid: two short arms of one seed on the mUSE tower, and the matched PATR at the
 #: learning rate of the PATR arm (the same config: trained once).
-SAME_AS_PATR = grid.curve_arm(0.0, make_config("mini", grid.ARMS["PATR"]).lr)
+SAME_AS_PATR = grid.curve_arm(0.0, make_config("mini", grid.ARMS["PATR"].overrides).lr)
 REDUCED = dict(seeds=(0,), arms=("PATR", "M3", SAME_AS_PATR), towers=("muse",),
                sets=("epochs=1", "batch_size=256"), log=lambda *_: None)
 

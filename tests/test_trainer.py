@@ -1,6 +1,7 @@
 """Model, feature cache and trainer: towers, determinism, zero-shot guard, plateau, masks
 (resuming and checkpoints: test_checkpoints.py)."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 from repro.config import make_config
 from repro.core.errors import ReproError
 from repro.towers import cache
-from repro.towers.text import MBertTower, MuseTower
+from repro.towers.text import TEXT_TOWERS, MBertTower, MuseTower
 from repro.training import evaluation, trainer
 from repro.training.tasks import build_task
 
@@ -241,13 +242,11 @@ def test_image_head_init_is_shared_by_every_arm_of_a_seed():
 
 
 def test_a_tower_without_tag_or_xtd10_encoding_says_so(monkeypatch, mini_features):
-    """A tower listed in TAGS_NOT_ENCODED / XTD10_NOT_ENCODED (E5: over its feature budget)
-    encodes no tag vocabulary / XTD10 captions; its runs carry the reasons, which Tables 3
-    and 4 print."""
-    from repro.training import tasks
-
-    monkeypatch.setitem(tasks.TAGS_NOT_ENCODED, "muse", "tagging not run for muse: a test")
-    monkeypatch.setitem(tasks.XTD10_NOT_ENCODED, "muse", "XTD10 text alignment: a test")
+    """A tower whose registry entry leaves out the tag vocabularies / XTD10 captions (E5: over
+    its feature budget) encodes neither; its runs carry the reasons, which Tables 3 and 4
+    print."""
+    leaves_out = {"tags": "tagging not run for muse: a test", "xtd10": "XTD10 text alignment: a test"}
+    monkeypatch.setitem(TEXT_TOWERS, "muse", dataclasses.replace(TEXT_TOWERS["muse"], leaves_out=leaves_out))
     task = build_task(make_config("mini", FAST + ["xtd10_root=/no/such/dir"]), with_xtd10=True)
     assert task.tags == {} and task.xtd10_text == {}
     assert "tagging not run for muse: a test" in task.notes

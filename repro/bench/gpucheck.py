@@ -24,8 +24,8 @@ from pathlib import Path
 
 import torch
 
-from repro.bench.scale import (IMAGE_DIM, measure, measure_extraction, one_time_costs, project,
-                               synthetic_task)
+from repro.bench.scale import (IMAGE_DIM, measure, measure_extraction, one_time_costs,
+                               paper_tower_dims, project, synthetic_task)
 from repro.config import make_config
 from repro.core.fileio import atomic_write_bytes
 from repro.model.encoder import DualEncoder
@@ -36,7 +36,6 @@ FULL = {"short_scale": 0.02, "short_steps": 100, "epoch_steps": 30, "epoch_scale
         "images": 256, "captions": 2048}
 TINY = {"short_scale": 0.002, "short_steps": 3, "epoch_steps": 2, "epoch_scale": 0.001,
         "images": 2, "captions": 8}
-TOWER_DIMS = {"mbert": 768, "muse": 512}
 
 
 def versions(device: torch.device) -> dict:
@@ -96,7 +95,7 @@ def gpu_check(out: Path = Path("gpu_check.json"), device: str | None = None,
     log("gpu-check: seconds per epoch at paper scale")
     rows = {t: {"tower": t, **measure(d, sizes["epoch_steps"], sizes["epoch_scale"],
                                       sets=[f"device={device}"])}
-            for t, d in TOWER_DIMS.items()}
+            for t, d in paper_tower_dims().items()}
     report["paper_scale"] = list(rows.values())
     log("gpu-check: extraction throughputs")
     x = measure_extraction(sizes["images"], sizes["captions"], device=device)

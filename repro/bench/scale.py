@@ -36,23 +36,23 @@ import torch
 from PIL import Image
 from transformers import BertConfig, BertModel
 
-from repro.towers import backbones
-
 from repro.config import make_config
 from repro.data.paper import LANGS
 from repro.design.grid import ARMS, CURVE_ARMS, LAMBDA_SEEDS, LONG_ARMS, SEEDS, curve_overrides
 from repro.model.encoder import DualEncoder
 from repro.report.common import print_rows
-from repro.towers.text import MuseTower
+from repro.towers import backbones
+from repro.towers.text import TEXT_TOWERS, MuseTower
 from repro.training.evaluation import evaluate, text_diagnostics, validate
 from repro.training.tasks import Task, TextSet
 from repro.training.trainer import TrainData, make_optimizer, seed_everything, train_epoch
+
 
 def curve_runs() -> int:
     """Runs the lambda curves add to the main arms: the points other than 0 and 1 on
     :data:`LAMBDA_SEEDS`, and the matched PATR / M3 pairs on every seed, except a pair member
     whose config is a main arm's (trained once)."""
-    main = {make_config("mini", ARMS[a]).to_json() for a in ARMS}
+    main = {make_config("mini", ARMS[a].overrides).to_json() for a in ARMS}
     n = 0
     for arm, (lam, _) in CURVE_ARMS.items():
         if lam not in (0, 1):
@@ -256,12 +256,18 @@ def project(rows: dict, one_time: dict | None = None) -> dict:
     return out
 
 
-def bench_paper_scale(steps: int = 30, scale: float = 1.0, towers=("mbert", "muse"),
-                      n_images: int = 64, n_captions: int = 512) -> list[dict]:
-    """Measure both text widths (mBERT 768, mUSE 512) and the one-time extraction; print
-    them and the projection."""
+def paper_tower_dims() -> dict:
+    """Text tower -> feature width, for the towers of the paper profile's grid (registry order)."""
+    return {name: t.dim for name, t in TEXT_TOWERS.items()
+            if t.profiles is None or "paper" in t.profiles}
 
-    dims = {"mbert": 768, "muse": 512}
+
+def bench_paper_scale(steps: int = 30, scale: float = 1.0, towers=None,
+                      n_images: int = 64, n_captions: int = 512) -> list[dict]:
+    """Measure the text width of each paper-profile tower (mBERT 768, mUSE 512) and the
+    one-time extraction; print them and the projection."""
+    dims = paper_tower_dims()
+    towers = tuple(dims) if towers is None else towers
     rows = {}
     for tower in towers:
         rows[tower] = {"tower": tower, **measure(dims[tower], steps, scale)}

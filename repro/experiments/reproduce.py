@@ -1,9 +1,8 @@
 """``python -m repro reproduce``: the experiment grid, ``paper_tables/`` and the notebooks.
 
-Grid: text towers {mbert, muse} x variants {PATR, M3, PATR text_head=none, InfoNCE, VSE++}
-x seeds {0, 1, 2, 3, 4}; M3 with lambda in {0.1, 0.3, 3} x seeds {0, 1, 2} (Figure 3); PATR and
-M3 at twice the training length x seeds {0..4} (Table 2c, Figure 4); PATR and M3 under the
-other protocols of Table 2d x seeds {0..4} (mini only). The design lives in :mod:`repro.design.grid`.
+The grid: every text tower of :data:`repro.towers.text.TEXT_TOWERS` (those that can run here)
+x every arm of :func:`repro.design.grid.all_arms` x its seeds; the design (arms, their
+settings, curves, long runs, protocol rows, seeds) lives in :mod:`repro.design.grid`.
 Finished runs whose config matches are reused (``--fresh`` redoes them).
 A tower that cannot run here is reported as "not run: <reason>" in every table.
 """
@@ -25,12 +24,12 @@ from repro.core import fileio, numerics, parallel
 from repro.core.errors import ReproError
 from repro.data import emoji, paper
 from repro.report import findings, tables
-from repro.towers.text import e5_files, make_text_tower, mbert_unavailable, muse_weights_sha256
+from repro.towers.text import make_text_tower, text_tower
 from repro.training import runjob
 from repro.training.tasks import build_task, task_key
 
-from repro.design.grid import (ALL_ARMS, LONG_ARMS, PROTOCOL_ARMS, SEEDS, TOWERS, arm_overrides,
-                               arm_seeds, tower_arms, tower_excluded, tower_overrides)
+from repro.design.grid import (LONG_ARMS, PROTOCOL_ARMS, SEEDS, all_arms, arm_overrides, arm_seeds,
+                               grid_towers, tower_arms, tower_excluded, tower_overrides)
 
 
 @dataclass
@@ -55,7 +54,7 @@ class Grid:
 
     @property
     def towers_run(self):
-        return [t for t in TOWERS if t in self.tasks]
+        return [t for t in grid_towers() if t in self.tasks]
 
 
 def choose_profile(requested: str) -> tuple[str, str]:
@@ -98,25 +97,20 @@ def _ensure_xtd10(log) -> None:
 def _tower_loader(cfg):
     """(load, None) when this text tower can run here, else (None, why not). ``load()`` loads
     the tower once, on the first feature-cache miss: with every feature cached no tower loads.
-    Availability is checked without loading (mUSE installed; mBERT weights at hand)."""
-    if cfg.text_tower == "mbert":
-        problem = mbert_unavailable(cfg.mbert_id, cfg.mbert_download)
-        if problem:
-            return None, problem
-    else:
-        try:
-            e5_files() if cfg.text_tower == "e5" else muse_weights_sha256()
-        except (ImportError, OSError) as exc:
-            return None, f"{cfg.text_tower} not available ({exc})"
+    Availability is checked without loading (its registry entry's ``unavailable``)."""
+    problem = text_tower(cfg.text_tower).unavailable(cfg)
+    if problem:
+        return None, problem
     return functools.lru_cache(maxsize=1)(lambda: make_text_tower(cfg)), None
 
 
-def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms=ALL_ARMS,
-             towers=TOWERS, fresh: bool = False, sets=(), log=print, jobs: int | None = None,
+def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms=None,
+             towers=None, fresh: bool = False, sets=(), log=print, jobs: int | None = None,
              executor: str = "local") -> Grid:
     """Train (or reuse) every (tower, arm, seed) run; returns a :class:`Grid`.
 
-    ``arms``: names from :data:`ALL_ARMS`. A "2x epochs" arm continues the default-length run
+    ``arms``: names from :func:`repro.design.grid.all_arms` (default: all); ``towers``: names
+    of registered text towers (default: all). A "2x epochs" arm continues the default-length run
     of its base arm (trained first when missing). ``jobs``: runs and feature chunks computed
     at once (default: feature chunks on every usable core, runs as
     :func:`repro.core.parallel.default_jobs`); ``executor``: ``local`` or ``dask://HOST:PORT``.
@@ -125,10 +119,15 @@ def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms
     parallel.check_executor(executor)
     for seed in seeds:
         check_seed(seed)
-    unknown = [a for a in arms if a not in ALL_ARMS]
+    known = all_arms()
+    arms = known if arms is None else arms
+    towers = grid_towers() if towers is None else towers
+    unknown = [a for a in arms if a not in known]
     if unknown:
-        raise ReproError(f"unknown arm {unknown[0]!r}; expected one of {', '.join(ALL_ARMS)}")
-    arms = [a for a in ALL_ARMS if a in arms or any(LONG_ARMS.get(b) == a for b in arms)]
+        raise ReproError(f"unknown arm {unknown[0]!r}; expected one of {', '.join(known)}")
+    for tower in towers:
+        text_tower(tower)  # an unknown tower is a one-line error
+    arms = [a for a in known if a in arms or any(LONG_ARMS.get(b) == a for b in arms)]
 
     if jobs is not None and jobs < 1:
         raise ReproError(f"--jobs {jobs}: must be >= 1")
@@ -169,7 +168,7 @@ def _plan_runs(grid: Grid, profile: str, extra: list, arms: list, towers, runs: 
     """Build each tower's tasks (their features computed on ``pool``'s workers) and list its
     runs: (phase 1: runs of their own, phase 2: runs that continue a phase-1 run)."""
     phases = ([], [])
-    for tower in TOWERS:
+    for tower in grid_towers():
         if tower not in towers:
             grid.not_run[tower] = f"not part of this grid (towers={','.join(towers)})"
             continue
@@ -369,10 +368,11 @@ def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Pat
 NOTEBOOK_ENV = "XLIR_REPRODUCE_SETTINGS"
 
 
-def notebook_grid(arms=ALL_ARMS) -> Grid:
+def notebook_grid(arms=None) -> Grid:
     """The grid a notebook needs: finished runs are reused, missing ones are trained."""
     settings = json.loads(os.environ.get(NOTEBOOK_ENV, "{}"))
     return run_grid(profile=settings.get("profile", "auto"),
                     runs=Path(settings.get("runs", "runs")),
-                    seeds=tuple(settings.get("seeds", SEEDS)), arms=tuple(arms),
+                    seeds=tuple(settings.get("seeds", SEEDS)),
+                    arms=None if arms is None else tuple(arms),
                     sets=tuple(settings.get("sets", ())))

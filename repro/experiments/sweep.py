@@ -26,7 +26,7 @@ from repro.core.errors import ReproError
 from repro.core.fileio import atomic_write_bytes, git_commit
 from repro.core.parallel import limit_threads, map_ordered, process_pool, usable_cores
 from repro.data.emoji import TRAIN_CAPTIONS
-from repro.design.grid import ARM_BASE
+from repro.design.grid import ARMS
 from repro.report.common import print_rows
 from repro.report.compare import FINGERPRINT_KEYS
 from repro.scoring.stats import BOOTSTRAP_DRAWS, bootstrap_choice
@@ -220,7 +220,7 @@ def bench_defaults(out: str = "defaults_sweep.jsonl", jobs: int | None = None,
             for arm in CAPTION_ARMS:
                 cands.append(({"stage": "1 captions", "arm": arm, "option": option,
                                "setting": f"{option}, {epochs} epochs, lr 1e-3"},
-                              ARM_BASE[arm] + [f"train_captions={option}", f"epochs={epochs}",
+                              list(ARMS[arm].defines) + [f"train_captions={option}", f"epochs={epochs}",
                                                "lr=0.001"]))
         stage1 = _rows_once(cands, pool, out, done)
         options = {o: np.mean([r["per_item"] for r in stage1 if r["option"] == o], axis=0)
@@ -229,7 +229,7 @@ def bench_defaults(out: str = "defaults_sweep.jsonl", jobs: int | None = None,
         chosen = max(TRAIN_CAPTIONS, key=lambda o: captions[o]["win_share"])
         epochs = sweep_epochs(tasks[chosen])
         cands = [({"stage": "2", "arm": arm, "setting": _label(cand)},
-                  ARM_BASE[arm] + [f"train_captions={chosen}", f"epochs={epochs}"]
+                  list(ARMS[arm].defines) + [f"train_captions={chosen}", f"epochs={epochs}"]
                   + [f"{k}={v}" for k, v in cand.items()])
                  for arm, grid in ARM_GRIDS.items() for cand in grid]
         stage2 = _rows_once(cands, pool, out, done)
@@ -301,7 +301,7 @@ def bench_defaults_tower(tower: str, out: str = "defaults_sweep_tower.jsonl",
         cfg = make_config("mini", [f"text_tower={tower}", f"text_preprocess={cand['text_preprocess']}"])
         task = remember_task(cfg, build_task(cfg))
         for arm in TOWER_SWEEP_ARMS:
-            sets = ARM_BASE[arm] + [f"text_tower={tower}", f"epochs={sweep_epochs(task)}"]
+            sets = list(ARMS[arm].defines) + [f"text_tower={tower}", f"epochs={sweep_epochs(task)}"]
             cands.append(({"arm": arm, "setting": _label(cand)},
                           sets + [f"{k}={v}" for k, v in cand.items()]))
     with _pool(jobs or usable_cores()) as pool:
@@ -332,7 +332,7 @@ def bench_defaults_paper(sets=(), arms=None, out: str = "defaults_sweep_paper.js
     cfg = make_config("paper", base)
     remember_task(cfg, build_task(cfg))  # a one-line error without COCO
     cands = [({"arm": arm, "setting": _label(cand)},
-              ARM_BASE[arm] + base + [f"{k}={v}" for k, v in cand.items()])
+              list(ARMS[arm].defines) + base + [f"{k}={v}" for k, v in cand.items()])
              for arm in arms or ARM_GRIDS for cand in ARM_GRIDS[arm]]
     with _pool(jobs) as pool:
         rows = _sweep_rows(cands, "paper", pool, out)

@@ -10,6 +10,9 @@ Every loss is a mean over the B anchors, so its scale does not depend on B.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 
@@ -122,16 +125,69 @@ def infonce(t: torch.Tensor, v: torch.Tensor, neg: torch.Tensor,
     return loss, diagnostics(sim, ~same)
 
 
-def compute_loss(cfg, t, v, item, text_id=None, generator=None, vsepp_mode=None):
-    """Build the batch's negative mask once (:func:`negative_mask`), dispatch on ``cfg.loss``;
-    returns (loss, diagnostics). ``text_id`` (B,) or None (no text mask: the v1 protocol);
-    ``vsepp_mode`` overrides ``cfg.vsepp_mode`` (the VSE++ warm-up epochs use ``sum``)."""
-    neg = negative_mask(item, text_id)
-    if cfg.loss == "patr":
-        return patr_m3(t, v, neg, cfg.margin, cfg.margin_tt, cfg.lambda_tt, cfg.negative,
-                       generator)
-    if cfg.loss == "vsepp":
-        return vsepp(t, v, neg, cfg.vsepp_margin, vsepp_mode or cfg.vsepp_mode)
-    if cfg.loss == "infonce":
-        return infonce(t, v, neg, cfg.tau)
-    raise ValueError(f"unknown loss {cfg.loss!r}")
+# ----------------------------------------------------------------------------- the registry
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A loss of :data:`LOSSES`.
+
+    ``fn(cfg, t, v, neg, generator, epoch) -> (loss, diagnostics)`` reads its hyperparameters
+    from ``cfg`` (the config keys ``keys``); ``epoch`` (1-based, or None outside training) is
+    there for schedules such as VSE++'s warm-up. ``label(cfg)`` writes its hyperparameters as
+    a table does (a list of parts), ``arm(cfg)`` names the variant ("M3", "VSE++(hardest)").
+    """
+
+    name: str      # the config value: --set loss=NAME
+    fn: Callable
+    keys: tuple
+    label: Callable
+    arm: Callable
+
+
+#: name -> :class:`Loss` (:func:`register_loss`); the config's choices of ``loss`` derive from it.
+LOSSES: dict[str, Loss] = {}
+
+
+def register_loss(loss: Loss) -> Loss:
+    """Add ``loss`` to :data:`LOSSES`."""
+    if loss.name in LOSSES:
+        raise ValueError(f"loss {loss.name!r} is registered already")
+    LOSSES[loss.name] = loss
+    return loss
+
+
+def _patr_m3(cfg, t, v, neg, generator=None, epoch=None):
+    return patr_m3(t, v, neg, cfg.margin, cfg.margin_tt, cfg.lambda_tt, cfg.negative, generator)
+
+
+def _vsepp(cfg, t, v, neg, generator=None, epoch=None):
+    """The first ``vsepp_warmup_epochs`` epochs on the sum of violations, then ``vsepp_mode``."""
+    warming = epoch is not None and epoch <= cfg.vsepp_warmup_epochs
+    return vsepp(t, v, neg, cfg.vsepp_margin, "sum" if warming else cfg.vsepp_mode)
+
+
+def _infonce(cfg, t, v, neg, generator=None, epoch=None):
+    return infonce(t, v, neg, cfg.tau)
+
+
+register_loss(Loss(
+    "patr", _patr_m3, ("margin", "margin_tt", "lambda_tt", "negative"),
+    label=lambda cfg: [f"λ {cfg.lambda_tt:g}", f"μ_t {cfg.margin_tt:g}"] if cfg.lambda_tt else [],
+    arm=lambda cfg: "M3" if cfg.lambda_tt > 0 else "PATR"))
+register_loss(Loss(
+    "vsepp", _vsepp, ("vsepp_margin", "vsepp_mode", "vsepp_warmup_epochs"),
+    label=lambda cfg: [f"margin {cfg.vsepp_margin:g}", f"{cfg.vsepp_warmup_epochs} warm-up epochs"],
+    arm=lambda cfg: f"VSE++({cfg.vsepp_mode})"))
+register_loss(Loss("infonce", _infonce, ("tau",), label=lambda cfg: [f"τ {cfg.tau:g}"],
+                   arm=lambda cfg: "InfoNCE"))
+
+
+def compute_loss(cfg, t, v, item, text_id=None, generator=None, epoch=None):
+    """Build the batch's negative mask once (:func:`negative_mask`) and apply ``cfg.loss``
+    (:data:`LOSSES`); returns (loss, diagnostics). ``text_id`` (B,) or None (no text mask:
+    the first release's protocol); ``epoch``: the training epoch (1-based), None outside
+    training."""
+    if cfg.loss not in LOSSES:
+        raise ValueError(f"unknown loss {cfg.loss!r}")
+    return LOSSES[cfg.loss].fn(cfg, t, v, negative_mask(item, text_id), generator, epoch)

@@ -12,12 +12,15 @@ import numpy as np
 
 from repro.config import PLATEAU_GAP, PLATEAU_WINDOW
 from repro.data.paper import LANGS
+from repro.design.grid import ARMS
 from repro.report.table import Counts, SeedList
 
 NON_EN = tuple(l for l in LANGS if l != "en")
-TOWERS_ORDER = ("mbert", "muse", "e5")
-VARIANTS = ("PATR", "M3", "PATR text_head=none", "InfoNCE", "VSE++")
-PAIRS = (("M3", "PATR"), ("M3", "PATR text_head=none"), ("InfoNCE", "M3"))
+
+
+def variants() -> tuple:
+    """The main arms, in the order tables show them (:data:`repro.design.grid.ARMS`)."""
+    return tuple(ARMS)
 
 #: Published text-to-image R@10 on XTD10 of the paper's mUSE models (method.md section 7).
 PUBLISHED_R10 = {

@@ -25,6 +25,7 @@ from repro.model.encoder import DualEncoder
 from repro.report.common import NON_EN, lang_mean, paired
 from repro.scoring import metrics
 from repro.scoring.stats import t_interval
+from repro.towers.text import text_tower
 from repro.training.evaluation import embed_images, embed_texts
 
 
@@ -327,9 +328,6 @@ def figure2d(grid, out: Path, tower: str) -> str | None:
                    f"of Table 2d, paired over {n} seeds")
 
 
-TOWER_NAMES = {"muse": "mUSE", "mbert": "mBERT", "e5": "E5"}
-
-
 def figure5(grid, studies: dict, out: Path, arms=("PATR", "M3")) -> str | None:
     """Table 5 as a picture: zero-shot non-English R@1 against alignment R@1, one point per
     condition (``studies``: tower -> rows of :func:`repro.report.towerstudy.study`), PATR and M3
@@ -362,7 +360,7 @@ def figure5(grid, studies: dict, out: Path, arms=("PATR", "M3")) -> str | None:
     handles.append(plt.Line2D([], [], marker="o", ls="", mfc="none", color="grey",
                               label="with language centering"))
     handles += [plt.Line2D([], [], marker="s", ls="", color=f"C{i}",
-                           label=TOWER_NAMES.get(tower, tower))
+                           label=text_tower(tower).display)
                 for i, tower in enumerate(studies)]
     axes[1].legend(handles=handles, fontsize=8)
     return finish_figure(fig, out, "figure5_towers.png",

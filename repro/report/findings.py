@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 
 from repro.core.fileio import atomic_write_bytes
-from repro.design.grid import (MATCHED_LRS, PROTOCOLS, lr_label, matched_pair, protocol_arm,
-                               settings_label)
-from repro.report.common import (NON_EN, PAIRS, VARIANTS, escape_steps, lang_mean, mean_non_en,
-                                 plateau_count)
+from repro.design.grid import (COMPARISONS, MATCHED_LRS, PROTOCOLS, lr_label, matched_pair,
+                               protocol_arm, settings_label)
+from repro.report.common import (NON_EN, escape_steps, lang_mean, mean_non_en, plateau_count,
+                                 variants)
 from repro.report.figures import CORRELATION_PAPER, lambda_points
 from repro.report.table import mean_std
 from repro.scoring.stats import Paired
@@ -203,7 +203,7 @@ def findings(grid, tables: dict, clusters: dict | None = None) -> str:
     for tower, why in grid.not_run.items():
         lines.append(f"- **{tower}**: not run ({why.split('. ')[0]}).")
     for tower in grid.towers_run:
-        have = {a for a in VARIANTS if grid.runs(tower, a)}
+        have = {a for a in variants() if grid.runs(tower, a)}
         r1 = {a: mean_non_en(grid, tower, a, "t2i_R@1") for a in have}
         r10 = {a: mean_non_en(grid, tower, a, "t2i_R@10") for a in have}
         ms = lambda v: "{:.1f} ± {:.1f}".format(*mean_std(v))  # noqa: E731
@@ -226,13 +226,13 @@ def findings(grid, tables: dict, clusters: dict | None = None) -> str:
                          "text-cluster gap: " + "; ".join(
                              f"{lam:g}: {np.mean([r['text_clusters']['gap'] for r in runs]):.3f}"
                              for lam, _, runs in points) + ".")
-        for arm in sorted(have, key=VARIANTS.index):
+        for arm in sorted(have, key=variants().index):
             runs = grid.runs(tower, arm)
             n = sum(r["ended_on_plateau"] for r in runs)
             lines.append(f"- **{tower}, {arm}**: ended on the plateau in {n} of {len(runs)} "
                          f"seeds (plateau left at step {escape_steps(runs)} of {runs[0]['steps']}); "
                          f"non-English R@1 {ms(r1[arm])}, R@10 {ms(r10[arm])}.")
-        for a, b in PAIRS[1:]:
+        for a, b in COMPARISONS[1:]:
             if {a, b} <= have:
                 d = _cell(tables, f"table2b_paired_R1_{tower}", f"{a} − {b}", "mean non-English")
                 lines.append(f"- **{tower}, {a} − {b}**: non-English R@1 {_text(d)} "
@@ -259,7 +259,7 @@ def findings(grid, tables: dict, clusters: dict | None = None) -> str:
                          f"{ms(maps)} averaged over the other languages.")
             per_variant = "; ".join(
                 f"{v} {ms([float(np.mean([r['tagging'][l]['mAP'] for l in NON_EN])) for r in grid.runs(tower, v)])}"
-                for v in VARIANTS if grid.runs(tower, v))
+                for v in variants() if grid.runs(tower, v))
             lines.append(f"- **{tower}, tagging for every variant (Table 3b)**: non-English mAP: "
                          f"{per_variant}.")
     lines += _tower_pair_lines(grid, tables)

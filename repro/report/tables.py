@@ -14,11 +14,12 @@ import numpy as np
 
 from repro.core.fileio import atomic_write_bytes
 from repro.data.paper import LANGS
-from repro.design.grid import MATCHED_LRS, lr_label, matched_pair, settings_label
+from repro.design.grid import (COMPARISONS, MATCHED_LRS, grid_towers, lr_label, matched_pair,
+                               settings_label)
 from repro.report.ablation import table2c, table2d, table6, table_lambda
-from repro.report.common import (NON_EN, PAIRS, PUBLISHED_R10, TOWERS_ORDER, VARIANTS, arm_notes,
-                                 data_line, lang_mean, lang_values, not_run_notes, paired,
-                                 plateau_mark, plateau_note)
+from repro.report.common import (NON_EN, PUBLISHED_R10, arm_notes, data_line, lang_mean,
+                                 lang_values, not_run_notes, paired, plateau_mark, plateau_note,
+                                 variants)
 from repro.report.examples import RETRIEVAL_ARMS, figure7, figure8
 from repro.report.figures import figure1, figure2, figure2d, figure3, figure4, figure5, figure6
 from repro.report.findings import findings, results_index
@@ -33,7 +34,7 @@ from repro.scoring.stats import ALPHA, paired_summary
 def _m3_header(grid, metrics) -> list[str]:
     """["language", "<tower> M3[†k/n] <metric>" for each tower and metric]."""
     header = ["language"]
-    for tower in TOWERS_ORDER:
+    for tower in grid_towers():
         m3 = "M3" + plateau_mark(grid.runs(tower, "M3"))
         header += [f"{tower} {m3} {m}" for m in metrics]
     return header
@@ -46,7 +47,7 @@ def table1(grid) -> Table:
               "training saw English only.", header)
     for lang in LANGS + ("mean",):
         row = [lang]
-        for tower in TOWERS_ORDER:
+        for tower in grid_towers():
             runs = grid.runs(tower, "M3")
             if not runs:
                 row += ["not run"] * 3
@@ -58,7 +59,7 @@ def table1(grid) -> Table:
         t.add(row)
     t.notes.append("M3 at its own settings, chosen on English validation: " + "; ".join(
         f"{tower} {settings_label(grid.configs[(tower, 'M3', grid.seeds[0])])}"
-        for tower in TOWERS_ORDER if grid.runs(tower, "M3")) + " (the paper's λ is 1: Table 2).")
+        for tower in grid_towers() if grid.runs(tower, "M3")) + " (the paper's λ is 1: Table 2).")
     t.notes.append(plateau_note(grid))
     t.notes += not_run_notes(grid)
     return t
@@ -69,7 +70,7 @@ def table2(grid) -> Table:
     everything else equal; per language R@10 of both and M3 − PATR paired by seed, with its
     verdict (Holm over the table)."""
     header = ["learning rate", "language"]
-    for tower in TOWERS_ORDER:
+    for tower in grid_towers():
         header += [f"{tower} PATR R@10", f"{tower} M3 R@10", f"{tower} M3 − PATR (paired)"]
     paper = grid.profile == "paper"
     if paper:
@@ -78,14 +79,14 @@ def table2(grid) -> Table:
               "learning rates", data_line(grid) + " Text-to-image R@10 (%), mean ± std over seeds; "
               "PATR and M3 differ only in λ (μ_t 0.5); the difference is paired by seed (same "
               "initialisation and batches).", header, labels=2)
-    for tower in TOWERS_ORDER:
+    for tower in grid_towers():
         t.differences[f"{tower} M3 − PATR (paired)"] = (f"{tower} M3 R@10", f"{tower} PATR R@10")
     for lr in MATCHED_LRS:
         patr, m3 = matched_pair(lr)
         for lang in LANGS + ("mean",):
             langs = LANGS if lang == "mean" else (lang,)
             row = [lr_label(lr), lang]
-            for tower in TOWERS_ORDER:
+            for tower in grid_towers():
                 if not (grid.runs(tower, patr) and grid.runs(tower, m3)):
                     row += ["not run"] * 3
                     continue
@@ -105,29 +106,35 @@ def table2(grid) -> Table:
     return t
 
 
+def _number_word(n: int) -> str:
+    """3 -> 'three' (up to ten), else the digits."""
+    words = "zero one two three four five six seven eight nine ten".split()
+    return words[n] if n < len(words) else str(n)
+
+
 def table2b(grid) -> list[Table]:
     tables = []
     for tower in grid.towers_run:
-        variants = [v for v in VARIANTS if grid.runs(tower, v)]  # e5: PATR and M3 only
-        pairs = [(a, b) for a, b in PAIRS if a in variants and b in variants]
+        ran = [v for v in variants() if grid.runs(tower, v)]  # e5: PATR and M3 only
+        pairs = [(a, b) for a, b in COMPARISONS if a in ran and b in ran]
         header = ["language"] + [f"{v}{plateau_mark(grid.runs(tower, v))} {m}"
-                                 for v in variants for m in ("R@1", "R@10")]
-        which = "five variants" if len(variants) == len(VARIANTS) else ", ".join(variants)
+                                 for v in ran for m in ("R@1", "R@10")]
+        which = f"{_number_word(len(ran))} variants" if len(ran) == len(variants()) else ", ".join(ran)
         t = Table(f"table2b_variants_{tower}", f"Table 2b: beyond the paper, {which} ({tower})",
                   data_line(grid) + f" Text tower {tower}. Text-to-image R@1 and R@10 (%), "
                   "mean ± std over seeds.", header)
         rows = [(l, (l,)) for l in LANGS] + [("mean non-English", NON_EN), ("mean all", LANGS)]
         for label, langs in rows:
             row = [label]
-            for v in variants:
+            for v in ran:
                 for k in (1, 10):
                     row.append(mean_std(lang_mean(grid.runs(tower, v), langs, f"t2i_R@{k}")))
             t.add(row)
         t.notes.append("Each variant at its own settings, chosen on English validation by the "
                        "defaults sweep: " + "; ".join(f"{v} {settings_label(grid.configs[(tower, v, grid.seeds[0])])}"
-                                                      for v in variants) + ".")
+                                                      for v in ran) + ".")
         t.notes.append(plateau_note(grid))
-        t.notes += [f"{v}: " + n for v in variants for n in arm_notes(grid, tower, v)]
+        t.notes += [f"{v}: " + n for v in ran for n in arm_notes(grid, tower, v)]
         tables.append(t)
         for k in (1, 10):
             header = ["language"]
@@ -167,7 +174,7 @@ def table3(grid) -> Table:
               "over seeds. Only English text was seen in training.", header)
     for lang in LANGS + ("mean",):
         row = [lang]
-        for tower in TOWERS_ORDER:
+        for tower in grid_towers():
             runs = grid.runs(tower, "M3")
             if not runs or not runs[0]["tagging"]:
                 row += ["not run"] * 3
@@ -195,14 +202,14 @@ def table3b(grid) -> list[Table]:
         if not any(r["tagging"] for r in grid.runs(tower, "M3")):
             continue
         header = ["language"] + [f"{v}{plateau_mark(grid.runs(tower, v))} {m}"
-                                 for v in VARIANTS for m in ("P@5", "mAP")]
+                                 for v in variants() for m in ("P@5", "mAP")]
         t = Table(f"table3b_tagging_variants_{tower}",
                   f"Table 3b: zero-shot tagging for every variant ({tower})",
                   data_line(grid) + f" Text tower {tower}. As Table 3 (percent, mean ± std "
                   "over seeds), for each training variant.", header)
         for label, langs in [(l, (l,)) for l in LANGS] + [("mean non-English", NON_EN)]:
             row = [label]
-            for v in VARIANTS:
+            for v in variants():
                 for key in ("P@5", "mAP"):
                     row.append(mean_std([float(np.mean([r["tagging"][l][key] for l in langs]))
                                          for r in grid.runs(tower, v)]))
@@ -214,9 +221,9 @@ def table3b(grid) -> list[Table]:
 
 def table4(grid, section: str, name: str, title: str, what: str) -> Table:
     header = ["language"]
-    for tower in TOWERS_ORDER:
+    for tower in grid_towers():
         header += [f"{tower} raw tower R@1", f"{tower} raw tower R@10"]
-        header += [f"{tower} {v}{plateau_mark(grid.runs(tower, v))} R@1" for v in VARIANTS]
+        header += [f"{tower} {v}{plateau_mark(grid.runs(tower, v))} R@1" for v in variants()]
         header += [f"{tower} M3 R@10"]
     t = Table(name, title, data_line(grid) + f" {what} Caption-to-English-caption retrieval "
               "(%) from each language: the frozen tower before any training (raw) and after each "
@@ -224,14 +231,14 @@ def table4(grid, section: str, name: str, title: str, what: str) -> Table:
     for lang in NON_EN + ("mean",):
         langs = NON_EN if lang == "mean" else (lang,)
         row = [lang]
-        for tower in TOWERS_ORDER:
+        for tower in grid_towers():
             runs = grid.runs(tower, "M3")
             if not runs or not runs[0][section]:
-                row += ["not run"] * (len(VARIANTS) + 3)
+                row += ["not run"] * (len(variants()) + 3)
                 continue
             align = lambda r, key: float(np.mean([r[section][l][key] for l in langs]))  # noqa: E731
             row += [align(runs[0], "raw_R@1"), align(runs[0], "raw_R@10")]
-            for v in VARIANTS:
+            for v in variants():
                 vr = grid.runs(tower, v)
                 row.append(mean_std([align(r, "head_R@1") for r in vr]) if vr else "not run")
             row.append(mean_std([align(r, "head_R@10") for r in runs]))

@@ -16,9 +16,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from repro.design.grid import RAW_ARMS
-from repro.report.common import NON_EN, TOWERS_ORDER, data_line, lang_mean
-from repro.report.figures import TOWER_NAMES, load_model
+from repro.design.grid import RAW_ARMS, grid_towers
+from repro.report.common import NON_EN, data_line, lang_mean
+from repro.report.figures import load_model
+from repro.towers.text import text_tower
 from repro.report.table import Table, mean_std
 from repro.scoring import metrics as M
 from repro.scoring.stats import paired_summary
@@ -83,7 +84,7 @@ def study(grid, tower: str) -> list[dict]:
     PATR and M3. A tower with raw-feature rows in the grid (:data:`repro.design.grid.RAW_ARMS`) adds
     its real condition on the raw features, the raw-feature PATR and M3 in the arm columns."""
     first = grid.configs[(tower, "M3", grid.seeds[0])]
-    name = TOWER_NAMES.get(tower, tower)
+    name = text_tower(tower).display
     label = name + (" centered on English" if first.text_preprocess == "center_en" else "")
     rows = _rows(grid, tower, grid.tasks[tower], {a: a for a in ARMS}, conditions(), label)
     raw_arms = {arm: raw for raw, arm in RAW_ARMS.items() if grid.runs(tower, raw)}
@@ -121,7 +122,7 @@ def table5(grid, studies: dict) -> list[Table]:
     """Table 5 from :func:`study` rows per tower."""
     out = []
     for tower, rows in studies.items():
-        name = TOWER_NAMES.get(tower, tower)
+        name = text_tower(tower).display
         header = ["tower", "condition", "language centering", "alignment R@1 (non-English)"]
         header += [f"{a} non-English {k}" for a in ARMS for k in ("R@1", "R@10")]
         t = Table(f"table5_towers_{tower}", f"Table 5: zero-shot transfer against tower "
@@ -183,11 +184,11 @@ def table5b(grid) -> list[Table]:
     """Real towers against each other, paired by seed: per arm (PATR, M3) and metric the two
     towers (mean ± std over seeds) and the paired difference with its verdict (Holm over the
     table). One table per pair of towers that both ran PATR and M3."""
-    towers = [t for t in TOWERS_ORDER if all(grid.runs(t, a) for a in ARMS)]
+    towers = [t for t in grid_towers() if all(grid.runs(t, a) for a in ARMS)]
     out = []
     for i, first in enumerate(towers):
         for second in towers[i + 1:]:
-            n1, n2 = (TOWER_NAMES.get(t, t) for t in (first, second))
+            n1, n2 = (text_tower(t).display for t in (first, second))
             header = ["arm", "metric", n1, n2, f"{n2} − {n1}"]
             t = Table(f"table5b_towers_{second}_vs_{first}",
                       f"Table 5b: {n2} vs {n1}, paired by seed",
@@ -202,7 +203,7 @@ def table5b(grid) -> list[Table]:
                     t.add([arm, label, mean_std(lang_mean(grid.runs(first, arm), langs, key)),
                            mean_std(lang_mean(grid.runs(second, arm), langs, key)),
                            paired_summary(d) if len(d) >= 2 else "n/a"])
-            t.notes += [f"{TOWER_NAMES.get(tw, tw)}: {n}" for tw in (first, second)
+            t.notes += [f"{text_tower(tw).display}: {n}" for tw in (first, second)
                         for n in tower_notes(grid, tw)]
             out.append(t)
     return out

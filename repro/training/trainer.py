@@ -138,7 +138,6 @@ def train_epoch(model, opt, task: Task, cfg: Config, epoch: int,
     model.train()
     data = data or TrainData.of(task, device_of(model), cfg.mask_same_text)
     batches = epoch_batches(task, cfg, gen)[:max_batches]
-    mode = "sum" if epoch <= cfg.vsepp_warmup_epochs else None
     rows = []
     for caps in batches:
         caps = caps.to(data.feats.device)
@@ -146,7 +145,7 @@ def train_epoch(model, opt, task: Task, cfg: Config, epoch: int,
         tid = data.text_id[caps] if data.text_id is not None else None
         t = model.encode_text(data.feats[caps])
         v = model.encode_image(data.images[item])
-        loss, diag = compute_loss(cfg, t, v, item, tid, gen, mode)
+        loss, diag = compute_loss(cfg, t, v, item, tid, gen, epoch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
