@@ -105,7 +105,7 @@ def reduced_grids(tmp_path_factory, mini_features):
     processes (--jobs 2) and on a Dask LocalCluster of two single-threaded workers, with the
     tables of each (Table 5 with 3 of its 9 perturbations)."""
     from repro.experiments.reproduce import run_grid
-    from repro.report.tables import write_all
+    from repro.report.outputs import write_all
 
     root = tmp_path_factory.mktemp("reduced")
     grids = {f"jobs{j}": run_grid("mini", root / f"jobs{j}", jobs=j, **REDUCED) for j in (1, 2)}
@@ -161,7 +161,7 @@ def test_reduced_grid_tables_have_their_content(reduced_grids):
 
 
 def test_the_results_index_holds_the_findings_every_table_and_figure(reduced_grids, tmp_path):
-    from repro.report import findings
+    from repro.report import outputs
 
     root, grids, files = reduced_grids
     out = root / "tables-jobs1"
@@ -173,12 +173,17 @@ def test_the_results_index_holds_the_findings_every_table_and_figure(reduced_gri
             assert (out / name).with_suffix(".md").read_text().splitlines()[0] in index, name
         if name.endswith(".png"):
             assert f"![{name}]({name})" in index, name
-    # the top-level README gets the answers only, between its markers; the rest stays
+    # the top-level README gets the answers and the figures registered for it, between its
+    # markers, with paths relative to it; the rest stays
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- answers:start -->\nold\n<!-- answers:end -->\noutro\n")
-    assert findings.update_readme(grids["jobs1"], out, readme)
+    assert outputs.update_readme(out, readme)
     answers = (out / "findings.md").read_text().split("\n\n")[0]
-    assert readme.read_text() == f"intro\n<!-- answers:start -->\n{answers}\n<!-- answers:end -->\noutro\n"
+    shown = [o for o in outputs.OUTPUTS if o.readme and o.readme in files["jobs1"]]
+    assert [o.name for o in shown] == ["Figure 6"]
+    figure = f"![{shown[0].title}](../{out.parent.name}/{out.name}/figure6_mechanism.png)"
+    assert readme.read_text() == (f"intro\n<!-- answers:start -->\n{answers}\n\n{figure}\n"
+                                  "<!-- answers:end -->\noutro\n")
 
 
 def test_bad_jobs_and_executor_are_one_line_errors(tmp_path):

@@ -8,7 +8,8 @@ import pytest
 from conftest import call_main, make_coco
 from repro.data import paper
 from repro.experiments import reproduce
-from repro.report import tables
+from repro.report import outputs
+from repro.report.table import Table
 from repro.report.table import MeanStd
 
 
@@ -55,7 +56,7 @@ def test_paper_profile_end_to_end(paper_fixture, tiny_bert, tmp_path, monkeypatc
     m = grid.results[("mbert", "M3", 0)]
     assert m["profile"] == "paper" and set(m["retrieval"]) == set(paper.LANGS)
     assert m["tagging"] == {} and any(n.startswith("tagging not run") for n in m["notes"])
-    written = tables.write_all(grid, tmp_path / "tables")
+    written = outputs.write_all(grid, tmp_path / "tables")
     assert "table1_main.md" in written and "figure1_text_clusters_mbert.png" in written
     assert "table2c_length_mbert.md" in written and "figure4_training_mbert.png" in written
     t2c = (tmp_path / "tables" / "table2c_length_mbert.md").read_text()
@@ -77,7 +78,7 @@ def test_paper_profile_end_to_end(paper_fixture, tiny_bert, tmp_path, monkeypatc
 
 
 def test_table_csv_splits_mean_and_std(tmp_path):
-    t = tables.Table("t", "T", "caption", ["lang", "A", "B"])
+    t = Table("t", "T", "caption", ["lang", "A", "B"])
     t.add(["en", MeanStd(1.0, 0.5, 5), "x"])
     t.add(["de", "not run", 2.0])
     t.write(tmp_path)

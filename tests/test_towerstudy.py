@@ -11,7 +11,7 @@ from repro.data.paper import LANGS
 from repro.experiments.reproduce import run_grid
 from repro.report import towerstudy
 from repro.report.findings import findings
-from repro.report.tables import all_tables, tower_studies
+from repro.report.outputs import all_tables, tower_studies
 
 NON_EN = [l for l in LANGS if l != "en"]
 

@@ -23,7 +23,7 @@ from repro.config import check_seed, make_config
 from repro.core import fileio, numerics, parallel
 from repro.core.errors import ReproError
 from repro.data import emoji, paper
-from repro.report import findings, tables
+from repro.report import outputs
 from repro.towers.text import make_text_tower, text_tower
 from repro.training import runjob
 from repro.training.tasks import build_task, task_key
@@ -320,11 +320,11 @@ def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Pat
     commit = fileio.git_commit()  # before this run rewrites README.md
     grid = run_grid(profile, runs, seeds, fresh=fresh, sets=sets, jobs=jobs, executor=executor)
     t0 = time.perf_counter()
-    written = tables.write_all(grid, Path(out))
+    written = outputs.write_all(grid, Path(out))
     why_not = readme_refusal(update_readme, Path(out), seeds, sets)
     if why_not is None:
-        if findings.update_readme(grid, Path(out), Path("README.md")):
-            print("README.md: the answers updated from", out)
+        if outputs.update_readme(Path(out), Path("README.md")):
+            print("README.md: the answers and its figures updated from", out)
     else:
         print(f"README.md left as it is ({why_not})")
     grid.steps.append({"step": "tables and figures", "seconds": time.perf_counter() - t0,

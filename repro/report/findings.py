@@ -1,13 +1,10 @@
-"""``findings.md`` and the README's generated sections: factual sentences computed from the
-same numbers as the tables (nothing here is written by hand)."""
+"""``findings.md``, the results index and the README's generated block: factual sentences
+computed from the same numbers as the tables (nothing here is written by hand)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from repro.core.fileio import atomic_write_bytes
 from repro.design.grid import (COMPARISONS, MATCHED_LRS, PROTOCOLS, lr_label, matched_pair,
                                protocol_arm, settings_label)
 from repro.report.common import (NON_EN, escape_steps, lang_mean, mean_non_en, plateau_count,
@@ -298,17 +295,8 @@ def results_index(grid, tables: list, figures: list[str], findings_text: str) ->
     return "\n".join(parts) + "\n"
 
 
-def update_readme(grid, out: Path, readme: Path) -> bool:
-    """Embed the answers (the opening lines of the findings) between the README's markers."""
-    if not readme.is_file():
-        return False
-    text = readme.read_text(encoding="utf-8")
-    answers = (out / "findings.md").read_text(encoding="utf-8").split("\n\n")[0]
-    atomic_write_bytes(readme, _between(text, "answers", answers).encode("utf-8"))
-    return True
-
-
-def _between(text: str, marker: str, body: str) -> str:
-    start, end = f"<!-- {marker}:start -->", f"<!-- {marker}:end -->"
-    i, j = text.index(start) + len(start), text.index(end)
-    return text[:i] + "\n" + body.rstrip() + "\n" + text[j:]
+def readme_answers(findings_text: str, figures: list[str]) -> str:
+    """The README's generated block: the answers (the opening paragraph of the findings) and
+    the Markdown lines of the figures it shows."""
+    answers = findings_text.split("\n\n")[0]
+    return "\n\n".join([answers, *figures])

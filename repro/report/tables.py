@@ -1,4 +1,4 @@
-"""Tables of ``paper_tables/`` (Markdown + CSV) from a finished grid, and ``write_all``.
+"""The paper's tables of ``paper_tables/`` (Markdown + CSV) from a finished grid.
 
 Tables 1-4 follow the paper (main results, PATR vs M3 ablation, tagging, alignment); 2b and 3b
 add the baselines beyond the paper; the ablation tables (2c, 2d, lambda) are
@@ -7,26 +7,17 @@ add the baselines beyond the paper; the ablation tables (2c, 2d, lambda) are
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 
-from repro.core.fileio import atomic_write_bytes
 from repro.data.paper import LANGS
 from repro.design.grid import (COMPARISONS, MATCHED_LRS, grid_towers, lr_label, matched_pair,
                                settings_label)
-from repro.report.ablation import table2c, table2d, table6, table_lambda
 from repro.report.common import (NON_EN, PUBLISHED_R10, arm_notes, data_line, lang_mean,
                                  lang_values, not_run_notes, paired, plateau_mark, plateau_note,
                                  variants)
-from repro.report.examples import RETRIEVAL_ARMS, figure7, figure8
-from repro.report.figures import figure1, figure2, figure2d, figure3, figure4, figure5, figure6
-from repro.report.findings import findings, results_index
-from repro.report.schema import FILE, FORMAT
 from repro.report.table import Table, mean_std
-from repro.report.towerstudy import study, table5, table5b, tower_notes
-from repro.scoring.stats import ALPHA, paired_summary
+from repro.report.towerstudy import tower_notes
+from repro.scoring.stats import paired_summary
 
 
 # ----------------------------------------------------------------------------- paper tables
@@ -255,78 +246,3 @@ def table4(grid, section: str, name: str, title: str, what: str) -> Table:
             t.notes += [n for n in runs[0]["notes"] if "alignment" in n]
     t.notes += not_run_notes(grid)
     return t
-
-
-# ----------------------------------------------------------------------------- all
-
-def tower_studies(grid) -> dict:
-    """tower -> Table 5's rows, for every tower whose PATR and M3 ran (evaluation only)."""
-    return {t: study(grid, t) for t in grid.towers_run
-            if grid.runs(t, "PATR") and grid.runs(t, "M3")}
-
-
-def all_tables(grid, studies: dict | None = None) -> list[Table]:
-    studies = tower_studies(grid) if studies is None else studies
-    return ([table1(grid), table2(grid)] + table2b(grid) + table2c(grid) + table2d(grid)
-            + table_lambda(grid) + table6(grid) + table5(grid, studies) + table5b(grid)
-            + [table3(grid)] + table3b(grid) + [
-        table4(grid, "alignment_xtd10", "table4_alignment_xtd10",
-               "Table 4: tower alignment on XTD10 captions",
-               "Queries: the 1000 XTD10 captions of each language; items: the English ones."),
-        table4(grid, "alignment_test", "table4b_alignment_test_items",
-               "Table 4b: text alignment on the test items",
-               "Queries: the test items' captions (emoji names in mini) of each language; "
-               "items: the English ones."),
-    ])
-
-
-def example_towers(grid) -> list[str]:
-    """Towers whose Figures 7 and 8 are drawn: mini-profile towers with PATR and M3 runs."""
-    return [t for t in grid.towers_run if grid.profile == "mini"
-            and all(grid.runs(t, a) for a in RETRIEVAL_ARMS)]
-
-
-def write_all(grid, out: Path) -> list[str]:
-    """Write every table, figure and the findings of the grid into ``out``; returns the
-    file names."""
-    out.mkdir(parents=True, exist_ok=True)
-    written, clusters = [], {}
-    studies = tower_studies(grid)
-    tables = all_tables(grid, studies)
-    for tower in example_towers(grid):
-        for made in (figure7(grid, out, tower), figure8(grid, out, tower)):
-            if made:
-                written += made[0]
-                tables.append(made[1])
-    for t in tables:
-        written += t.write(out)
-    schema = {"format": FORMAT, "alpha": ALPHA,
-              "tables": {f"{t.name}.csv": t.schema() for t in tables}}
-    atomic_write_bytes(out / FILE, (json.dumps(schema, indent=1, ensure_ascii=False) + "\n").encode())
-    written.append(FILE)
-    for tower in grid.towers_run:
-        name, stats = figure1(grid, out, tower)
-        clusters[tower] = stats
-        written += [name, figure2(grid, out, tower)]
-        written += [n for n in (figure3(grid, out, tower), figure4(grid, out, tower),
-                                figure2d(grid, out, tower)) if n]
-        lines = ["### Figure 1 numbers: text cluster tightness on all test items", "",
-                 data_line(grid), "",
-                 "| panel | same-item cos | different-item cos | gap | separation (gap / std) |",
-                 "|---|---|---|---|---|"]
-        lines += [f"| {k} | {v['same']:.3f} | {v['diff']:.3f} | {v['gap']:.3f} | "
-                  f"{v['separation']:.2f} |" for k, v in stats.items()]
-        atomic_write_bytes(out / f"figure1_numbers_{tower}.md", ("\n".join(lines) + "\n").encode())
-        written.append(f"figure1_numbers_{tower}.md")
-    if studies:
-        written.append(figure5(grid, studies, out))
-    mechanism = figure6(grid, out)
-    if mechanism:
-        written.append(mechanism)
-    found = findings(grid, {t.name: t for t in tables}, clusters)
-    atomic_write_bytes(out / "findings.md", found.encode())
-    written.append("findings.md")
-    atomic_write_bytes(out / "README.md",
-                       results_index(grid, tables, written, found).encode())
-    written.append("README.md")
-    return written
