@@ -48,7 +48,7 @@ def cmd_evaluate(args) -> int:
         from repro.training.trainer import evaluate_run
 
         metrics = evaluate_run(Path(args.run), log=lambda m: print(m, file=sys.stderr))
-        _print_report(metrics if args.json else metrics["summary"], args.json)
+        _print_report(metrics if args.json else metrics.summary, args.json)
         return 0
     if not (args.scores and args.image_of_caption):
         raise UserError("evaluate needs --run DIR, or both --scores and --image-of-caption")
@@ -65,8 +65,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from repro.data import paper
-    from repro.data import emoji
+    from repro.data import emoji, paper
 
     if args.data_cmd == "verify":
         check = emoji.verify_emoji if args.dataset == "emoji" else (
@@ -88,7 +87,7 @@ def cmd_train(args) -> int:
 
     cfg = make_config(args.profile, args.set, seed=args.seed)
     metrics = train_and_evaluate(cfg, Path(args.out), resume=not args.fresh)
-    _print_report(metrics["summary"], False)
+    _print_report(metrics.summary, False)
     return 0
 
 
@@ -105,8 +104,7 @@ def cmd_worker_env(args) -> int:
     """Shell lines that give a cluster worker this machine's numerics pins and one thread."""
     import shlex
 
-    from repro.core import numerics
-    from repro.core import parallel
+    from repro.core import numerics, parallel
 
     env = {"PYTHONHASHSEED": "0", **numerics.env_for_subprocess(), **parallel.SINGLE_THREAD_ENV}
     for key in sorted(env):

@@ -73,8 +73,8 @@ class Config:
     sample_per_image: bool = False      # False: an epoch visits every caption; True: each image once
     # --- data
     train_captions: str = "names"       # mini: English captions per training emoji (defaults sweep)
-    mask_same_text: bool = True         # identical caption texts are never negatives (v1: false)
-    emoji_split: str = "grouped"        # mini: grouped (v2, no near-duplicates across splits) | random (v1)
+    mask_same_text: bool = True         # identical caption texts are never negatives (false: Table 2d's 'v1')
+    emoji_split: str = "grouped"        # mini: grouped (no near-duplicates across splits) | random (Table 2d's 'v1')
     coco_root: str = ""                 # paper: folder with annotations/, train2014/, val2014/
     coco_val_images: int = 5000
     xtd10_root: str = ""                # default: $XLIR_XTD10_DIR, then the cache

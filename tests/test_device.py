@@ -26,8 +26,8 @@ def test_auto_is_cpu_here_and_cpu_equals_auto(tmp_path, mini_task):
                                    task=mini_task)
     b = trainer.train_and_evaluate(make_config("mini", FAST + ["device=cpu"]), tmp_path / "b",
                                    task=mini_task)
-    assert a["device"] == b["device"] == "cpu"
-    assert a["retrieval"] == b["retrieval"] and a["last_epochs"] == b["last_epochs"]
+    assert a.device == b.device == "cpu"
+    assert a.retrieval == b.retrieval and a.last_epochs == b.last_epochs
     ckpt = torch.load(tmp_path / "a/checkpoint.pt", weights_only=False)
     assert all(v.device.type == "cpu" for v in ckpt["model"].values())  # portable checkpoints
 

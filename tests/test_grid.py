@@ -149,7 +149,7 @@ def test_a_config_that_two_arms_share_trains_once(reduced_grids):
 def test_runs_compute_on_one_thread(reduced_grids):
     _, grids, _ = reduced_grids
     for how, g in grids.items():
-        assert {m["numerics"]["torch_threads"] for m in g.results.values()} == {1}, how
+        assert {m.numerics["torch_threads"] for m in g.results.values()} == {1}, how
 
 
 def test_reduced_grid_tables_have_their_content(reduced_grids):
@@ -173,17 +173,23 @@ def test_the_results_index_holds_the_findings_every_table_and_figure(reduced_gri
             assert (out / name).with_suffix(".md").read_text().splitlines()[0] in index, name
         if name.endswith(".png"):
             assert f"![{name}]({name})" in index, name
-    # the top-level README gets the answers and the figures registered for it, between its
-    # markers, with paths relative to it; the rest stays
-    readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- answers:start -->\nold\n<!-- answers:end -->\noutro\n")
-    assert outputs.update_readme(out, readme)
+    # the top-level README gets the answers and the figures registered for it (when drawn),
+    # between its markers, with paths relative to it; the rest stays
     answers = (out / "findings.md").read_text().split("\n\n")[0]
-    shown = [o for o in outputs.OUTPUTS if o.readme and o.readme in files["jobs1"]]
+    shown = [o for o in outputs.OUTPUTS if o.readme]
     assert [o.name for o in shown] == ["Figure 6"]
-    figure = f"![{shown[0].title}](../{out.parent.name}/{out.name}/figure6_mechanism.png)"
-    assert readme.read_text() == (f"intro\n<!-- answers:start -->\n{answers}\n\n{figure}\n"
-                                  "<!-- answers:end -->\noutro\n")
+    tables = tmp_path / "paper_tables"
+    tables.mkdir()
+    (tables / "findings.md").write_text((out / "findings.md").read_text())
+    readme = tmp_path / "README.md"
+    for drawn in (False, True):
+        if drawn:
+            (tables / shown[0].readme).write_bytes(b"png")
+        readme.write_text("intro\n<!-- answers:start -->\nold\n<!-- answers:end -->\noutro\n")
+        assert outputs.update_readme(tables, readme)
+        figure = f"\n\n![{shown[0].title}](paper_tables/{shown[0].readme})" if drawn else ""
+        assert readme.read_text() == (f"intro\n<!-- answers:start -->\n{answers}{figure}\n"
+                                      "<!-- answers:end -->\noutro\n")
 
 
 def test_bad_jobs_and_executor_are_one_line_errors(tmp_path):

@@ -54,8 +54,8 @@ def test_paper_profile_end_to_end(paper_fixture, tiny_bert, tmp_path, monkeypatc
     # No XTD10 image reaches training: 24 + 10 images, minus 4 XTD10, minus 4 validation.
     assert task.train_images.shape[0] == 34 - 4 - 4
     m = grid.results[("mbert", "M3", 0)]
-    assert m["profile"] == "paper" and set(m["retrieval"]) == set(paper.LANGS)
-    assert m["tagging"] == {} and any(n.startswith("tagging not run") for n in m["notes"])
+    assert m.profile == "paper" and set(m.retrieval) == set(paper.LANGS)
+    assert m.tagging == {} and any(n.startswith("tagging not run") for n in m.notes)
     written = outputs.write_all(grid, tmp_path / "tables")
     assert "table1_main.md" in written and "figure1_text_clusters_mbert.png" in written
     assert "table2c_length_mbert.md" in written and "figure4_training_mbert.png" in written

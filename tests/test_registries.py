@@ -74,7 +74,7 @@ def gap_hinge_table(grid, ctx) -> list:
               ["tower", "R@1"])
     for tower in grid.towers_run:
         for run in grid.runs(tower, "Gap hinge"):
-            t.add([tower, run["retrieval"]["en"]["t2i_R@1"]])
+            t.add([tower, run.retrieval["en"]["t2i_R@1"]])
     return [t]
 
 
@@ -111,7 +111,7 @@ def test_a_registered_tower_loss_and_arm_reach_grid_tables_figures_and_findings(
     (run,) = grid.runs("hash", "Gap hinge")
     cfg = grid.configs[("hash", "Gap hinge", 0)]
     assert (cfg.loss, cfg.text_tower, cfg.lr) == ("gap_hinge", "hash", 0.001)
-    assert run["steps"] > 0 and np.isfinite(run["retrieval"]["en"]["t2i_R@1"])
+    assert run.steps > 0 and np.isfinite(run.retrieval["en"]["t2i_R@1"])
 
     out = tmp_path / "tables"
     written = write_all(grid, out)

@@ -45,8 +45,7 @@ def test_worker_env_gives_a_shell_the_pins_and_one_thread():
     import subprocess
     import sys
 
-    from repro.core import numerics
-    from repro.core import parallel
+    from repro.core import numerics, parallel
 
     script = (f'eval "$({sys.executable} -m repro worker-env)" && {sys.executable} -c '
               '"import json, os; print(json.dumps(dict(os.environ)))"')

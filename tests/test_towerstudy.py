@@ -45,10 +45,10 @@ def test_zero_perturbation_reproduces_the_grid_exactly(two_towers):
     real = next(r for r in rows if r["kind"] == "real" and not r["centered"])
     for arm in ("PATR", "M3"):
         for k in ("R@1", "R@10"):
-            expected = [float(np.mean([m["retrieval"][l][f"t2i_{k}"] for l in NON_EN]))
+            expected = [float(np.mean([m.retrieval[l][f"t2i_{k}"] for l in NON_EN]))
                         for m in grid.runs("muse", arm)]
             assert real[arm][k] == expected, (arm, k)
-    raw = float(np.mean([grid.runs("muse", "M3")[0]["alignment_test"][l]["raw_R@1"]
+    raw = float(np.mean([grid.runs("muse", "M3")[0].alignment_test[l]["raw_R@1"]
                          for l in NON_EN]))
     assert real["alignment_R@1"] == pytest.approx(raw, abs=1e-9)   # Table 4b's raw column
     # every condition comes with and without centering (the mini task has unlabeled names)
@@ -78,7 +78,7 @@ def test_mbert_rows_run_on_the_tiny_bert_with_and_without_centering(two_towers):
     # the raw-feature rows are the grid's own raw-feature runs, exactly
     raw = next(r for r in rows if r["tower"] == "mBERT raw features" and not r["centered"])
     for arm in ("PATR", "M3"):
-        expected = [float(np.mean([m["retrieval"][l]["t2i_R@1"] for l in NON_EN]))
+        expected = [float(np.mean([m.retrieval[l]["t2i_R@1"] for l in NON_EN]))
                     for m in g.runs("mbert", f"{arm} raw features")]
         assert raw[arm]["R@1"] == expected, arm
     # the centered task is the raw task's features minus the English training mean, renormalised
@@ -99,8 +99,8 @@ def test_tower_pair_table_is_paired_by_seed(two_towers):
     assert "| perturbed mBERT centered on English | offset β=4 | no |" in md
     pair = t["table5b_towers_muse_vs_mbert"]
     cell = pair.find("mUSE − mBERT", "M3", "non-English R@1")
-    diffs = [float(np.mean([g.results[("muse", "M3", s)]["retrieval"][l]["t2i_R@1"]
-                            - g.results[("mbert", "M3", s)]["retrieval"][l]["t2i_R@1"]
+    diffs = [float(np.mean([g.results[("muse", "M3", s)].retrieval[l]["t2i_R@1"]
+                            - g.results[("mbert", "M3", s)].retrieval[l]["t2i_R@1"]
                             for l in NON_EN])) for s in (0, 1)]
     assert cell.n == 2 and cell.mean == pytest.approx(np.mean(diffs), abs=1e-9)
     text = findings(g, t)

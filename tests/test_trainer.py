@@ -13,6 +13,7 @@ from repro.core.errors import ReproError
 from repro.towers import cache
 from repro.towers.text import TEXT_TOWERS, MBertTower, MuseTower
 from repro.training import evaluation, trainer
+from repro.training.results import RunResult
 from repro.training.tasks import build_task
 
 FAST = ["epochs=3", "batch_size=256"]
@@ -31,10 +32,10 @@ def test_same_seed_same_bits(tmp_path, mini_task):
     sb = torch.load(tmp_path / "b/best_model.pt")
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     other = _run(make_config("mini", FAST, seed=1), tmp_path / "c", mini_task)
-    assert other["retrieval"] != a["retrieval"]  # the seed matters
-    assert set(a["retrieval"]) == {"en", "de", "es", "fr", "it", "jp", "ko", "pl", "ru", "tr", "zh"}
-    assert set(a["retrieval"]["jp"]) >= {"t2i_R@1", "t2i_R@10", "i2t_medr", "rsum"}
-    assert set(a["tagging"]["ko"]) >= {"P@1", "P@5", "mAP"}
+    assert other.retrieval != a.retrieval  # the seed matters
+    assert set(a.retrieval) == {"en", "de", "es", "fr", "it", "jp", "ko", "pl", "ru", "tr", "zh"}
+    assert set(a.retrieval["jp"]) >= {"t2i_R@1", "t2i_R@10", "i2t_medr", "rsum"}
+    assert set(a.tagging["ko"]) >= {"P@1", "P@5", "mAP"}
 
 
 def test_openmp_wait_settings_give_identical_bits(tmp_path, mini_task, capsys):
@@ -58,9 +59,9 @@ def test_openmp_wait_settings_give_identical_bits(tmp_path, mini_task, capsys):
         assert r.returncode == 0, r.stderr[-2000:]
         outs.append((tmp_path / name / "metrics.json").read_bytes())
     assert outs[0] == outs[1]
-    metrics = json.loads(outs[0])
-    assert metrics["image_backbone"] == "efficientnet_lite0" and metrics["profile"] == "mini"
-    assert metrics["numerics"]["torch_threads"] == 2
+    metrics = RunResult.from_dict(json.loads(outs[0]))
+    assert metrics.image_backbone == "efficientnet_lite0" and metrics.profile == "mini"
+    assert metrics.numerics["torch_threads"] == 2
     out = call_main(cli.main, ["evaluate", "--run", str(tmp_path / "short")], capsys)  # 2 threads
     assert out.returncode == 0 and "byte-identical" in out.stderr, out.stderr[-2000:]
     assert (tmp_path / "short" / "metrics.json").read_bytes() == outs[0]
@@ -84,8 +85,8 @@ def test_non_english_guard(tmp_path, mini_task):
 def test_text_head_none_m3_says_so(tmp_path, mini_task):
     cfg = make_config("mini", FAST + ["text_head=none", "epochs=1"])
     res = _run(cfg, tmp_path / "n", mini_task)
-    assert any("no trainable parameters" in n for n in res["notes"])
-    assert res["arm"] == "M3 text_head=none"
+    assert any("no trainable parameters" in n for n in res.notes)
+    assert res.arm == "M3 text_head=none"
 
 
 def test_plateau_escape_step_is_tracked_across_epochs():
@@ -112,13 +113,13 @@ def test_plateau_flag_on_real_runs(tmp_path, mini_task):
     # PATR, seed 0, default settings: on the plateau from about epoch 3 to 18 (README)
     stuck = make_config("mini", ["epochs=6", "lambda_tt=0"])
     res = _run(stuck, tmp_path / "stuck", mini_task)
-    assert res["ended_on_plateau"] and res["escape_step"] is None
-    last = res["last_epochs"][-1]
+    assert res.ended_on_plateau and res.escape_step is None
+    last = res.last_epochs[-1]
     assert abs(last["cos_pos"] - last["cos_neg"]) < trainer.PLATEAU_GAP
     assert abs(last["loss"] - 0.5) < 0.05 and last["on_plateau"]
     good = _run(make_config("mini", ["epochs=4", "loss=infonce"]), tmp_path / "nce", mini_task)
-    assert not good["ended_on_plateau"] and good["escape_step"] <= good["steps"]
-    assert good["retrieval"]["en"]["t2i_R@10"] > 20
+    assert not good.ended_on_plateau and good.escape_step <= good.steps
+    assert good.retrieval["en"]["t2i_R@10"] > 20
 
 
 def test_stale_cache_is_rebuilt(tmp_path):
@@ -168,7 +169,7 @@ def test_mbert_arm_trains(tmp_path, tiny_bert, mini_features):
     cfg = make_config("mini", FAST + ["epochs=1", "text_tower=mbert", f"mbert_id={tiny_bert}",
                                       "train_captions=names"])
     res = trainer.train_and_evaluate(cfg, tmp_path / "m", task=build_task(cfg, with_xtd10=False))
-    assert res["text_tower"] == "mbert" and 0 <= res["retrieval"]["de"]["t2i_R@10"] <= 100
+    assert res.text_tower == "mbert" and 0 <= res.retrieval["de"]["t2i_R@10"] <= 100
 
 
 def test_missing_mbert_weights_say_what_was_tried():

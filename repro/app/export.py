@@ -18,6 +18,7 @@ from repro.core.errors import ReproError
 from repro.core.fileio import atomic_write_bytes
 from repro.model.encoder import DualEncoder
 from repro.towers.backbones import weights_id
+from repro.training.results import RunResult
 from repro.training.tasks import build_task, tower_meta
 
 HEADS = "heads.safetensors"
@@ -66,14 +67,14 @@ def load_run(run: Path) -> Loaded:
                          "end first")
     try:
         cfg = config_from_json((run / "config.json").read_text(encoding="utf-8"))
-        metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+        metrics = RunResult.read(run / "metrics.json")
         state = torch.load(run / "best_model.pt", map_location="cpu", weights_only=True)
     except Exception as exc:  # JSON, config and unpickling errors come in many types
         raise ReproError(f"--run {run}: unreadable run files ({type(exc).__name__})") from None
     model = _model(cfg, state, f"--run {run}")
     meta = {"config": json.loads(cfg.to_json()), "text_tower": tower_id(cfg),
-            "image_backbone": backbone_id(cfg), "data_sha256": metrics.get("data_sha256"),
-            "summary": metrics.get("summary", {})}
+            "image_backbone": backbone_id(cfg), "data_sha256": metrics.data_sha256,
+            "summary": metrics.summary}
     return Loaded(cfg, model, _text_mean(cfg), run, meta)
 
 

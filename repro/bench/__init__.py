@@ -1,1 +1,2 @@
-"""Benchmarks that print ratios against a baseline measured in the same run, and the GPU and paper-scale checks."""
+"""Benchmarks that print ratios against a baseline measured in the same run, and the GPU and
+paper-scale checks."""

@@ -1,8 +1,12 @@
-"""Benchmarks that print figures: ``python -m repro.bench {metrics,train,defaults,numerics,
-paper-scale,features,gpu-check,jobs,search}``.
+"""``python -m repro.bench WHAT``: benchmarks, the settings sweep, and the GPU checks.
 
-Every figure is a ratio against a baseline measured in the same run on the same inputs,
-so the numbers are comparable across machines. Nothing here asserts a time.
+- Benchmarks (``metrics``, ``train``, ``numerics``, ``features``, ``jobs``, ``search``): every
+  figure is a ratio against a baseline measured in the same run on the same inputs, so the
+  numbers are comparable across machines. Nothing here asserts a time.
+- ``defaults``: the settings sweep that chooses every arm's settings on English validation
+  (:mod:`repro.experiments.sweep`; its record is docs/sweeps/defaults_mini.json).
+- ``paper-scale``, ``gpu-check``: the paper profile at COCO scale, simulated, and what a GPU
+  does to this package (:mod:`repro.bench.scale`, :mod:`repro.bench.gpucheck`).
 """
 
 from __future__ import annotations
@@ -153,7 +157,7 @@ def bench_train(seed: int = 0) -> list[dict]:
            "seconds_per_epoch": float(np.mean([e["seconds"] for e in log])),
            "task_build_s (features cached)": t_task, "train_and_eval_s": wall,
            "peak_rss_MB": peak_mb, "muse_sentences_per_s": muse_rate,
-           "t2i_R@1_en": res["retrieval"]["en"]["t2i_R@1"]}
+           "t2i_R@1_en": res.retrieval["en"]["t2i_R@1"]}
     for k, v in row.items():
         print(f"{k:>32}: {v:.3f}" if isinstance(v, float) else f"{k:>32}: {v}")
     print()
@@ -296,7 +300,7 @@ def bench_jobs(seeds=(0, 1, 2, 3), jobs=(1, 2)) -> list[dict]:
     return rows
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m repro.bench", description=__doc__)
     parser.add_argument("what", choices=["metrics", "train", "defaults", "numerics", "paper-scale",
                                          "features", "gpu-check", "jobs", "search"])
@@ -327,7 +331,11 @@ def main(argv=None) -> int:
                         help="defaults: worker processes, each run on one thread (default: the "
                         "usable cores; paper: 1)")
     parser.add_argument("--json", action="store_true", help="also print the rows as JSON")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     try:
         return _run(args)
     except ReproError as exc:

@@ -123,7 +123,7 @@ def grouped_split(groups, seed: int = 0, sizes: dict = None) -> list[str]:
 
 
 def random_split(n: int, seed: int = 0) -> list[str]:
-    """The v1 split: a seeded permutation of the items, ignoring groups (Table 2d only)."""
+    """The random split: a seeded permutation of the items, ignoring groups (Table 2d only)."""
     order = np.random.default_rng(seed).permutation(n)
     split = np.full(n, "train", dtype=object)
     split[order[:EMOJI_SPLIT["test"]]] = "test"
@@ -137,7 +137,7 @@ def build_emoji_asset(cldr: Path, out: Path | None = None, log=None) -> Path:
 
     Keeps the emoji that have a name in all 11 languages and a Twemoji image, minus skin-tone
     variants and the standalone hair components; splits them by groups
-    (:data:`GROUPING_RULE`), and keeps the v1 random split beside it as ``split_random``.
+    (:data:`GROUPING_RULE`), and keeps the random split beside it as ``split_random``.
     ``log`` gets one line with the split counts.
     """
     out = Path(out) if out else EMOJI_ASSET
@@ -160,8 +160,8 @@ def build_emoji_asset(cldr: Path, out: Path | None = None, log=None) -> Path:
         })
     groups = emoji_groups([it["cp"] for it in items], [it["image_sha256"] for it in items])
     split = grouped_split(groups, EMOJI_SPLIT_SEED)
-    v1 = random_split(len(items), EMOJI_SPLIT_SEED)
-    for item, g, s, s1 in zip(items, groups, split, v1):
+    ungrouped = random_split(len(items), EMOJI_SPLIT_SEED)
+    for item, g, s, s1 in zip(items, groups, split, ungrouped):
         item.update(group=g, split=s, split_random=s1)
     blob = {
         "source": "Unicode CLDR 41 annotations + annotationsDerived (Unicode-DFS-2016, see "
@@ -199,7 +199,7 @@ class Emoji:
     sha256: str
 
     def indices(self, split: str, scheme: str = "grouped") -> np.ndarray:
-        """Item indices of ``split`` under the grouped (v2) or the random (v1) split."""
+        """Item indices of ``split`` under the grouped or the random split."""
         key = {"grouped": "split", "random": "split_random"}[scheme]
         return np.array([i for i, it in enumerate(self.items) if it[key] == split])
 

@@ -116,26 +116,27 @@ def caption_epochs(option: str, batch_size: int = 128) -> int:
     return epochs_for_steps(CAPTION_COUNTS[option], batch_size, MINI_STEPS)
 
 
-#: The mini profile's v1 protocol (the first release's tables), reachable by config keys only
-#: for Table 2d: all English keywords as captions, identical texts of two emoji as negatives, a
-#: random split that lets near-duplicates straddle it, and v1's settings.
-V1 = ["train_captions=names+keywords", "mask_same_text=false", "emoji_split=random",
-      "lr=0.001", "head_hidden=512"]
-
 #: Table 2d: which protocol choice decides the M3 vs PATR verdict. Every row is a matched pair
-#: at PROTOCOL_LR (v1's learning rate): PATR and the paper's M3 differ in lambda only. Name ->
+#: at PROTOCOL_LR: PATR and the paper's M3 differ in lambda only. The protocol registry, name ->
 #: (what changes, overrides applied after the pair's settings, the caption option whose epochs
-#: it trains for the same optimizer steps as v2, or None). "v2" is the matched pair itself.
+#: it trains for the same optimizer steps as the reference, or None). Its names are those of
+#: docs/history.md: the reference (every other table's protocol) is the matched pair itself;
+#: "v1" is kept for comparison: all English keywords as captions, identical texts of two emoji
+#: as negatives, a random split that lets near-duplicates straddle it, lr 1e-3, hidden width 512.
 PROTOCOL_LR = 1e-3
+REFERENCE_PROTOCOL = "v2"
 PROTOCOLS = {
-    "v2": ("the protocol of every other table", [], None),
-    "v1": ("keyword captions, no text mask, random split, v1 settings", V1, "names+keywords"),
+    REFERENCE_PROTOCOL: ("the protocol of every other table", [], None),
+    "v1": ("keyword captions, no text mask, random split, v1 settings",
+           ["train_captions=names+keywords", "mask_same_text=false", "emoji_split=random",
+            "lr=0.001", "head_hidden=512"], "names+keywords"),
     "v2, head 1024": ("hidden width 1024 instead of 512", ["head_hidden=1024"], None),
     f"v2, {OTHER_CAPTIONS}": (f"training captions: {OTHER_CAPTIONS}",
                               [f"train_captions={OTHER_CAPTIONS}"], OTHER_CAPTIONS),
 }
-#: Grid arm name -> (base arm, protocol) for the protocol rows other than v2.
-PROTOCOL_ARMS = {f"{arm} [{p}]": (arm, p) for p in PROTOCOLS if p != "v2" for arm in ("PATR", "M3")}
+#: Grid arm name -> (base arm, protocol) for the protocol rows other than the reference.
+PROTOCOL_ARMS = {f"{arm} [{p}]": (arm, p) for p in PROTOCOLS if p != REFERENCE_PROTOCOL
+                 for arm in ("PATR", "M3")}
 
 #: Table 5's raw-feature rows of a tower with an output preprocessing: the arm on the tower's
 #: raw features (:data:`TOWER_SETTINGS`), at that arm's settings otherwise.
@@ -197,9 +198,9 @@ def tower_arms(tower: str) -> tuple:
 
 
 def protocol_arm(arm: str, protocol: str) -> str:
-    """The grid arm of ``arm`` (PATR or M3) under ``protocol`` (v2: the matched pair's arm at
-    :data:`PROTOCOL_LR`)."""
-    if protocol == "v2":
+    """The grid arm of ``arm`` (PATR or M3) under ``protocol`` (the reference: the matched
+    pair's arm at :data:`PROTOCOL_LR`)."""
+    if protocol == REFERENCE_PROTOCOL:
         return matched_pair(PROTOCOL_LR)[("PATR", "M3").index(arm)]
     return f"{arm} [{protocol}]"
 
@@ -220,10 +221,10 @@ def _arm_overrides(arm: str, base_epochs: int) -> list[str]:
     if arm in PROTOCOL_ARMS:
         base, protocol = PROTOCOL_ARMS[arm]
         _, sets, captions = PROTOCOLS[protocol]
-        pair = curve_overrides(protocol_arm(base, "v2")) + sets
+        pair = curve_overrides(protocol_arm(base, REFERENCE_PROTOCOL)) + sets
         if captions is None:
             return pair
-        # as many optimizer steps as the v2 run of the same length (``base_epochs``)
+        # as many optimizer steps as the reference run of the same length (``base_epochs``)
         epochs = round(base_epochs * caption_epochs(captions) / caption_epochs(CHOSEN_CAPTIONS))
         return pair + [f"epochs={max(1, epochs)}"]
     if arm not in LONG_ARMS:

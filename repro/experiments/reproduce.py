@@ -33,13 +33,14 @@ from repro.design.grid import (LONG_ARMS, PROTOCOL_ARMS, SEEDS, all_arms, arm_ov
 
 
 @dataclass
-class Grid:
-    """Everything the tables need: per (tower, arm, seed) the run's metrics.json."""
+class GridResults:
+    """The results of a grid of runs (its design is :mod:`repro.design.grid`): per (tower,
+    arm, seed) the run's :class:`~repro.training.results.RunResult`, folder and config."""
 
     profile: str
     reason: str
     seeds: tuple
-    results: dict = field(default_factory=dict)     # (tower, arm, seed) -> metrics dict
+    results: dict = field(default_factory=dict)     # (tower, arm, seed) -> RunResult
     run_dirs: dict = field(default_factory=dict)    # (tower, arm, seed) -> Path
     not_run: dict = field(default_factory=dict)     # tower -> reason
     tasks: dict = field(default_factory=dict)       # tower -> Task (for figures)
@@ -106,8 +107,8 @@ def _tower_loader(cfg):
 
 def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms=None,
              towers=None, fresh: bool = False, sets=(), log=print, jobs: int | None = None,
-             executor: str = "local") -> Grid:
-    """Train (or reuse) every (tower, arm, seed) run; returns a :class:`Grid`.
+             executor: str = "local") -> GridResults:
+    """Train (or reuse) every (tower, arm, seed) run; returns a :class:`GridResults`.
 
     ``arms``: names from :func:`repro.design.grid.all_arms` (default: all); ``towers``: names
     of registered text towers (default: all). A "2x epochs" arm continues the default-length run
@@ -137,7 +138,7 @@ def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms
     log(f"profile: {profile} ({reason})")
     if profile == "paper":  # Table 2d's protocols are choices of the emoji benchmark
         arms = [a for a in arms if a not in PROTOCOL_ARMS]
-    grid = Grid(profile, reason, tuple(seeds))
+    grid = GridResults(profile, reason, tuple(seeds))
     _ensure_xtd10(log)
     extra = list(sets)
     if profile == "paper" and os.environ.get("XLIR_COCO_DIR"):
@@ -163,7 +164,7 @@ def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms
     return grid
 
 
-def _plan_runs(grid: Grid, profile: str, extra: list, arms: list, towers, runs: Path,
+def _plan_runs(grid: GridResults, profile: str, extra: list, arms: list, towers, runs: Path,
                pool, log) -> tuple[list, list]:
     """Build each tower's tasks (their features computed on ``pool``'s workers) and list its
     runs: (phase 1: runs of their own, phase 2: runs that continue a phase-1 run)."""
@@ -220,7 +221,7 @@ def _plan_runs(grid: Grid, profile: str, extra: list, arms: list, towers, runs: 
     return phases
 
 
-def _run_phase(grid: Grid, phase: list, fresh: bool, pool, log) -> None:
+def _run_phase(grid: GridResults, phase: list, fresh: bool, pool, log) -> None:
     """Reuse the finished runs of ``phase`` here; send the others to ``pool`` all at once;
     record and log each result in grid order as it comes."""
     env = runjob.data_env()
@@ -240,10 +241,10 @@ def _run_phase(grid: Grid, phase: list, fresh: bool, pool, log) -> None:
         grid.results[key], grid.run_dirs[key], grid.configs[key] = metrics, out, cfg
         grid.steps.append({"step": f"{how} {key[0]} {key[1]} seed {key[2]}",
                            "seconds": secs, "peak_rss_MB": _peak_rss_mb()})
-        escape = metrics["escape_step"]
+        escape = metrics.escape_step
         log(f"{key[0]} {key[1]} seed {key[2]}: {how}, en t2i R@1 "
-            f"{metrics['retrieval']['en']['t2i_R@1']:.1f}, plateau left at step "
-            f"{escape if escape is not None else 'never'} of {metrics['steps']}")
+            f"{metrics.retrieval['en']['t2i_R@1']:.1f}, plateau left at step "
+            f"{escape if escape is not None else 'never'} of {metrics.steps}")
 
 
 def _run_dir(runs, profile: str, tower: str, arm: str, seed: int) -> Path:
@@ -264,7 +265,7 @@ def _versions() -> dict:
     return out
 
 
-def _data_checksums(grid: Grid) -> dict:
+def _data_checksums(grid: GridResults) -> dict:
     sums = {"emoji_asset_sha256": fileio.sha256_file(emoji.EMOJI_ASSET)}
     xdir = os.environ.get("XLIR_XTD10_DIR")
     if xdir:
@@ -314,7 +315,7 @@ def readme_refusal(update_readme: str, out: Path, seeds, sets) -> str | None:
 def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Path = Path("runs"),
               fresh: bool = False, notebooks: bool = True, seeds=SEEDS, sets=(),
               update_readme: str = "auto", jobs: int | None = None,
-              executor: str = "local") -> Grid:
+              executor: str = "local") -> GridResults:
     """Run the grid, write every table and figure into ``out``, execute the notebooks."""
     t_start = time.perf_counter()
     commit = fileio.git_commit()  # before this run rewrites README.md
@@ -344,7 +345,7 @@ def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Pat
                       if os.environ.get(k) is not None},
         "not_run": grid.not_run,
         "runs_ended_on_plateau": sorted(f"{t} {a} seed {s}" for (t, a, s), m in grid.results.items()
-                                        if m["ended_on_plateau"]),
+                                        if m.ended_on_plateau),
         "steps": [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()}
                   for r in grid.steps],
         "wall_seconds_total": round(wall, 1),
@@ -368,7 +369,7 @@ def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Pat
 NOTEBOOK_ENV = "XLIR_REPRODUCE_SETTINGS"
 
 
-def notebook_grid(arms=None) -> Grid:
+def notebook_grid(arms=None) -> GridResults:
     """The grid a notebook needs: finished runs are reused, missing ones are trained."""
     settings = json.loads(os.environ.get(NOTEBOOK_ENV, "{}"))
     return run_grid(profile=settings.get("profile", "auto"),

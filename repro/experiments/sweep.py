@@ -46,7 +46,7 @@ SWEEP_LRS = (3e-4, 1e-3, 3e-3)
 #: first in grid order). Settings that win at least NOISE_SHARE of the resamples are reported
 #: as within noise of the choice.
 NOISE_SHARE = 0.10
-#: Stage 1: the training captions, with PATR and M3 at the v1 learning rate (1e-3).
+#: Stage 1: the training captions, with PATR and M3 at lr 1e-3.
 CAPTION_ARMS = ("PATR", "M3")
 #: M3's own hyperparameters: the text-term weight lambda at every learning rate (mu_t 0.5,
 #: the method reference's), and the text margin mu_t at lambda 1 on the two lower rates.

@@ -186,7 +186,7 @@ register_loss(Loss("infonce", _infonce, ("tau",), label=lambda cfg: [f"τ {cfg.t
 def compute_loss(cfg, t, v, item, text_id=None, generator=None, epoch=None):
     """Build the batch's negative mask once (:func:`negative_mask`) and apply ``cfg.loss``
     (:data:`LOSSES`); returns (loss, diagnostics). ``text_id`` (B,) or None (no text mask:
-    the first release's protocol); ``epoch``: the training epoch (1-based), None outside
+    Table 2d's 'v1' protocol); ``epoch``: the training epoch (1-based), None outside
     training."""
     if cfg.loss not in LOSSES:
         raise ValueError(f"unknown loss {cfg.loss!r}")

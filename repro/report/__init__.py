@@ -1,1 +1,2 @@
-"""What paper_tables/ holds: the Table type and its schema, tables, figures, findings, and compare."""
+"""What paper_tables/ holds: the Table type and its schema, tables, figures, findings, and
+compare."""

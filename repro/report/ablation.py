@@ -58,7 +58,7 @@ def table2c(grid) -> list[Table]:
                            f"at lr {lr_label(lr)}, {ep} epochs: PATR "
                            f"{escape_steps(grid.runs(tower, patr))}; M3 "
                            f"{escape_steps(grid.runs(tower, m3))} (of "
-                           f"{grid.runs(tower, m3)[0]['steps']} steps).")
+                           f"{grid.runs(tower, m3)[0].steps} steps).")
         t.notes.append(plateau_note(grid))
         out.append(t)
     return out
@@ -88,9 +88,9 @@ def protocol_diffs(grid, tower, protocol, langs, key) -> list[float]:
 def _tagging_map(runs):
     """Table 3's tagging mAP of ``runs``, mean over the languages (mean ± std over seeds), or
     "n/a" where the tower tags nothing."""
-    if not runs[0]["tagging"]:
+    if not runs[0].tagging:
         return "n/a"
-    return mean_std([float(np.mean([r["tagging"][lang]["mAP"] for lang in LANGS])) for r in runs])
+    return mean_std([float(np.mean([r.tagging[lang]["mAP"] for lang in LANGS])) for r in runs])
 
 
 def table2d(grid) -> list[Table]:
@@ -144,7 +144,7 @@ def table_lambda(grid) -> list[Table]:
         header = ["learning rate", "λ", "arm", "seeds", "non-English R@1",
                   "non-English R@1 95% CI", "non-English R@10", "English R@1", "English R@10",
                   "text-cluster gap x100", "ended on plateau"]
-        seeds = sorted(r["seed"] for r in curves[0][1][0][2])
+        seeds = sorted(r.seed for r in curves[0][1][0][2])
         t = Table(f"table_lambda_{tower}", f"Figure 3 numbers: M3's text-term weight λ at "
                   f"matched learning rates ({tower})",
                   data_line(grid).replace(f"seeds {', '.join(map(str, grid.seeds))}",
@@ -162,7 +162,7 @@ def table_lambda(grid) -> list[Table]:
                        mean_std(lang_mean(runs, NON_EN, "t2i_R@10")),
                        mean_std(lang_mean(runs, ("en",), "t2i_R@1")),
                        mean_std(lang_mean(runs, ("en",), "t2i_R@10")),
-                       mean_std([100 * r["text_clusters"]["gap"] for r in runs]),
+                       mean_std([100 * r.text_clusters["gap"] for r in runs]),
                        plateau_count(runs)])
         t.notes.append(plateau_note(grid))
         out.append(t)

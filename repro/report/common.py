@@ -43,7 +43,7 @@ def plateau_note(grid) -> str:
     the evaluated model is each run's best-validation epoch (both are in metrics.json)."""
     # a run that two arms share (the same config) counts once
     runs = [grid.results[k] for k in grid.results if k not in grid.same_as]
-    agree = sum(r.get("on_plateau_at_best_epoch") == r["ended_on_plateau"] for r in runs)
+    agree = sum(r.on_plateau_at_best_epoch == r.ended_on_plateau for r in runs)
     return (PLATEAU_NOTE + " The tables show the state at the end of training; the evaluated "
             "model is each run's best-validation epoch, whose state is "
             f"`on_plateau_at_best_epoch` in metrics.json: the two agree in {agree} of the "
@@ -77,17 +77,17 @@ def data_line(grid) -> str:
 
 def plateau_count(runs) -> Counts:
     """"k/n": k of the n runs ended on the plateau."""
-    return Counts(f"{sum(r['ended_on_plateau'] for r in runs)}/{len(runs)}")
+    return Counts(f"{sum(r.ended_on_plateau for r in runs)}/{len(runs)}")
 
 
 def plateau_mark(runs) -> str:
     """" †k/n" when k of the n runs ended on the plateau, else ""."""
-    return f" {DAGGER}{plateau_count(runs)}" if any(r["ended_on_plateau"] for r in runs) else ""
+    return f" {DAGGER}{plateau_count(runs)}" if any(r.ended_on_plateau for r in runs) else ""
 
 
 def escape_steps(runs) -> SeedList:
     """Each run's plateau-escape step, comma-separated ("never" when it ended on it)."""
-    return SeedList(", ".join(str(r["escape_step"]) if r["escape_step"] is not None else "never"
+    return SeedList(", ".join(str(r.escape_step) if r.escape_step is not None else "never"
                      for r in runs))
 
 
@@ -96,12 +96,12 @@ def not_run_notes(grid) -> list[str]:
 
 
 def lang_values(runs, lang, key, section="retrieval"):
-    return [r[section][lang][key] for r in runs]
+    return [getattr(r, section)[lang][key] for r in runs]
 
 
 def lang_mean(runs, langs, key):
     """Per seed, the mean over ``langs``; returns the per-seed list."""
-    return [float(np.mean([r["retrieval"][l][key] for l in langs])) for r in runs]
+    return [float(np.mean([r.retrieval[l][key] for l in langs])) for r in runs]
 
 
 def paired(grid, tower, a, b, lang_or_langs, key):
@@ -112,15 +112,15 @@ def paired(grid, tower, a, b, lang_or_langs, key):
         if ra is None or rb is None:
             continue
         langs = lang_or_langs if isinstance(lang_or_langs, tuple) else (lang_or_langs,)
-        out.append(float(np.mean([ra["retrieval"][l][key] for l in langs]))
-                   - float(np.mean([rb["retrieval"][l][key] for l in langs])))
+        out.append(float(np.mean([ra.retrieval[l][key] for l in langs]))
+                   - float(np.mean([rb.retrieval[l][key] for l in langs])))
     return out
 
 
 def arm_notes(grid, tower, arm) -> list[str]:
     notes = set()
     for r in grid.runs(tower, arm):
-        notes.update(n for n in r["notes"] if "trainable" in n)
+        notes.update(n for n in r.notes if "trainable" in n)
     return sorted(notes)
 
 

@@ -19,8 +19,8 @@ import torch
 
 from repro.core.fileio import save_png
 from repro.data.paper import LANGS
-from repro.design.grid import (CURVE_ARMS, LONG_ARMS, MATCHED_LRS, PROTOCOLS, lr_label,
-                               matched_pair, protocol_arm)
+from repro.design.grid import (CURVE_ARMS, LONG_ARMS, MATCHED_LRS, PROTOCOLS, REFERENCE_PROTOCOL,
+                               lr_label, matched_pair, protocol_arm)
 from repro.model.encoder import DualEncoder
 from repro.report.common import NON_EN, lang_mean, paired
 from repro.scoring import metrics
@@ -132,8 +132,8 @@ def lambda_points(grid, tower, lr: float) -> list[tuple[float, str, list]]:
     have = [(lam, arm, runs) for lam, arm, runs in have if runs]
     if len(have) < 3:
         return []
-    common = set.intersection(*({r["seed"] for r in runs} for _, _, runs in have))
-    return sorted((lam, arm, [r for r in runs if r["seed"] in common]) for lam, arm, runs in have)
+    common = set.intersection(*({r.seed for r in runs} for _, _, runs in have))
+    return sorted((lam, arm, [r for r in runs if r.seed in common]) for lam, arm, runs in have)
 
 
 def figure3(grid, out: Path, tower: str) -> str | None:
@@ -156,7 +156,7 @@ def figure3(grid, out: Path, tower: str) -> str | None:
                 ax.errorbar(xs, [m for m, _ in stats], yerr=[h for _, h in stats], fmt=style,
                             color=color, capsize=4, label=f"{label}, lr {lr_label(lr)}")
             ax.set_ylabel(f"text-to-image R@{k} (%)")
-        gaps = [_interval([r["text_clusters"]["gap"] for r in runs]) for _, _, runs in points]
+        gaps = [_interval([r.text_clusters["gap"] for r in runs]) for _, _, runs in points]
         axes[2].errorbar(xs, [m for m, _ in gaps], yerr=[h for _, h in gaps], fmt="-o",
                          capsize=4, color=color, label=f"lr {lr_label(lr)}")
     axes[2].set_ylabel("text-cluster gap (same − different item cosine)")
@@ -179,7 +179,7 @@ def matched_pairs(grid, tower) -> list[tuple[str, str, str]]:
     arms at their own settings when those happen to match; each pair of runs once."""
     cands = [(f"lr {lr_label(lr)}", *matched_pair(lr)) for lr in MATCHED_LRS]
     cands += [(f"protocol {p}", protocol_arm("PATR", p), protocol_arm("M3", p))
-              for p in PROTOCOLS if p != "v2"]
+              for p in PROTOCOLS if p != REFERENCE_PROTOCOL]
     cands += [("raw features", "PATR raw features", "M3 raw features"), ("own settings", "PATR", "M3")]
     out, seen = [], set()
     for label, patr, m3 in cands:
@@ -203,7 +203,7 @@ CORRELATION_PAPER = "pairs with the paper's M3 (λ = 1)"
 def plateau_exit(runs) -> float:
     """PATR's time on the loss plateau over its seeds: the median escape step, a run that
     never left counting as its last step."""
-    return float(np.median([r["escape_step"] if r["escape_step"] is not None else r["steps"]
+    return float(np.median([r.escape_step if r.escape_step is not None else r.steps
                             for r in runs]))
 
 
@@ -268,7 +268,7 @@ def figure4(grid, out: Path, tower: str) -> str | None:
         gap = np.mean([[e["cos_pos"] - e["cos_neg"] for e in log] for log in logs], axis=0)
         for ax, y in zip(axes, (rsum, gap)):
             ax.plot(steps, y, line, color=color, label=f"{base} (mean of {len(logs)} seeds)")
-        escapes = [r["escape_step"] for r in grid.runs(tower, arm) if r["escape_step"] is not None]
+        escapes = [r.escape_step for r in grid.runs(tower, arm) if r.escape_step is not None]
         axes[0].scatter(escapes, np.interp(escapes, steps, rsum), color=color, marker="v",
                         s=60, zorder=3, label=f"{base}: each seed's plateau escape")
         axes[1].scatter(escapes, np.interp(escapes, steps, gap), color=color, marker="v",
@@ -284,7 +284,7 @@ def figure4(grid, out: Path, tower: str) -> str | None:
     axes[0].legend(fontsize=8)
     return finish_figure(fig, out, f"figure4_training_{tower}.png",
                    f"Figure 4 ({grid.profile} profile, {tower}"
-                   + (", protocol v2 of Table 2d" if grid.profile == "mini" else "")
+                   + (f", protocol {REFERENCE_PROTOCOL} of Table 2d" if grid.profile == "mini" else "")
                    + "): PATR vs M3 (λ = 1) at matched learning rates, twice the default "
                    "training length")
 
@@ -311,7 +311,7 @@ def figure2d(grid, out: Path, tower: str) -> str | None:
         ax.set_xlabel(f"M3 − PATR, text-to-image R@{k} (points; 95% t-interval)")
     for arm, dy, color in (("PATR", 0.12, "tab:blue"), ("M3", -0.12, "tab:red")):
         for y, p in zip(ys, rows):
-            steps = [r["escape_step"] for r in grid.runs(tower, protocol_arm(arm, p))]
+            steps = [r.escape_step for r in grid.runs(tower, protocol_arm(arm, p))]
             seen = [s for s in steps if s is not None]
             axes[2].scatter(seen, [y + dy] * len(seen), color=color, s=25,
                             label=arm if p == rows[0] else None)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from repro.design.grid import (COMPARISONS, MATCHED_LRS, PROTOCOLS, lr_label, matched_pair,
-                               protocol_arm, settings_label)
+from repro.design.grid import (COMPARISONS, MATCHED_LRS, PROTOCOLS, REFERENCE_PROTOCOL, lr_label,
+                               matched_pair, protocol_arm, settings_label)
 from repro.report.common import (NON_EN, escape_steps, lang_mean, mean_non_en, plateau_count,
                                  variants)
 from repro.report.figures import CORRELATION_PAPER, lambda_points
@@ -48,7 +48,7 @@ def _m3_vs_patr(grid, tables, tower, lr: float, patr: str, m3: str) -> str:
 
 
 def _median_escape(runs) -> str:
-    steps = [r["escape_step"] for r in runs]
+    steps = [r.escape_step for r in runs]
     if any(s is None for s in steps):
         return f"{sum(s is None for s in steps)} of {len(steps)} never left the plateau"
     return f"median {np.median(steps):.0f}"
@@ -56,7 +56,7 @@ def _median_escape(runs) -> str:
 
 def _protocol_lines(grid, tables, tower) -> list[str]:
     """Table 2d in sentences: per protocol the M3 − PATR verdicts and escape steps, and how far
-    each choice moves them from v2."""
+    each choice moves them from the reference protocol."""
     rows = {}
     for p in PROTOCOLS:
         cells = {k: _cell(tables, f"table2d_protocols_{tower}", f"{k}: M3 − PATR", p)
@@ -64,27 +64,28 @@ def _protocol_lines(grid, tables, tower) -> list[str]:
         if None not in cells.values():
             rows[p] = {"R@1": cells["non-English R@1"], "R@10": cells["non-English R@10"]}
     names = list(rows)
-    if "v2" not in names or len(names) < 2:
+    if REFERENCE_PROTOCOL not in names or len(names) < 2:
         return []
     out = []
     for p in names:
         s1, s10 = rows[p]["R@1"], rows[p]["R@10"]
         patr, m3 = (grid.runs(tower, protocol_arm(a, p)) for a in ("PATR", "M3"))
-        moved = "" if p == "v2" else (
-            f"; against v2 the non-English R@1 difference moves by "
-            f"{s1.mean - rows['v2']['R@1'].mean:+.1f} points and R@10 by "
-            f"{s10.mean - rows['v2']['R@10'].mean:+.1f}"
-            + ("" if (s1.verdict, s10.verdict) == (rows["v2"]["R@1"].verdict,
-                                                   rows["v2"]["R@10"].verdict)
+        moved = "" if p == REFERENCE_PROTOCOL else (
+            f"; against {REFERENCE_PROTOCOL} the non-English R@1 difference moves by "
+            f"{s1.mean - rows[REFERENCE_PROTOCOL]['R@1'].mean:+.1f} points and R@10 by "
+            f"{s10.mean - rows[REFERENCE_PROTOCOL]['R@10'].mean:+.1f}"
+            + ("" if (s1.verdict, s10.verdict) == (rows[REFERENCE_PROTOCOL]["R@1"].verdict,
+                                                   rows[REFERENCE_PROTOCOL]["R@10"].verdict)
                else " (the verdict changes)"))
         out.append(f"- **{tower}, Table 2d, protocol {p}** ({PROTOCOLS[p][0]}): M3 − PATR "
                    f"non-English R@1 {s1.text()}; R@10 {s10.text()}; "
                    f"plateau escape PATR {_median_escape(patr)}, M3 {_median_escape(m3)}{moved}.")
-    others = [p for p in names if p != "v2"]
-    biggest = max(others, key=lambda p: abs(rows[p]["R@1"].mean - rows["v2"]["R@1"].mean))
+    others = [p for p in names if p != REFERENCE_PROTOCOL]
+    ref = rows[REFERENCE_PROTOCOL]["R@1"].mean
+    biggest = max(others, key=lambda p: abs(rows[p]["R@1"].mean - ref))
     out.append(f"- **{tower}, Table 2d, which choice matters most**: of the protocols tried, "
-               f"{biggest} moves the non-English R@1 difference M3 − PATR furthest from v2 "
-               f"({rows['v2']['R@1'].mean:+.1f} -> {rows[biggest]['R@1'].mean:+.1f}).")
+               f"{biggest} moves the non-English R@1 difference M3 − PATR furthest from "
+               f"{REFERENCE_PROTOCOL} ({ref:+.1f} -> {rows[biggest]['R@1'].mean:+.1f}).")
     return out
 
 
@@ -221,13 +222,13 @@ def findings(grid, tables: dict, clusters: dict | None = None) -> str:
                              for lam, _, runs in points)
                          + f" ({len(points[0][2])} seeds each); highest mean at λ = {best[0]:g}; "
                          "text-cluster gap: " + "; ".join(
-                             f"{lam:g}: {np.mean([r['text_clusters']['gap'] for r in runs]):.3f}"
+                             f"{lam:g}: {np.mean([r.text_clusters['gap'] for r in runs]):.3f}"
                              for lam, _, runs in points) + ".")
         for arm in sorted(have, key=variants().index):
             runs = grid.runs(tower, arm)
-            n = sum(r["ended_on_plateau"] for r in runs)
+            n = sum(r.ended_on_plateau for r in runs)
             lines.append(f"- **{tower}, {arm}**: ended on the plateau in {n} of {len(runs)} "
-                         f"seeds (plateau left at step {escape_steps(runs)} of {runs[0]['steps']}); "
+                         f"seeds (plateau left at step {escape_steps(runs)} of {runs[0].steps}); "
                          f"non-English R@1 {ms(r1[arm])}, R@10 {ms(r10[arm])}.")
         for a, b in COMPARISONS[1:]:
             if {a, b} <= have:
@@ -242,20 +243,20 @@ def findings(grid, tables: dict, clusters: dict | None = None) -> str:
         if line:
             lines.append(line)
         runs = grid.runs(tower, "M3")
-        if runs and runs[0]["alignment_xtd10"]:
-            raw = float(np.mean([runs[0]["alignment_xtd10"][l]["raw_R@1"] for l in NON_EN]))
-            head = [float(np.mean([r["alignment_xtd10"][l]["head_R@1"] for l in NON_EN]))
+        if runs and runs[0].alignment_xtd10:
+            raw = float(np.mean([runs[0].alignment_xtd10[l]["raw_R@1"] for l in NON_EN]))
+            head = [float(np.mean([r.alignment_xtd10[l]["head_R@1"] for l in NON_EN]))
                     for r in runs]
             lines.append(f"- **{tower}, text alignment (Table 4)**: XTD10 caption-to-English R@1, "
                          f"mean over non-English languages: raw tower {raw:.1f}, after the M3 text "
                          f"head {ms(head)}.")
-        if runs and runs[0]["tagging"]:
-            maps = [float(np.mean([r["tagging"][l]["mAP"] for l in NON_EN])) for r in runs]
-            en = [r["tagging"]["en"]["mAP"] for r in runs]
+        if runs and runs[0].tagging:
+            maps = [float(np.mean([r.tagging[l]["mAP"] for l in NON_EN])) for r in runs]
+            en = [r.tagging["en"]["mAP"] for r in runs]
             lines.append(f"- **{tower}, tagging (Table 3)**: M3 mAP {ms(en)} in English, "
                          f"{ms(maps)} averaged over the other languages.")
             per_variant = "; ".join(
-                f"{v} {ms([float(np.mean([r['tagging'][l]['mAP'] for l in NON_EN])) for r in grid.runs(tower, v)])}"
+                f"{v} {ms([float(np.mean([r.tagging[l]['mAP'] for l in NON_EN])) for r in grid.runs(tower, v)])}"
                 for v in variants() if grid.runs(tower, v))
             lines.append(f"- **{tower}, tagging for every variant (Table 3b)**: non-English mAP: "
                          f"{per_variant}.")

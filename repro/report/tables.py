@@ -167,20 +167,20 @@ def table3(grid) -> Table:
         row = [lang]
         for tower in grid_towers():
             runs = grid.runs(tower, "M3")
-            if not runs or not runs[0]["tagging"]:
+            if not runs or not runs[0].tagging:
                 row += ["not run"] * 3
                 continue
             for key in ("P@1", "P@5", "mAP"):
                 if lang == "mean":
-                    vals = [float(np.mean([r["tagging"][l][key] for l in LANGS])) for r in runs]
+                    vals = [float(np.mean([r.tagging[l][key] for l in LANGS])) for r in runs]
                 else:
-                    vals = [r["tagging"][lang][key] for r in runs]
+                    vals = [r.tagging[lang][key] for r in runs]
                 row.append(mean_std(vals))
         t.add(row)
     for tower in grid.towers_run:
         runs = grid.runs(tower, "M3")
-        if runs and not runs[0]["tagging"]:
-            t.notes += [n for n in runs[0]["notes"] if n.startswith("tagging")]
+        if runs and not runs[0].tagging:
+            t.notes += [n for n in runs[0].notes if n.startswith("tagging")]
     t.notes.append(plateau_note(grid))
     t.notes += not_run_notes(grid)
     return t
@@ -190,7 +190,7 @@ def table3b(grid) -> list[Table]:
     """Tagging for every variant (beyond the paper): per language P@5 and mAP."""
     out = []
     for tower in grid.towers_run:
-        if not any(r["tagging"] for r in grid.runs(tower, "M3")):
+        if not any(r.tagging for r in grid.runs(tower, "M3")):
             continue
         header = ["language"] + [f"{v}{plateau_mark(grid.runs(tower, v))} {m}"
                                  for v in variants() for m in ("P@5", "mAP")]
@@ -202,7 +202,7 @@ def table3b(grid) -> list[Table]:
             row = [label]
             for v in variants():
                 for key in ("P@5", "mAP"):
-                    row.append(mean_std([float(np.mean([r["tagging"][l][key] for l in langs]))
+                    row.append(mean_std([float(np.mean([r.tagging[l][key] for l in langs]))
                                          for r in grid.runs(tower, v)]))
             t.add(row)
         t.notes.append(plateau_note(grid))
@@ -224,10 +224,10 @@ def table4(grid, section: str, name: str, title: str, what: str) -> Table:
         row = [lang]
         for tower in grid_towers():
             runs = grid.runs(tower, "M3")
-            if not runs or not runs[0][section]:
+            if not runs or not getattr(runs[0], section):
                 row += ["not run"] * (len(variants()) + 3)
                 continue
-            align = lambda r, key: float(np.mean([r[section][l][key] for l in langs]))  # noqa: E731
+            align = lambda r, key: float(np.mean([getattr(r, section)[l][key] for l in langs]))  # noqa: E731
             row += [align(runs[0], "raw_R@1"), align(runs[0], "raw_R@10")]
             for v in variants():
                 vr = grid.runs(tower, v)
@@ -242,7 +242,7 @@ def table4(grid, section: str, name: str, title: str, what: str) -> Table:
     t.notes.append(plateau_note(grid))
     for tower in grid.towers_run:
         runs = grid.runs(tower, "M3")
-        if runs and not runs[0][section]:
-            t.notes += [n for n in runs[0]["notes"] if "alignment" in n]
+        if runs and not getattr(runs[0], section):
+            t.notes += [n for n in runs[0].notes if "alignment" in n]
     t.notes += not_run_notes(grid)
     return t

@@ -175,8 +175,8 @@ def tower_differences(grid, first: str, second: str, arm: str, langs, key) -> li
     for s in grid.seeds:
         a, b = grid.results.get((first, arm, s)), grid.results.get((second, arm, s))
         if a is not None and b is not None:
-            out.append(float(np.mean([b["retrieval"][l][key] for l in langs]))
-                       - float(np.mean([a["retrieval"][l][key] for l in langs])))
+            out.append(float(np.mean([b.retrieval[l][key] for l in langs]))
+                       - float(np.mean([a.retrieval[l][key] for l in langs])))
     return out
 
 

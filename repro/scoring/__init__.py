@@ -1,1 +1,2 @@
-"""Scores of rankings: retrieval and tagging metrics (pure NumPy) and paired statistics over seeds (SciPy)."""
+"""Scores of rankings: retrieval and tagging metrics (pure NumPy) and paired statistics over seeds
+(SciPy)."""

@@ -141,14 +141,24 @@ def build_effnet(weights: str, classifier: bool = False) -> nn.Module:
     return model.eval()
 
 
-BACKBONES = {
-    "efficientnet_lite0": Backbone("efficientnet_lite0", 1280,
-                                   "resize224-centercrop224-scale(x-0.5)/0.5",
-                                   _effnet_transform, build_effnet),
-    **{name: Backbone(name, dim, "resize256-centercrop224-imagenetnorm", _imagenet_transform,
-                      _resnet(name))
-       for name, dim in (("resnet18", 512), ("resnet50", 2048), ("resnet152", 2048))},
-}
+#: name -> :class:`Backbone` (:func:`register_backbone`); the config's choices of
+#: ``image_backbone`` derive from it.
+BACKBONES: dict[str, Backbone] = {}
+
+
+def register_backbone(backbone: Backbone) -> Backbone:
+    """Add ``backbone`` to :data:`BACKBONES`."""
+    if backbone.name in BACKBONES:
+        raise ValueError(f"image backbone {backbone.name!r} is registered already")
+    BACKBONES[backbone.name] = backbone
+    return backbone
+
+
+register_backbone(Backbone("efficientnet_lite0", 1280, "resize224-centercrop224-scale(x-0.5)/0.5",
+                           _effnet_transform, build_effnet))
+for _name, _dim in (("resnet18", 512), ("resnet50", 2048), ("resnet152", 2048)):
+    register_backbone(Backbone(_name, _dim, "resize256-centercrop224-imagenetnorm",
+                               _imagenet_transform, _resnet(_name)))
 
 
 def load_rgb(path: Path):

@@ -1,1 +1,2 @@
-"""One run: the task it sees, the deterministic seeded trainer, evaluation, a run as a job of the grid."""
+"""One run: the task it sees, the deterministic seeded trainer, evaluation, a run as a job of the
+grid."""

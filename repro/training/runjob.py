@@ -18,6 +18,7 @@ from repro.config import METRICS_VERSION, config_from_json
 from repro.core.errors import ReproError
 from repro.core.parallel import limit_threads
 from repro.training.tasks import build_task, task_key
+from repro.training.results import RunResult
 from repro.training.trainer import train_and_evaluate
 
 
@@ -78,7 +79,7 @@ def _check_one_job_per_process() -> None:
                          "--nworkers N)")
 
 
-def train_job(cfg, out: Path, start_from, env: dict) -> tuple[dict, str, float]:
+def train_job(cfg, out: Path, start_from, env: dict) -> tuple[RunResult, str, float]:
     """One run (trained, resumed or continued): (metrics, how, seconds). What a worker runs:
     picklable arguments only; the task comes from this process (:func:`task_of`)."""
     _check_one_job_per_process()
@@ -89,18 +90,19 @@ def train_job(cfg, out: Path, start_from, env: dict) -> tuple[dict, str, float]:
     return metrics, how, time.perf_counter() - t0
 
 
-def finished_metrics(cfg, out: Path) -> dict | None:
-    """The metrics of a finished run of the same config in ``out``, else None."""
+def finished_metrics(cfg, out: Path) -> RunResult | None:
+    """The result of a finished run of the same config in ``out`` (of this metrics version),
+    else None."""
     metrics_path, cfg_path = out / "metrics.json", out / "config.json"
     if metrics_path.is_file() and cfg_path.is_file() and same_config(cfg_path, cfg):
-        metrics = json.loads(metrics_path.read_text())
-        if metrics.get("metrics_version") == METRICS_VERSION:
-            return metrics
+        values = json.loads(metrics_path.read_text())
+        if values.get("metrics_version") == METRICS_VERSION:
+            return RunResult.from_dict(values, str(metrics_path))
     return None
 
 
 def reuse_or_train(cfg, out: Path, task, fresh: bool, train_fn,
-                   start_from: Path | None = None) -> tuple[dict, str]:
+                   start_from: Path | None = None) -> tuple[RunResult, str]:
     """Reuse a finished run of the same config, else train (resuming its checkpoint, or
     continuing the finished shorter run ``start_from`` of the same arm and seed)."""
     if fresh and out.exists():
@@ -114,7 +116,7 @@ def reuse_or_train(cfg, out: Path, task, fresh: bool, train_fn,
         shutil.copyfile(start_from / "checkpoint.pt", out / "checkpoint.pt")
         how = f"continued from {start_from.parent.name}"
     train_fn(cfg, out, resume=True, task=task)
-    return json.loads((out / "metrics.json").read_text()), how
+    return RunResult.read(out / "metrics.json"), how
 
 
 def same_config(path: Path, cfg) -> bool:

@@ -33,6 +33,7 @@ from repro.core.parallel import limit_threads
 from repro.model.encoder import DualEncoder
 from repro.model.losses import compute_loss
 from repro.training.evaluation import device_of, evaluate, text_diagnostics, validate
+from repro.training.results import RunResult
 from repro.training.tasks import Task, assert_english, build_task
 
 #: A mid-run checkpoint at most this often (seconds); one is always written at the end.
@@ -107,7 +108,7 @@ def _state_bytes(obj) -> bytes:
 class TrainData:
     """The training set where the model lives: caption features (n, text_dim), the item of
     each caption (n,) int64, image features (n_images, feat_dim), and the text id of each
-    caption (n,) int64 for the false-negative mask (None: no text mask, the v1 protocol). On
+    caption (n,) int64 for the false-negative mask (None: no text mask, Table 2d's 'v1' protocol). On
     the CPU these are the task's own tensors (no copy); on a GPU they are moved there once."""
 
     feats: torch.Tensor
@@ -291,28 +292,22 @@ def _write_log(path: Path, log: list[dict]) -> None:
 
 
 def train_and_evaluate(cfg: Config, out: Path, resume: bool = True,
-                       task: Task | None = None) -> dict:
-    """Train one arm, evaluate its selected epoch, write ``out/metrics.json``."""
+                       task: Task | None = None) -> RunResult:
+    """Train one arm, evaluate its selected epoch, write ``out/metrics.json`` (and its
+    timings apart, in ``timing.json``, so that metrics.json is bit-reproducible)."""
     t0 = time.perf_counter()
     task = task or build_task(cfg)
     model, state = train(cfg, out, task, resume)
-    result = evaluate(model, task, cfg, state)
+    result = RunResult.from_dict(evaluate(model, task, cfg, state))
     atomic_write_bytes(out / "best_model.pt", _state_bytes(model.state_dict()))
-    result["train_seconds"] = round(sum(e["seconds"] for e in state["log"]), 3)
-    result["wall_seconds_this_call"] = round(time.perf_counter() - t0, 3)
-    write_metrics(out, result)
+    result.write(out / "metrics.json")
+    timing = {"train_seconds": round(sum(e["seconds"] for e in state["log"]), 3),
+              "wall_seconds_this_call": round(time.perf_counter() - t0, 3)}
+    atomic_write_bytes(out / "timing.json", json.dumps(timing, indent=1).encode())
     return result
 
 
-def write_metrics(out: Path, result: dict) -> None:
-    # Timings vary between runs; they are kept apart so metrics.json is bit-reproducible.
-    timing = {k: result.pop(k) for k in ("train_seconds", "wall_seconds_this_call") if k in result}
-    atomic_write_bytes(out / "metrics.json", json.dumps(result, indent=1, sort_keys=True).encode())
-    if timing:
-        atomic_write_bytes(out / "timing.json", json.dumps(timing, indent=1).encode())
-
-
-def evaluate_run(out: Path, log=print) -> dict:
+def evaluate_run(out: Path, log=print) -> RunResult:
     """Recompute ``metrics.json`` of a finished run from its saved checkpoint; say whether
     the new file equals the one the run wrote."""
     cfg_path, ckpt_path = out / "config.json", out / "checkpoint.pt"
@@ -328,10 +323,10 @@ def evaluate_run(out: Path, log=print) -> dict:
     state = saved["state"]
     model = DualEncoder(cfg, task.text_dim, task.image_feat_dim).to(device)
     model.load_state_dict(state["best_model"] or saved["model"])
-    result = evaluate(model, task, cfg, state)
+    result = RunResult.from_dict(evaluate(model, task, cfg, state))
     metrics_path = out / "metrics.json"
     before = metrics_path.read_bytes() if metrics_path.is_file() else None
-    write_metrics(out, result)
+    result.write(metrics_path)
     if before is not None:
         same = metrics_path.read_bytes() == before
         log(f"{metrics_path}: " + ("recomputed, byte-identical to the saved file" if same else
