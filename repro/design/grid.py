@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from repro.config import MINI_STEPS, epochs_for_steps
 from repro.core.errors import ReproError
+from repro.core.registry import Registry
 from repro.model.losses import LOSSES
 from repro.towers.text import TEXT_TOWERS, text_tower
 
@@ -30,15 +31,9 @@ class Arm:
 
 
 #: name -> :class:`Arm`, in the order tables show them (:func:`register_arm`).
-ARMS: dict[str, Arm] = {}
-
-
-def register_arm(arm: Arm) -> Arm:
-    """Add ``arm`` to :data:`ARMS`; the grid, the tables and the findings read it from there."""
-    if arm.name in ARMS:
-        raise ValueError(f"arm {arm.name!r} is registered already")
-    ARMS[arm.name] = arm
-    return arm
+#: The grid, the tables and the findings read the arms from it.
+ARMS = Registry("arm")
+register_arm = ARMS.register
 
 
 # PATR and M3 are the paper's ablation (lambda_tt 0 vs 1); the other three are the baselines

@@ -16,6 +16,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from repro.core.registry import Registry
+
 
 def negative_mask(item: torch.Tensor, text_id: torch.Tensor | None = None) -> torch.Tensor:
     """(B, B) bool: True where column b may serve as a negative for row a: another item and,
@@ -146,15 +148,8 @@ class Loss:
 
 
 #: name -> :class:`Loss` (:func:`register_loss`); the config's choices of ``loss`` derive from it.
-LOSSES: dict[str, Loss] = {}
-
-
-def register_loss(loss: Loss) -> Loss:
-    """Add ``loss`` to :data:`LOSSES`."""
-    if loss.name in LOSSES:
-        raise ValueError(f"loss {loss.name!r} is registered already")
-    LOSSES[loss.name] = loss
-    return loss
+LOSSES = Registry("loss")
+register_loss = LOSSES.register
 
 
 def _patr_m3(cfg, t, v, neg, generator=None, epoch=None):

@@ -24,6 +24,7 @@ from torch import nn
 
 from repro.core import parallel
 from repro.core.errors import ReproError
+from repro.core.registry import Registry
 from repro.towers.cache import cached, file_sha256s
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -143,15 +144,8 @@ def build_effnet(weights: str, classifier: bool = False) -> nn.Module:
 
 #: name -> :class:`Backbone` (:func:`register_backbone`); the config's choices of
 #: ``image_backbone`` derive from it.
-BACKBONES: dict[str, Backbone] = {}
-
-
-def register_backbone(backbone: Backbone) -> Backbone:
-    """Add ``backbone`` to :data:`BACKBONES`."""
-    if backbone.name in BACKBONES:
-        raise ValueError(f"image backbone {backbone.name!r} is registered already")
-    BACKBONES[backbone.name] = backbone
-    return backbone
+BACKBONES = Registry("image backbone")
+register_backbone = BACKBONES.register
 
 
 register_backbone(Backbone("efficientnet_lite0", 1280, "resize224-centercrop224-scale(x-0.5)/0.5",

@@ -19,6 +19,7 @@ import torch
 
 from repro.core.device import resolve_device
 from repro.core.errors import ReproError
+from repro.core.registry import Registry
 from repro.towers.cache import file_sha256s
 
 
@@ -231,23 +232,12 @@ class TextTower:
 
 
 #: name -> :class:`TextTower`, in the order tables show them (:func:`register_text_tower`).
-TEXT_TOWERS: dict[str, TextTower] = {}
-
-
-def register_text_tower(tower: TextTower) -> TextTower:
-    """Add ``tower`` to :data:`TEXT_TOWERS`; every list of towers in the package derives from
-    that registry (config choices, the grid, tables, figures)."""
-    if tower.name in TEXT_TOWERS:
-        raise ValueError(f"text tower {tower.name!r} is registered already")
-    TEXT_TOWERS[tower.name] = tower
-    return tower
-
-
-def text_tower(name: str) -> TextTower:
-    """The registered tower ``name``; an unknown name is a one-line error."""
-    if name not in TEXT_TOWERS:
-        raise ReproError(f"unknown text tower {name!r}; expected one of {', '.join(TEXT_TOWERS)}")
-    return TEXT_TOWERS[name]
+#: Every list of towers in the package derives from it (config choices, the grid, tables,
+#: figures).
+TEXT_TOWERS = Registry("text tower")
+register_text_tower = TEXT_TOWERS.register
+#: The registered tower of a name; an unknown name is a one-line error.
+text_tower = TEXT_TOWERS.lookup
 
 
 def make_text_tower(cfg):
