@@ -38,7 +38,8 @@ from transformers import BertConfig, BertModel
 
 from repro.config import make_config
 from repro.data.paper import LANGS
-from repro.design.grid import ARMS, CURVE_ARMS, LAMBDA_SEEDS, LONG_ARMS, SEEDS, curve_overrides
+from repro.design.grid import (ARMS, CURVE_ARMS, LAMBDA_SEEDS, LONG_ARMS, SEEDS, curve_overrides,
+                               tower_excluded)
 from repro.model.encoder import DualEncoder
 from repro.report.common import print_rows
 from repro.towers import backbones
@@ -259,7 +260,7 @@ def project(rows: dict, one_time: dict | None = None) -> dict:
 def paper_tower_dims() -> dict:
     """Text tower -> feature width, for the towers of the paper profile's grid (registry order)."""
     return {name: t.dim for name, t in TEXT_TOWERS.items()
-            if t.profiles is None or "paper" in t.profiles}
+            if tower_excluded(name, "paper") is None}
 
 
 def bench_paper_scale(steps: int = 30, scale: float = 1.0, towers=None,

@@ -16,6 +16,7 @@ from repro.core.registry import Registry
 from repro.model.losses import LOSSES
 from repro.towers.text import TEXT_TOWERS, text_tower
 
+
 @dataclass(frozen=True)
 class Arm:
     """A training variant of the grid: the config overrides that define it and its own
@@ -152,6 +153,7 @@ def all_arms() -> tuple:
 def grid_towers() -> tuple:
     """The grid's text towers: every registered one, in registry order."""
     return tuple(TEXT_TOWERS)
+
 
 #: A tower's own settings per arm, applied after the arm's (later overrides win). A second
 #: tower trains every arm at the settings chosen for the default tower, so that the tower

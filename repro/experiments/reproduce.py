@@ -179,7 +179,7 @@ def _plan_runs(grid: GridResults, profile: str, extra: list, arms: list, towers,
             log(f"{tower}: not run: {excluded}")
             continue
         base = make_config(profile, extra + tower_overrides(tower))
-        text_tower, problem = _tower_loader(base)
+        load_tower, problem = _tower_loader(base)
         if problem:
             grid.not_run[tower] = problem
             log(f"{tower}: not run: {problem}")
@@ -187,11 +187,11 @@ def _plan_runs(grid: GridResults, profile: str, extra: list, arms: list, towers,
         t0 = time.perf_counter()
         tasks = {}
 
-        def tasks_for(cfg, tasks=tasks, text_tower=text_tower):
+        def tasks_for(cfg, tasks=tasks, load_tower=load_tower):
             """The task of a config (protocol arms may need another split or captions)."""
             if task_key(cfg) not in tasks:
                 tasks[task_key(cfg)] = runjob.remember_task(
-                    cfg, build_task(cfg, tower=text_tower, pool=pool))
+                    cfg, build_task(cfg, tower=load_tower, pool=pool))
             return tasks[task_key(cfg)]
 
         try:

@@ -183,6 +183,4 @@ def compute_loss(cfg, t, v, item, text_id=None, generator=None, epoch=None):
     (:data:`LOSSES`); returns (loss, diagnostics). ``text_id`` (B,) or None (no text mask:
     Table 2d's 'v1' protocol); ``epoch``: the training epoch (1-based), None outside
     training."""
-    if cfg.loss not in LOSSES:
-        raise ValueError(f"unknown loss {cfg.loss!r}")
-    return LOSSES[cfg.loss].fn(cfg, t, v, negative_mask(item, text_id), generator, epoch)
+    return LOSSES.lookup(cfg.loss).fn(cfg, t, v, negative_mask(item, text_id), generator, epoch)

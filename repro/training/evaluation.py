@@ -13,6 +13,7 @@ from repro.core import numerics
 from repro.data.paper import LANGS
 from repro.model.encoder import DualEncoder
 from repro.scoring import metrics as M
+from repro.training.results import RunResult
 from repro.training.tasks import Task, assert_english
 
 
@@ -103,8 +104,9 @@ def _alignment(text_sets: dict, head: dict) -> dict:
     return out
 
 
-def evaluate(model: DualEncoder, task: Task, cfg: Config, state: dict) -> dict:
-    """The test report per language (retrieval, tagging, alignment), plus run facts."""
+def evaluate(model: DualEncoder, task: Task, cfg: Config, state: dict) -> RunResult:
+    """The test report per language (retrieval, tagging, alignment), plus run facts: what
+    ``metrics.json`` holds."""
     img = embed_images(model, task.test_images)
     txt = {lang: embed_texts(model, ts.feats) for lang, ts in task.test_text.items()}
     retrieval, tagging = {}, {}
@@ -117,7 +119,7 @@ def evaluate(model: DualEncoder, task: Task, cfg: Config, state: dict) -> dict:
         notes.append("M3 text term has no trainable parameters with text_head=none: its "
                      "gradient is zero, so this run trains exactly as PATR does")
     log = state["log"]
-    return {
+    return RunResult.from_dict({
         "metrics_version": METRICS_VERSION,
         "profile": cfg.profile, "arm": cfg.arm, "seed": cfg.seed, "text_tower": cfg.text_tower,
         "image_backbone": cfg.image_backbone, "image_weights": cfg.image_weights,
@@ -135,7 +137,7 @@ def evaluate(model: DualEncoder, task: Task, cfg: Config, state: dict) -> dict:
                                                         for l, ts in task.xtd10_text.items()}),
         "notes": notes, "data_sha256": task.data_sha256, "numerics": numerics.record(),
         "summary": _summary(retrieval, tagging),
-    }
+    })
 
 
 def _text_ids(text_sets: dict) -> dict | None:

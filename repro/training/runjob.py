@@ -17,8 +17,8 @@ from pathlib import Path
 from repro.config import METRICS_VERSION, config_from_json
 from repro.core.errors import ReproError
 from repro.core.parallel import limit_threads
-from repro.training.tasks import build_task, task_key
 from repro.training.results import RunResult
+from repro.training.tasks import build_task, task_key
 from repro.training.trainer import train_and_evaluate
 
 

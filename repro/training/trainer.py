@@ -40,7 +40,6 @@ from repro.training.tasks import Task, assert_english, build_task
 CHECKPOINT_SECONDS = 60.0
 
 
-
 def deterministic_algorithms() -> None:
     """torch's deterministic-algorithms switch, without the compiler import.
 
@@ -289,8 +288,6 @@ def _write_log(path: Path, log: list[dict]) -> None:
     atomic_write_bytes(path, b"".join(_log_line(e) for e in log))
 
 
-
-
 def train_and_evaluate(cfg: Config, out: Path, resume: bool = True,
                        task: Task | None = None) -> RunResult:
     """Train one arm, evaluate its selected epoch, write ``out/metrics.json`` (and its
@@ -298,7 +295,7 @@ def train_and_evaluate(cfg: Config, out: Path, resume: bool = True,
     t0 = time.perf_counter()
     task = task or build_task(cfg)
     model, state = train(cfg, out, task, resume)
-    result = RunResult.from_dict(evaluate(model, task, cfg, state))
+    result = evaluate(model, task, cfg, state)
     atomic_write_bytes(out / "best_model.pt", _state_bytes(model.state_dict()))
     result.write(out / "metrics.json")
     timing = {"train_seconds": round(sum(e["seconds"] for e in state["log"]), 3),
@@ -323,7 +320,7 @@ def evaluate_run(out: Path, log=print) -> RunResult:
     state = saved["state"]
     model = DualEncoder(cfg, task.text_dim, task.image_feat_dim).to(device)
     model.load_state_dict(state["best_model"] or saved["model"])
-    result = RunResult.from_dict(evaluate(model, task, cfg, state))
+    result = evaluate(model, task, cfg, state)
     metrics_path = out / "metrics.json"
     before = metrics_path.read_bytes() if metrics_path.is_file() else None
     result.write(metrics_path)
