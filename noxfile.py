@@ -19,7 +19,7 @@ SHARED_XTD10 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "s
 
 def _numerics_env() -> dict:
     """The CPU-numerics pins of repro/core/numerics.py, set before any session process starts."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "repro", "numerics.py")
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "repro", "core", "numerics.py")
     spec = importlib.util.spec_from_file_location("xlir_numerics", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -69,3 +69,16 @@ def test_modules_that_import_siblings_are_in_their_package_contract():
 def test_no_module_over_400_lines():
     sizes = {str(p.relative_to(ROOT)): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
     assert len(sizes) > 40 and max(sizes.values()) <= 400, {k: v for k, v in sizes.items() if v > 400}
+
+
+def test_the_noxfile_names_files_that_exist():
+    """Paths the noxfile builds with os.path.join(<here>, "repro", ...) point at real files
+    (it loads the numerics pins by path, before any session has a virtualenv)."""
+    tree = ast.parse((ROOT / "noxfile.py").read_text())
+    paths = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "os.path.join":
+            parts = [a.value for a in node.args if isinstance(a, ast.Constant)]
+            if parts and parts[0] == "repro":
+                paths.append(ROOT.joinpath(*parts))
+    assert paths and all(p.is_file() for p in paths), paths

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from repro.core.errors import ReproError
+from repro.core.fileio import sha256_file
 from repro.report.schema import FILE, KINDS, MISSING, PAIRED_FIELDS
 from repro.scoring.stats import (EXACT_SIGN_FLIP_MAX_N, LEVEL, VERDICTS, holm, paired_summary,
                                  t_p_from_interval, verdict_of)
@@ -60,6 +61,7 @@ class Folder:
     path: Path
     schema: dict
     tables: dict = field(default_factory=dict)  # csv name -> {row key: {column: [cells]}}
+    files: dict = field(default_factory=dict)   # file name -> the sha256 its writer recorded
 
 
 # ----------------------------------------------------------------------------- reading
@@ -81,18 +83,19 @@ def _load(path: Path) -> Folder:
         raise ReproError(f"{path}: no such folder")
     spec = path / FILE
     try:
-        schema = json.loads(spec.read_text(encoding="utf-8"))["tables"]
+        written = json.loads(spec.read_text(encoding="utf-8"))
+        schema, files = written["tables"], written.get("files", {})
     except FileNotFoundError:
         raise ReproError(f"{spec}: not found (is {path} a paper_tables folder written by this "
                          "version? regenerate it with python -m repro reproduce)") from None
-    except (ValueError, KeyError) as exc:
-        raise ReproError(f"{spec}: unreadable ({exc})") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise ReproError(f"{spec}: unreadable ({type(exc).__name__}: {exc})") from None
     undescribed = sorted(p.name for p in path.glob("*.csv") if p.name not in schema)
     if undescribed:
         raise ReproError(f"{path / undescribed[0]}: a CSV table that {FILE} does not describe "
                          "(a leftover of an older run? remove it), so its cells cannot be "
                          "compared")
-    folder = Folder(path, schema)
+    folder = Folder(path, schema, files=files)
     for name, entry in schema.items():
         folder.tables[name] = _read_table(path / name, entry)
     return folder
@@ -104,12 +107,19 @@ def _read_table(path: Path, entry: dict) -> dict:
             lines = list(csv.reader(f))
     except FileNotFoundError:
         raise ReproError(f"{path}: missing (listed in {FILE})") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ReproError(f"{path}: not a readable CSV ({type(exc).__name__})") from None
+    if not lines:
+        raise ReproError(f"{path}: empty (no header)")
     header = lines[0]
     expected = [c for col in entry["columns"] for c in col["csv"]]
     if header != expected:
         raise ReproError(f"{path}: columns differ from {FILE}")
     rows = {}
     for i, line in enumerate(lines[1:]):
+        if len(line) != len(header):
+            raise ReproError(f"{path}: line {i + 2} has {len(line)} cells, the header "
+                             f"{len(header)} (cut or edited?)")
         cells = dict(zip(header, line))
         key = tuple(cells[c] for c in entry["labels"])
         if key in rows:
@@ -149,10 +159,25 @@ def _sd_of_interval(low: float, high: float, n: int) -> float:
 
 # ----------------------------------------------------------------------------- one folder
 
+def changed_files(folder: Folder) -> list[str]:
+    """The files of ``folder`` whose bytes are not those its writer recorded in the schema
+    (``files``: name -> sha256): a table, figure or finding edited after it was written."""
+    recorded = folder.files
+    out = []
+    for name, digest in sorted(recorded.items()):
+        path = folder.path / name
+        if not path.is_file():
+            out.append(f"{name}: missing (its sha256 is recorded in {FILE})")
+        elif sha256_file(path) != digest:
+            out.append(f"{name}: changed after it was written (not the sha256 {FILE} records)")
+    return out
+
+
 def consistency(folder: Folder, alpha: float = 0.05) -> list[str]:
-    """Problems of one folder on its own: verdicts, p-values, summaries and differences that
-    do not follow from the numbers they are computed from."""
-    problems = []
+    """Problems of one folder on its own: files changed after they were written; verdicts,
+    p-values, summaries and differences that do not follow from the numbers they are
+    computed from."""
+    problems = changed_files(folder)
     for name, entry in folder.schema.items():
         rows = folder.tables[name]
         kinds = {c["name"]: c["kind"] for c in entry["columns"]}
@@ -340,7 +365,12 @@ def compare(old: Path, new: Path, alpha: float = 0.05) -> dict:
             if key not in rows_b:
                 raise ReproError(f"{b.path / name}: row {' / '.join(key)!r} is missing")
             for col, cells_a in row.items():
-                cells.append(_compare_cell(name, key, col, kinds[col], cells_a, rows_b[key][col]))
+                try:
+                    cells.append(_compare_cell(name, key, col, kinds[col], cells_a,
+                                               rows_b[key][col]))
+                except (ValueError, KeyError, IndexError):
+                    raise ReproError(f"{name} / {' / '.join(key)} / {col}: not a {kinds[col]} "
+                                     f"cell ({cells_a[0]} -> {rows_b[key][col][0]})") from None
     tested = [c for c in cells if c.p is not None]
     threshold = alpha / max(1, len(tested))
     for c in tested:
