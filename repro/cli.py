@@ -116,7 +116,7 @@ def cmd_train(args) -> int:
         metrics = train_and_evaluate(cfg, out, resume=not args.fresh,
                                      epoch_lines=not sys.stderr.isatty())
     print(f"results in {out}/metrics.json; the numbers below are on the test set "
-          f"({'XTD10 or COCO' if cfg.profile == 'paper' else 'the 500 held-out emoji'})",
+          f"({'XTD10, 1,000 images' if cfg.profile == 'paper' else 'the 500 held-out emoji'})",
           file=sys.stderr)
     _print_report(metrics.summary, False)
     return 0

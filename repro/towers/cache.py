@@ -87,7 +87,9 @@ def _entry_problem(meta_path: Path, arr_path: Path, want: dict) -> str | None:
         return f"unreadable ({type(exc).__name__})"
     if not isinstance(have, dict) or {k: v for k, v in have.items() if k != "array_sha256"} != want:
         return "stale (made for other settings)"
-    if have.get("array_sha256") != array_sha256(arr) or arr.shape[0] != want["n_items"]:
+    if "array_sha256" not in have:
+        return "made by an older version (no checksum of its content)"
+    if have["array_sha256"] != array_sha256(arr) or arr.shape[0] != want["n_items"]:
         return "its content does not match its checksum (changed on disk)"
     return None
 
