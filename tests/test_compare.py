@@ -211,7 +211,7 @@ def test_a_file_edited_after_it_was_written_fails_and_is_named(copy, capsys):
 
 
 @pytest.mark.parametrize("damage,error", [
-    (lambda t: t[:len(t) // 2], "line {n} has"),
+    (lambda t: t[:len(t) // 2], "ends mid-line (cut?)"),
     (lambda t: "", "empty (no header)"),
 ])
 def test_a_malformed_csv_is_a_one_line_error(copy, capsys, damage, error):
@@ -222,8 +222,7 @@ def test_a_malformed_csv_is_a_one_line_error(copy, capsys, damage, error):
     csv_path.write_text(text, encoding="utf-8")
     out = call_main(cli.main, ["compare", str(COMMITTED), str(copy)], capsys)
     assert out.returncode == 2 and out.stdout == "" and len(out.stderr.splitlines()) == 1
-    n = len(text.splitlines())
-    assert out.stderr.startswith(f"error: {csv_path}: {error.format(n=n)}"), out.stderr
+    assert out.stderr == f"error: {csv_path}: {error}\n", out.stderr
 
 
 def test_a_non_numeric_cell_is_a_one_line_error(copy, capsys):
@@ -232,7 +231,8 @@ def test_a_non_numeric_cell_is_a_one_line_error(copy, capsys):
     _edit(copy, "table2b_variants_muse.csv", ("de",), "PATR R@1 mean", lambda v: "lots")
     out = call_main(cli.main, ["compare", str(COMMITTED), str(copy)], capsys)
     assert out.returncode == 2 and len(out.stderr.splitlines()) == 1
-    assert "table2b_variants_muse.csv / de / PATR R@1: not a mean_std cell" in out.stderr
+    assert out.stderr.startswith(f"error: {copy / 'table2b_variants_muse.csv'} / de / PATR R@1: "
+                                 "not a mean_std cell ("), out.stderr
 
 
 @pytest.mark.parametrize("alpha", ["2", "0", "nan"])

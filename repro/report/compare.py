@@ -22,15 +22,14 @@ renderings of the CSVs and are compared byte for byte only. SciPy and the standa
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from repro.core.errors import ReproError
-from repro.core.fileio import sha256_file
+from repro.report.folder import Folder, changed_files, load_folder
 from repro.report.schema import FILE, KINDS, MISSING, PAIRED_FIELDS
 from repro.scoring.stats import (EXACT_SIGN_FLIP_MAX_N, LEVEL, VERDICTS, holm, paired_summary,
                                  t_p_from_interval, verdict_of)
@@ -56,14 +55,6 @@ class Cell:
     why: str = ""
 
 
-@dataclass
-class Folder:
-    path: Path
-    schema: dict
-    tables: dict = field(default_factory=dict)  # csv name -> {row key: {column: [cells]}}
-    files: dict = field(default_factory=dict)   # file name -> the sha256 its writer recorded
-
-
 # ----------------------------------------------------------------------------- reading
 
 def welch_p(m1: float, s1: float, n1: int, m2: float, s2: float, n2: int) -> float:
@@ -76,58 +67,6 @@ def welch_p(m1: float, s1: float, n1: int, m2: float, s2: float, n2: int) -> flo
     t = (m1 - m2) / math.sqrt(se2)
     df = se2 * se2 / ((s1 * s1 / n1) ** 2 / (n1 - 1) + (s2 * s2 / n2) ** 2 / (n2 - 1))
     return float(2 * stats.t.sf(abs(t), df))
-
-
-def _load(path: Path) -> Folder:
-    if not path.is_dir():
-        raise ReproError(f"{path}: no such folder")
-    spec = path / FILE
-    try:
-        written = json.loads(spec.read_text(encoding="utf-8"))
-        schema, files = written["tables"], written.get("files", {})
-    except FileNotFoundError:
-        raise ReproError(f"{spec}: not found (is {path} a paper_tables folder written by this "
-                         "version? regenerate it with python -m repro reproduce)") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ReproError(f"{spec}: unreadable ({type(exc).__name__}: {exc})") from None
-    undescribed = sorted(p.name for p in path.glob("*.csv") if p.name not in schema)
-    if undescribed:
-        raise ReproError(f"{path / undescribed[0]}: a CSV table that {FILE} does not describe "
-                         "(a leftover of an older run? remove it), so its cells cannot be "
-                         "compared")
-    folder = Folder(path, schema, files=files)
-    for name, entry in schema.items():
-        folder.tables[name] = _read_table(path / name, entry)
-    return folder
-
-
-def _read_table(path: Path, entry: dict) -> dict:
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            lines = list(csv.reader(f))
-    except FileNotFoundError:
-        raise ReproError(f"{path}: missing (listed in {FILE})") from None
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise ReproError(f"{path}: not a readable CSV ({type(exc).__name__})") from None
-    if not lines:
-        raise ReproError(f"{path}: empty (no header)")
-    header = lines[0]
-    expected = [c for col in entry["columns"] for c in col["csv"]]
-    if header != expected:
-        raise ReproError(f"{path}: columns differ from {FILE}")
-    rows = {}
-    for i, line in enumerate(lines[1:]):
-        if len(line) != len(header):
-            raise ReproError(f"{path}: line {i + 2} has {len(line)} cells, the header "
-                             f"{len(header)} (cut or edited?)")
-        cells = dict(zip(header, line))
-        key = tuple(cells[c] for c in entry["labels"])
-        if key in rows:
-            raise ReproError(f"{path}: row {' / '.join(key)!r} appears twice")
-        rows[key] = {col["name"]: ([cells[c] for c in col["csv"]],
-                                   col["n"][i] if col["n"] else None)
-                     for col in entry["columns"]}
-    return rows
 
 
 def _missing(cells: list[str]) -> bool:
@@ -158,20 +97,6 @@ def _sd_of_interval(low: float, high: float, n: int) -> float:
 
 
 # ----------------------------------------------------------------------------- one folder
-
-def changed_files(folder: Folder) -> list[str]:
-    """The files of ``folder`` whose bytes are not those its writer recorded in the schema
-    (``files``: name -> sha256): a table, figure or finding edited after it was written."""
-    recorded = folder.files
-    out = []
-    for name, digest in sorted(recorded.items()):
-        path = folder.path / name
-        if not path.is_file():
-            out.append(f"{name}: missing (its sha256 is recorded in {FILE})")
-        elif sha256_file(path) != digest:
-            out.append(f"{name}: changed after it was written (not the sha256 {FILE} records)")
-    return out
-
 
 def consistency(folder: Folder, alpha: float = 0.05) -> list[str]:
     """Problems of one folder on its own: files changed after they were written; verdicts,
@@ -345,7 +270,7 @@ def _compare_cell(name, key, col, kind, old, new) -> Cell:
 
 def compare(old: Path, new: Path, alpha: float = 0.05) -> dict:
     """Compare two ``paper_tables/`` folders; returns a summary (see the module docstring)."""
-    a, b = _load(Path(old)), _load(Path(new))
+    a, b = load_folder(Path(old)), load_folder(Path(new))
     names = sorted(p.name for p in a.path.glob("*") if p.is_file() and p.name != "manifest.json")
     missing = [n for n in names if not (b.path / n).is_file()]
     if missing:
@@ -369,8 +294,9 @@ def compare(old: Path, new: Path, alpha: float = 0.05) -> dict:
                     cells.append(_compare_cell(name, key, col, kinds[col], cells_a,
                                                rows_b[key][col]))
                 except (ValueError, KeyError, IndexError):
-                    raise ReproError(f"{name} / {' / '.join(key)} / {col}: not a {kinds[col]} "
-                                     f"cell ({cells_a[0]} -> {rows_b[key][col][0]})") from None
+                    old_cells, new_cells = (", ".join(c[0]) for c in (cells_a, rows_b[key][col]))
+                    raise ReproError(f"{b.path / name} / {' / '.join(key)} / {col}: not a "
+                                     f"{kinds[col]} cell ({old_cells} -> {new_cells})") from None
     tested = [c for c in cells if c.p is not None]
     threshold = alpha / max(1, len(tested))
     for c in tested:
