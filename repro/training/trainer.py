@@ -160,7 +160,7 @@ def train_epoch(model, opt, task: Task, cfg: Config, epoch: int,
         v = model.encode_image(data.images[item])
         loss, diag = compute_loss(cfg, t, v, item, tid, gen, epoch)
         if not torch.isfinite(loss):
-            raise ReproError(diverged(cfg, epoch, b + 1, len(batches), float(loss)))
+            raise ReproError(diverged(cfg, epoch, b + 1, len(batches), float(loss.detach())))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
