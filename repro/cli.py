@@ -43,11 +43,25 @@ def _print_report(report: dict, as_json: bool) -> None:
             print(f"{key:<{width}}  {value:.3f}" if isinstance(value, float) else f"{key:<{width}}  {value}")
 
 
+def _output_dir(path: str, option: str) -> Path:
+    """``path`` as a folder the command may write into, else a one-line error."""
+    from repro.core.fileio import writable_dir_problem
+
+    problem = writable_dir_problem(Path(path))
+    if problem:
+        raise UserError(f"{option} {path}: {problem}")
+    return Path(path)
+
+
 def cmd_evaluate(args) -> int:
     if args.run:
         from repro.training.trainer import evaluate_run
 
-        metrics = evaluate_run(Path(args.run), log=lambda m: print(m, file=sys.stderr))
+        if args.scores or args.image_of_caption:
+            raise UserError("evaluate: --run recomputes a run's own metrics; --scores and "
+                            "--image-of-caption score a matrix: give one or the other")
+        metrics = evaluate_run(Path(args.run), log=lambda m: print(m, file=sys.stderr),
+                               write=args.write)
         _print_report(metrics if args.json else metrics.summary, args.json)
         return 0
     if not (args.scores and args.image_of_caption):
@@ -82,11 +96,28 @@ def cmd_data(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from repro.data.paper import cache_dir
+
+    print(f"train: profile {args.profile}, seed {args.seed} -> {args.out}; loading the towers; "
+          f"frozen features come from the cache in {cache_dir() / 'features'} (a first run "
+          "on a machine computes them: a few minutes)", file=sys.stderr, flush=True)
     from repro.config import make_config
+    from repro.training.runjob import finished_metrics
     from repro.training.trainer import train_and_evaluate
 
     cfg = make_config(args.profile, args.set, seed=args.seed)
-    metrics = train_and_evaluate(cfg, Path(args.out), resume=not args.fresh)
+    out = _output_dir(args.out, "--out")
+    finished = None if args.fresh else finished_metrics(cfg, out)
+    if finished is not None:
+        print(f"{out}: a finished run of this config; reusing it (--fresh trains it again)",
+              file=sys.stderr)
+        metrics = finished
+    else:
+        metrics = train_and_evaluate(cfg, out, resume=not args.fresh,
+                                     epoch_lines=not sys.stderr.isatty())
+    print(f"results in {out}/metrics.json; the numbers below are on the test set "
+          f"({'XTD10, 1,000 images' if cfg.profile == 'paper' else 'the 500 held-out emoji'})",
+          file=sys.stderr)
     _print_report(metrics.summary, False)
     return 0
 
@@ -94,6 +125,8 @@ def cmd_train(args) -> int:
 def cmd_reproduce(args) -> int:
     from repro.experiments.reproduce import reproduce
 
+    _output_dir(args.out, "--out")
+    _output_dir(args.runs, "--runs")
     reproduce(profile=args.profile, out=Path(args.out), runs=Path(args.runs), fresh=args.fresh,
               notebooks=not args.no_notebooks, seeds=args.seeds, sets=args.set,
               update_readme=args.update_readme, jobs=args.jobs, executor=args.executor)
@@ -115,6 +148,8 @@ def cmd_worker_env(args) -> int:
 def cmd_compare(args) -> int:
     from repro.report.compare import compare, fingerprint_difference, format_summary
 
+    if not 0 < args.alpha < 1:  # also refuses nan
+        raise UserError(f"--alpha {args.alpha}: must be between 0 and 1 (a test level)")
     summary = compare(Path(args.old), Path(args.new), args.alpha)
     for line in format_summary(summary):
         print(line)
@@ -224,7 +259,7 @@ def cmd_tag(args) -> int:
 def cmd_export(args) -> int:
     from repro.app.export import export, load_run
 
-    out = export(load_run(Path(args.run)), Path(args.out))
+    out = export(load_run(Path(args.run)), _output_dir(args.out, "--out"))
     print(f"wrote {out} ({', '.join(sorted(p.name for p in out.iterdir()))})")
     return 0
 
@@ -267,7 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="retrieval report from a score matrix or a run")
     ev.add_argument("--scores", help=".npy (n_captions, n_images) score matrix")
     ev.add_argument("--image-of-caption", help=".npy (n_captions,) image index per caption")
-    ev.add_argument("--run", help="a training run folder: recompute its metrics.json")
+    ev.add_argument("--run", help="a training run folder: recompute its metrics and compare "
+                    "them with its metrics.json")
+    ev.add_argument("--write", action="store_true",
+                    help="with --run: replace metrics.json by the recomputed metrics")
     ev.add_argument("--json", action="store_true", help="print JSON")
     ev.set_defaults(func=cmd_evaluate)
 
@@ -342,3 +380,17 @@ def main(argv=None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"interrupted: {_interrupted(args)}", file=sys.stderr)
+        return 130
+
+
+def _interrupted(args) -> str:
+    """What an interrupted command kept, and how to go on (one line)."""
+    if args.cmd == "train":
+        return (f"the run's last checkpoint is in {args.out} (written every few epochs); the "
+                "same command resumes from it and ends with the same bits")
+    if args.cmd == "reproduce":
+        return (f"finished runs are kept in {args.runs}, each unfinished one at its last "
+                "checkpoint; the same command reuses and resumes them")
+    return "every file is written atomically, so nothing was left half-written"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
+import math
 from dataclasses import dataclass, fields
 
 from repro.core.errors import ReproError
@@ -138,7 +140,10 @@ def make_config(profile: str = "mini", overrides=(), **kwargs) -> Config:
         if not sep:
             raise ReproError(f"--set {item}: expected KEY=VALUE")
         if key not in types:
-            raise ReproError(f"--set {item}: unknown config key {key!r}")
+            close = difflib.get_close_matches(key, types, n=3, cutoff=0.6)
+            hint = (f"; did you mean {' or '.join(close)}?" if close
+                    else "; the keys are the fields of repro/config.py (docs/cli.md)")
+            raise ReproError(f"--set {item}: unknown config key {key!r}{hint}")
         values[key] = _parse_value(key, raw, types[key])
     values.update(kwargs)
     cfg = Config(**values)
@@ -152,23 +157,44 @@ def check_seed(seed: int) -> None:
         raise ReproError(f"config seed={seed}: must be between 0 and 2**32 - 1")
 
 
+#: The range of every numeric key: (low, high, what the rule says); a value must be finite and
+#: inside it. Cosine distances lie in [0, 2], so a margin outside it makes its hinge constant.
+RANGES = {
+    "lr": (0.0, None, "finite and > 0"),
+    "weight_decay": (0.0, None, "finite and >= 0"),
+    "tau": (0.0, None, "finite and > 0"),
+    "lambda_tt": (0.0, None, "finite and >= 0 (0 is PATR)"),
+    "margin": (0.0, 2.0, "between 0 and 2 (a cosine distance)"),
+    "margin_tt": (0.0, 2.0, "between 0 and 2 (a cosine distance)"),
+    "vsepp_margin": (0.0, 2.0, "between 0 and 2 (a difference of cosines)"),
+}
+#: Keys whose value must be strictly above the range's low end.
+POSITIVE = ("lr", "tau")
+
+
 def check(cfg: Config) -> None:
+    """Every value of ``cfg`` in its range, else a one-line error naming the key, the value
+    and the rule."""
     for key, allowed in CHOICES.items():
         if getattr(cfg, key) not in allowed:
             raise ReproError(f"config {key}={getattr(cfg, key)!r}: expected one of "
                              f"{', '.join(allowed)}")
+    for key, (low, high, rule) in RANGES.items():
+        value = getattr(cfg, key)
+        inside = (math.isfinite(value) and value >= low and (high is None or value <= high)
+                  and not (key in POSITIVE and value == low))
+        if not inside:
+            raise ReproError(f"config {key}={value!r}: must be {rule}")
     if cfg.vsepp_warmup_epochs < 0:
         raise ReproError(f"config vsepp_warmup_epochs={cfg.vsepp_warmup_epochs}: must be >= 0")
     check_seed(cfg.seed)
-    for key in ("epochs", "batch_size", "embed_dim", "head_hidden"):
+    for key in ("epochs", "batch_size", "embed_dim", "head_hidden", "coco_val_images"):
         if getattr(cfg, key) < 1:
             raise ReproError(f"config {key}={getattr(cfg, key)}: must be >= 1")
     if cfg.batch_size < 2:
         raise ReproError("config batch_size must be >= 2: in-batch negatives need a second pair")
     if cfg.threads < 0:
         raise ReproError(f"config threads={cfg.threads}: must be >= 1, or 0 for all cores")
-    if cfg.tau <= 0:
-        raise ReproError(f"config tau={cfg.tau}: must be > 0")
 
 
 def config_from_json(text: str) -> Config:

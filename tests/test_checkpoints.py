@@ -73,6 +73,20 @@ def test_evaluate_run_recomputes_metrics(tmp_path, mini_task, monkeypatch):
     monkeypatch.setattr(trainer, "build_task", lambda c: mini_task)
     trainer.evaluate_run(tmp_path / "e")
     assert (tmp_path / "e/metrics.json").read_bytes() == first
+    # a metrics.json that differs is kept, and the values that differ are named; --write
+    # replaces it
+    doctored = json.loads(first)
+    key, value = next(iter(doctored["summary"].items()))
+    doctored["summary"][key] = 99.9
+    (tmp_path / "e/metrics.json").write_text(json.dumps(doctored))
+    said = []
+    trainer.evaluate_run(tmp_path / "e", log=said.append)
+    assert said == [f"{tmp_path / 'e/metrics.json'}: recomputed, differs from the saved file in "
+                    f"{key} 99.9 -> {value} (other data, settings or machine); kept (--write "
+                    "replaces it)"]
+    assert json.loads((tmp_path / "e/metrics.json").read_text()) == doctored
+    trainer.evaluate_run(tmp_path / "e", log=said.append, write=True)
+    assert (tmp_path / "e/metrics.json").read_bytes() == first
 
 
 def test_continuing_a_finished_run_equals_training_longer(tmp_path, mini_task):

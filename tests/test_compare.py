@@ -17,6 +17,7 @@ from scipy import stats as sps
 from conftest import call_main
 from repro.config import make_config
 from repro.core.errors import ReproError
+from repro.core.fileio import sha256_file
 from repro.report.compare import compare, fingerprint_difference, format_summary, welch_p
 
 COMMITTED = Path(__file__).resolve().parents[1] / "paper_tables"
@@ -44,6 +45,15 @@ def _edit(folder, name, row_labels, column, fn):
     assert len(hits) == 1, (row_labels, column)
     hits[0][j] = fn(hits[0][j])
     _write(folder / name, rows)
+    _sign(folder, name)
+
+
+def _sign(folder, name):
+    """Record a file's new sha256 in the schema, as the writer of a rerun would."""
+    spec = json.loads((folder / "tables.json").read_text(encoding="utf-8"))
+    spec.setdefault("files", {})[name] = sha256_file(folder / name)
+    (folder / "tables.json").write_text(json.dumps(spec, indent=1, ensure_ascii=False) + "\n",
+                                        encoding="utf-8")
 
 
 @pytest.fixture()
@@ -180,3 +190,56 @@ def test_compare_cli_exit_codes_strictness_and_errors(copy, tmp_path, capsys):
     (copy / T2C).unlink()
     with pytest.raises(ReproError, match="missing"):
         compare(COMMITTED, copy)
+
+
+def test_a_file_edited_after_it_was_written_fails_and_is_named(copy, capsys):
+    """An edit a reader would see (a Markdown table, a figure) cannot pass: every file's
+    sha256 is recorded by its writer in tables.json."""
+    from repro import cli
+
+    md = copy / "table2b_variants_muse.md"
+    text = md.read_text(encoding="utf-8")
+    number = next(t for t in text.split() if t.count(".") == 1 and t.replace(".", "").isdigit())
+    md.write_text(text.replace(number, "99.9", 1), encoding="utf-8")
+    png = copy / "figure6_mechanism.png"
+    png.write_bytes(png.read_bytes()[:-1] + b"x")
+    out = call_main(cli.main, ["compare", str(COMMITTED), str(copy)], capsys)
+    assert out.returncode == 1 and "compare: FAILED" in out.stdout
+    for name in (md.name, png.name):
+        assert (f"INCONSISTENT: {copy.name} (new): {name}: changed after it was written (not "
+                "the sha256 tables.json records)") in out.stdout
+
+
+@pytest.mark.parametrize("damage,error", [
+    (lambda t: t[:len(t) // 2], "ends mid-line (cut?)"),
+    (lambda t: "", "empty (no header)"),
+])
+def test_a_malformed_csv_is_a_one_line_error(copy, capsys, damage, error):
+    from repro import cli
+
+    csv_path = copy / "table1_main.csv"
+    text = damage(csv_path.read_text(encoding="utf-8"))
+    csv_path.write_text(text, encoding="utf-8")
+    out = call_main(cli.main, ["compare", str(COMMITTED), str(copy)], capsys)
+    assert out.returncode == 2 and out.stdout == "" and len(out.stderr.splitlines()) == 1
+    assert out.stderr == f"error: {csv_path}: {error}\n", out.stderr
+
+
+def test_a_non_numeric_cell_is_a_one_line_error(copy, capsys):
+    from repro import cli
+
+    _edit(copy, "table2b_variants_muse.csv", ("de",), "PATR R@1 mean", lambda v: "lots")
+    out = call_main(cli.main, ["compare", str(COMMITTED), str(copy)], capsys)
+    assert out.returncode == 2 and len(out.stderr.splitlines()) == 1
+    assert out.stderr.startswith(f"error: {copy / 'table2b_variants_muse.csv'} / de / PATR R@1: "
+                                 "not a mean_std cell ("), out.stderr
+
+
+@pytest.mark.parametrize("alpha", ["2", "0", "nan"])
+def test_a_bad_alpha_is_refused(alpha, capsys):
+    from repro import cli
+
+    out = call_main(cli.main, ["compare", "--alpha", alpha, str(COMMITTED), str(COMMITTED)], capsys)
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr == f"error: --alpha {float(alpha)}: must be between 0 and 1 (a test level)\n"
+

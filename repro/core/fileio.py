@@ -57,3 +57,22 @@ def save_png(fig, path: Path) -> None:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
     atomic_write_bytes(path, buf.getvalue())
+
+
+def writable_dir_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be (or become) a folder this process writes into, or None: checked
+    before any work starts, so that a bad output path fails in a second, not after minutes."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        return "exists and is not a folder"
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is a file, not a folder"
+    try:  # a real file, not os.access: root passes that check where it cannot write (/proc)
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as exc:
+        return f"{probe} is not writable ({exc.strerror})"
+    return None

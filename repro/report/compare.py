@@ -22,14 +22,14 @@ renderings of the CSVs and are compared byte for byte only. SciPy and the standa
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from repro.core.errors import ReproError
+from repro.report.folder import Folder, changed_files, load_folder
 from repro.report.schema import FILE, KINDS, MISSING, PAIRED_FIELDS
 from repro.scoring.stats import (EXACT_SIGN_FLIP_MAX_N, LEVEL, VERDICTS, holm, paired_summary,
                                  t_p_from_interval, verdict_of)
@@ -55,13 +55,6 @@ class Cell:
     why: str = ""
 
 
-@dataclass
-class Folder:
-    path: Path
-    schema: dict
-    tables: dict = field(default_factory=dict)  # csv name -> {row key: {column: [cells]}}
-
-
 # ----------------------------------------------------------------------------- reading
 
 def welch_p(m1: float, s1: float, n1: int, m2: float, s2: float, n2: int) -> float:
@@ -74,50 +67,6 @@ def welch_p(m1: float, s1: float, n1: int, m2: float, s2: float, n2: int) -> flo
     t = (m1 - m2) / math.sqrt(se2)
     df = se2 * se2 / ((s1 * s1 / n1) ** 2 / (n1 - 1) + (s2 * s2 / n2) ** 2 / (n2 - 1))
     return float(2 * stats.t.sf(abs(t), df))
-
-
-def _load(path: Path) -> Folder:
-    if not path.is_dir():
-        raise ReproError(f"{path}: no such folder")
-    spec = path / FILE
-    try:
-        schema = json.loads(spec.read_text(encoding="utf-8"))["tables"]
-    except FileNotFoundError:
-        raise ReproError(f"{spec}: not found (is {path} a paper_tables folder written by this "
-                         "version? regenerate it with python -m repro reproduce)") from None
-    except (ValueError, KeyError) as exc:
-        raise ReproError(f"{spec}: unreadable ({exc})") from None
-    undescribed = sorted(p.name for p in path.glob("*.csv") if p.name not in schema)
-    if undescribed:
-        raise ReproError(f"{path / undescribed[0]}: a CSV table that {FILE} does not describe "
-                         "(a leftover of an older run? remove it), so its cells cannot be "
-                         "compared")
-    folder = Folder(path, schema)
-    for name, entry in schema.items():
-        folder.tables[name] = _read_table(path / name, entry)
-    return folder
-
-
-def _read_table(path: Path, entry: dict) -> dict:
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            lines = list(csv.reader(f))
-    except FileNotFoundError:
-        raise ReproError(f"{path}: missing (listed in {FILE})") from None
-    header = lines[0]
-    expected = [c for col in entry["columns"] for c in col["csv"]]
-    if header != expected:
-        raise ReproError(f"{path}: columns differ from {FILE}")
-    rows = {}
-    for i, line in enumerate(lines[1:]):
-        cells = dict(zip(header, line))
-        key = tuple(cells[c] for c in entry["labels"])
-        if key in rows:
-            raise ReproError(f"{path}: row {' / '.join(key)!r} appears twice")
-        rows[key] = {col["name"]: ([cells[c] for c in col["csv"]],
-                                   col["n"][i] if col["n"] else None)
-                     for col in entry["columns"]}
-    return rows
 
 
 def _missing(cells: list[str]) -> bool:
@@ -150,9 +99,10 @@ def _sd_of_interval(low: float, high: float, n: int) -> float:
 # ----------------------------------------------------------------------------- one folder
 
 def consistency(folder: Folder, alpha: float = 0.05) -> list[str]:
-    """Problems of one folder on its own: verdicts, p-values, summaries and differences that
-    do not follow from the numbers they are computed from."""
-    problems = []
+    """Problems of one folder on its own: files changed after they were written; verdicts,
+    p-values, summaries and differences that do not follow from the numbers they are
+    computed from."""
+    problems = changed_files(folder)
     for name, entry in folder.schema.items():
         rows = folder.tables[name]
         kinds = {c["name"]: c["kind"] for c in entry["columns"]}
@@ -320,7 +270,7 @@ def _compare_cell(name, key, col, kind, old, new) -> Cell:
 
 def compare(old: Path, new: Path, alpha: float = 0.05) -> dict:
     """Compare two ``paper_tables/`` folders; returns a summary (see the module docstring)."""
-    a, b = _load(Path(old)), _load(Path(new))
+    a, b = load_folder(Path(old)), load_folder(Path(new))
     names = sorted(p.name for p in a.path.glob("*") if p.is_file() and p.name != "manifest.json")
     missing = [n for n in names if not (b.path / n).is_file()]
     if missing:
@@ -340,7 +290,13 @@ def compare(old: Path, new: Path, alpha: float = 0.05) -> dict:
             if key not in rows_b:
                 raise ReproError(f"{b.path / name}: row {' / '.join(key)!r} is missing")
             for col, cells_a in row.items():
-                cells.append(_compare_cell(name, key, col, kinds[col], cells_a, rows_b[key][col]))
+                try:
+                    cells.append(_compare_cell(name, key, col, kinds[col], cells_a,
+                                               rows_b[key][col]))
+                except (ValueError, KeyError, IndexError):
+                    old_cells, new_cells = (", ".join(c[0]) for c in (cells_a, rows_b[key][col]))
+                    raise ReproError(f"{b.path / name} / {' / '.join(key)} / {col}: not a "
+                                     f"{kinds[col]} cell ({old_cells} -> {new_cells})") from None
     tested = [c for c in cells if c.p is not None]
     threshold = alpha / max(1, len(tested))
     for c in tested:

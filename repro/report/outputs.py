@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from repro.core.fileio import atomic_write_bytes
+from repro.core.fileio import atomic_write_bytes, sha256_file
 from repro.report.ablation import table2c, table2d, table6, table_lambda
 from repro.report.common import data_line
 from repro.report.examples import RETRIEVAL_ARMS, figure7, figure8
@@ -118,9 +118,6 @@ def write_all(grid, out: Path) -> list[str]:
     written = list(made["examples"][1])
     for t in tables:
         written += t.write(out)
-    schema = {"format": FORMAT, "alpha": ALPHA,
-              "tables": {f"{t.name}.csv": t.schema() for t in tables}}
-    atomic_write_bytes(out / FILE, (json.dumps(schema, indent=1, ensure_ascii=False) + "\n").encode())
     written.append(FILE)
     written += made["tower figures"][1] + made["figures"][1]
     found = findings(grid, {t.name: t for t in tables}, ctx.clusters)
@@ -128,6 +125,12 @@ def write_all(grid, out: Path) -> list[str]:
     written.append("findings.md")
     atomic_write_bytes(out / "README.md", results_index(grid, tables, written, found).encode())
     written.append("README.md")
+    # last: the schema of every table, and the sha256 of every file written, so that
+    # ``compare`` refuses a file edited afterwards (a Markdown table or a figure a reader sees)
+    schema = {"format": FORMAT, "alpha": ALPHA,
+              "tables": {f"{t.name}.csv": t.schema() for t in tables},
+              "files": {name: sha256_file(out / name) for name in written if name != FILE}}
+    atomic_write_bytes(out / FILE, (json.dumps(schema, indent=1, ensure_ascii=False) + "\n").encode())
     return written
 
 

@@ -6,7 +6,8 @@ truncation, batch, device and precision, the number and sha256 of the inputs, th
 CPU-numerics mode and kernel level). No thread or worker count: every feature is computed in
 fixed chunks, each on one thread (:mod:`repro.core.parallel`), so the bytes are the same whatever
 the number of workers. A lookup whose metadata differs from what is asked for is
-rebuilt, never silently reused. Both files are written atomically (the array streamed to a
+rebuilt, never silently reused, and so is an array whose content does not match the sha256
+recorded with it (a one-line warning says which). Both files are written atomically (the array streamed to a
 temporary file and renamed, first), so a crash never leaves an entry that looks complete.
 """
 
@@ -52,14 +53,10 @@ def cached(kind: str, meta: dict, items: list[str], compute, root: Path | None =
     key = inputs_sha256([json.dumps(want, sort_keys=True)])[:20]
     arr_path, meta_path = root / f"{kind}-{key}.npy", root / f"{kind}-{key}.json"
     if meta_path.exists() and arr_path.exists():
-        try:
-            have = json.loads(meta_path.read_text())
-            arr = np.load(arr_path, allow_pickle=False)
-            if have == want and arr.shape[0] == len(items):
-                return arr
-        except (ValueError, OSError):
-            pass
-        log(f"feature cache {meta_path.name}: stale or unreadable, rebuilding")
+        why = _entry_problem(meta_path, arr_path, want)
+        if why is None:
+            return np.load(arr_path, allow_pickle=False)
+        log(f"warning: feature cache {arr_path}: {why}; rebuilding it")
     log(f"{kind}: computing {what or f'{len(items):,} items'} (not in the feature cache yet)")
     t0 = time.perf_counter()
     arr = np.ascontiguousarray(compute(items), dtype=np.float32)
@@ -68,8 +65,33 @@ def cached(kind: str, meta: dict, items: list[str], compute, root: Path | None =
     if arr.shape[0] != len(items):
         raise RuntimeError(f"{kind}: computed {arr.shape[0]} rows for {len(items)} items")
     atomic_write(arr_path, lambda f: np.save(f, arr, allow_pickle=False))  # streamed, no copy
-    atomic_write_bytes(meta_path, json.dumps(want, sort_keys=True, indent=1).encode())
+    entry = dict(want, array_sha256=array_sha256(arr))
+    atomic_write_bytes(meta_path, json.dumps(entry, sort_keys=True, indent=1).encode())
     return arr
+
+
+def array_sha256(arr: np.ndarray) -> str:
+    """sha256 of an array's dtype, shape and bytes (C order)."""
+    h = hashlib.sha256(f"{arr.dtype.str} {arr.shape}".encode())
+    h.update(np.ascontiguousarray(arr).data)
+    return h.hexdigest()
+
+
+def _entry_problem(meta_path: Path, arr_path: Path, want: dict) -> str | None:
+    """Why a cache entry cannot be used (stale metadata, unreadable, or an array whose
+    content is not the one its metadata recorded), or None when it can."""
+    try:
+        have = json.loads(meta_path.read_text())
+        arr = np.load(arr_path, allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        return f"unreadable ({type(exc).__name__})"
+    if not isinstance(have, dict) or {k: v for k, v in have.items() if k != "array_sha256"} != want:
+        return "stale (made for other settings)"
+    if "array_sha256" not in have:
+        return "made by an older version (no checksum of its content)"
+    if have["array_sha256"] != array_sha256(arr) or arr.shape[0] != want["n_items"]:
+        return "its content does not match its checksum (changed on disk)"
+    return None
 
 
 def file_sha256s(paths: list[Path], index: Path | None = None) -> list[str]:

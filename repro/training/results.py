@@ -65,8 +65,17 @@ class RunResult:
     def read(cls, path: Path) -> RunResult:
         """The result a ``metrics.json`` holds; a one-line error when it is not one."""
         try:
-            values = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise ReproError(f"{path}: unreadable run result ({type(exc).__name__})") from None
+        return cls.read_bytes(data, path)
+
+    @classmethod
+    def read_bytes(cls, data: bytes, path: Path) -> RunResult:
+        """The result that the bytes of ``path`` hold."""
+        try:
+            values = json.loads(data.decode("utf-8"))
+        except ValueError as exc:
             raise ReproError(f"{path}: unreadable run result ({type(exc).__name__})") from None
         if not isinstance(values, dict):
             raise ReproError(f"{path}: not a run result (a JSON object is expected)")

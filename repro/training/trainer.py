@@ -5,8 +5,8 @@
   negatives from a ``torch.Generator`` seeded by (seed, epoch), so a resumed run ends bitwise
   equal to an uninterrupted one. Not guaranteed: other thread counts, CPUs or GPUs.
 * A checkpoint (model, optimizer, training state) is written atomically after the last epoch
-  and, during training, whenever ``CHECKPOINT_SECONDS`` have passed since the previous one (a
-  full checkpoint costs more than a mini epoch). Resuming from any checkpoint ends bitwise equal
+  and, during training, every ``CHECKPOINT_EPOCHS`` epochs and whenever ``CHECKPOINT_SECONDS``
+  have passed since the previous one. Resuming from any checkpoint ends bitwise equal
   to an uninterrupted run. The epoch kept is the best on the English validation split (R-sum);
   non-English text never reaches training or selection.
 * The run folder holds ``config.json``, ``checkpoint.pt``, ``log.jsonl`` and ``metrics.json``.
@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import random
@@ -31,12 +32,15 @@ from repro.core.errors import ReproError
 from repro.core.fileio import atomic_write_bytes
 from repro.core.parallel import limit_threads
 from repro.model.encoder import DualEncoder
-from repro.model.losses import compute_loss
+from repro.model.losses import LOSSES, compute_loss
 from repro.training.evaluation import device_of, evaluate, text_diagnostics, validate
 from repro.training.results import RunResult
 from repro.training.tasks import Task, assert_english, build_task
 
-#: A mid-run checkpoint at most this often (seconds); one is always written at the end.
+#: A mid-run checkpoint at least every CHECKPOINT_EPOCHS epochs and whenever CHECKPOINT_SECONDS
+#: have passed since the previous one; one is always written at the end. (A mini checkpoint,
+#: heads and optimizer state, is a few MB: every 10 of its 113 epochs costs well under a second.)
+CHECKPOINT_EPOCHS = 10
 CHECKPOINT_SECONDS = 60.0
 
 
@@ -124,6 +128,14 @@ class TrainData:
                    torch.from_numpy(tid).to(device) if mask_same_text and tid is not None else None)
 
 
+def diverged(cfg: Config, epoch: int, batch: int, n_batches: int, loss: float) -> str:
+    """The one-line error of a run whose loss is not finite: where, and the settings."""
+    keys = ("lr", "weight_decay", *LOSSES[cfg.loss].keys)
+    settings = ", ".join(f"{k}={getattr(cfg, k)}" for k in keys)
+    return (f"training diverged: loss {loss} at epoch {epoch}, batch {batch} of {n_batches} "
+            f"({cfg.arm}, loss={cfg.loss}, {settings}, seed {cfg.seed}); no metrics written")
+
+
 def train_epoch(model, opt, task: Task, cfg: Config, epoch: int,
                 data: TrainData | None = None,
                 max_batches: int | None = None) -> tuple[dict, np.ndarray]:
@@ -139,13 +151,15 @@ def train_epoch(model, opt, task: Task, cfg: Config, epoch: int,
     data = data or TrainData.of(task, device_of(model), cfg.mask_same_text)
     batches = epoch_batches(task, cfg, gen)[:max_batches]
     rows = []
-    for caps in batches:
+    for b, caps in enumerate(batches):
         caps = caps.to(data.feats.device)
         item = data.item[caps]
         tid = data.text_id[caps] if data.text_id is not None else None
         t = model.encode_text(data.feats[caps])
         v = model.encode_image(data.images[item])
         loss, diag = compute_loss(cfg, t, v, item, tid, gen, epoch)
+        if not torch.isfinite(loss):
+            raise ReproError(diverged(cfg, epoch, b + 1, len(batches), float(loss.detach())))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -187,8 +201,8 @@ def _progress(total, desc):
 
 
 def train(cfg: Config, out: Path, task: Task | None = None, resume: bool = True,
-          stop_after: int | None = None,
-          checkpoint_seconds: float = CHECKPOINT_SECONDS) -> tuple[DualEncoder, dict]:
+          stop_after: int | None = None, checkpoint_seconds: float = CHECKPOINT_SECONDS,
+          epoch_lines: bool = False) -> tuple[DualEncoder, dict]:
     """Train (or resume) one arm into ``out``; returns (best model, training state).
 
     ``stop_after`` ends the run after that many epochs (to test resuming). A checkpoint is
@@ -212,6 +226,9 @@ def train(cfg: Config, out: Path, task: Task | None = None, resume: bool = True,
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
         state = saved["state"]
+        if state["epoch"] < cfg.epochs:
+            print(f"{out}: resuming from the checkpoint of epoch {state['epoch']} of "
+                  f"{cfg.epochs}", file=sys.stderr)
     atomic_write_bytes(out / "config.json", cfg.to_json().encode())
     # The log restarts from the checkpoint: epochs run after it (before a crash) are redone.
     _write_log(out / "log.jsonl", state["log"])
@@ -234,13 +251,18 @@ def train(cfg: Config, out: Path, task: Task | None = None, resume: bool = True,
             state.update(best_epoch=epoch, best_score=val["rsum"], best_model=_cpu_state(model))
         state["epoch"] = epoch
         last = epoch == cfg.epochs or (stop_after is not None and epoch >= stop_after)
-        if last or time.perf_counter() - t_saved >= checkpoint_seconds:
+        if (last or epoch % CHECKPOINT_EPOCHS == 0
+                or time.perf_counter() - t_saved >= checkpoint_seconds):
             atomic_write_bytes(ckpt_path, _state_bytes({
                 "config": cfg.to_json(), "model": _cpu_state(model),
                 "optimizer": opt.state_dict(), "state": state}))
             t_saved = time.perf_counter()
         _write_log(out / "log.jsonl", state["log"])
         bar.update(1)
+        if epoch_lines:
+            print(f"{cfg.arm} epoch {epoch}/{cfg.epochs}: loss {stats['loss']:.4f}, English "
+                  f"validation R@1 {val['t2i_R@1']:.1f} (best so far: epoch "
+                  f"{state['best_epoch']})", file=sys.stderr, flush=True)
     bar.close()
     best = DualEncoder(cfg, task.text_dim, task.image_feat_dim).to(device)
     best.load_state_dict(state["best_model"] or model.state_dict())
@@ -289,12 +311,13 @@ def _write_log(path: Path, log: list[dict]) -> None:
 
 
 def train_and_evaluate(cfg: Config, out: Path, resume: bool = True,
-                       task: Task | None = None) -> RunResult:
+                       task: Task | None = None, epoch_lines: bool = False) -> RunResult:
     """Train one arm, evaluate its selected epoch, write ``out/metrics.json`` (and its
-    timings apart, in ``timing.json``, so that metrics.json is bit-reproducible)."""
+    timings apart, in ``timing.json``, so that metrics.json is bit-reproducible).
+    ``epoch_lines``: one line per epoch on stderr (progress off a terminal)."""
     t0 = time.perf_counter()
     task = task or build_task(cfg)
-    model, state = train(cfg, out, task, resume)
+    model, state = train(cfg, out, task, resume, epoch_lines=epoch_lines)
     result = evaluate(model, task, cfg, state)
     atomic_write_bytes(out / "best_model.pt", _state_bytes(model.state_dict()))
     result.write(out / "metrics.json")
@@ -304,9 +327,10 @@ def train_and_evaluate(cfg: Config, out: Path, resume: bool = True,
     return result
 
 
-def evaluate_run(out: Path, log=print) -> RunResult:
-    """Recompute ``metrics.json`` of a finished run from its saved checkpoint; say whether
-    the new file equals the one the run wrote."""
+def evaluate_run(out: Path, log=print, write: bool = False) -> RunResult:
+    """Recompute the metrics of a finished run from its saved checkpoint and say whether they
+    equal the ``metrics.json`` the run wrote, naming the values that differ. ``metrics.json``
+    is written only with ``write`` (or when the run has none)."""
     cfg_path, ckpt_path = out / "config.json", out / "checkpoint.pt"
     if not cfg_path.is_file() or not ckpt_path.is_file():
         raise ReproError(f"{out}: not a run folder (needs config.json and checkpoint.pt)")
@@ -323,10 +347,26 @@ def evaluate_run(out: Path, log=print) -> RunResult:
     result = evaluate(model, task, cfg, state)
     metrics_path = out / "metrics.json"
     before = metrics_path.read_bytes() if metrics_path.is_file() else None
-    result.write(metrics_path)
-    if before is not None:
-        same = metrics_path.read_bytes() == before
-        log(f"{metrics_path}: " + ("recomputed, byte-identical to the saved file" if same else
-                                   "recomputed, differs from the saved file (other data or "
-                                   "settings, e.g. XTD10 present or not)"))
+    if before is None or write:
+        result.write(metrics_path)
+    if before is None:
+        log(f"{metrics_path}: written")
+    elif result.to_json() == before:
+        log(f"{metrics_path}: recomputed, byte-identical to the saved file")
+    else:
+        changed = _changed_values(RunResult.read_bytes(before, metrics_path), result)
+        log(f"{metrics_path}: recomputed, differs from the saved file in {changed} (other data, "
+            "settings or machine); " + ("written" if write else "kept (--write replaces it)"))
     return result
+
+
+def _changed_values(old: RunResult, new: RunResult, show: int = 4) -> str:
+    """'t2i_R@1_de 13.4 -> 12.8, ... (7 values)': the summary values that differ, else the
+    sections."""
+    diff = [f"{k} {old.summary.get(k)} -> {v}" for k, v in new.summary.items()
+            if old.summary.get(k) != v]
+    if not diff:
+        diff = [f.name for f in dataclasses.fields(RunResult)
+                if getattr(old, f.name) != getattr(new, f.name)]
+    more = f", ... ({len(diff)} values)" if len(diff) > show else ""
+    return ", ".join(diff[:show]) + more

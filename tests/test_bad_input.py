@@ -1,0 +1,156 @@
+"""Bad input and faults as a new user meets them: each a one-line error (exit code 2) before any
+work starts, or the documented behaviour; a diverged run stops at its step and writes no
+metrics; an interrupted run says what it kept and resumes to the same bits."""
+
+import dataclasses
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from repro import cli
+from repro.config import make_config
+from repro.core.errors import ReproError
+from repro.training import trainer
+
+from conftest import call_main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _error_lines(stderr: str) -> list[str]:
+    """The error lines of a command's stderr, which must end with them (a ``train`` says
+    what it is about to do first)."""
+    lines = stderr.splitlines()
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert lines[-len(errors):] == errors and "Traceback" not in stderr, stderr
+    return errors
+
+
+@pytest.mark.parametrize("setting,rule", [
+    ("lambda_tt=-1", "lambda_tt=-1.0: must be finite and >= 0 (0 is PATR)"),
+    ("margin=nan", "margin=nan: must be between 0 and 2 (a cosine distance)"),
+    ("margin_tt=2.5", "margin_tt=2.5: must be between 0 and 2 (a cosine distance)"),
+    ("vsepp_margin=-0.1", "vsepp_margin=-0.1: must be between 0 and 2 (a difference of cosines)"),
+    ("lr=inf", "lr=inf: must be finite and > 0"),
+    ("lr=0", "lr=0.0: must be finite and > 0"),
+    ("tau=0", "tau=0.0: must be finite and > 0"),
+    ("weight_decay=-1e-4", "weight_decay=-0.0001: must be finite and >= 0"),
+    ("threads=-1", "threads=-1: must be >= 1, or 0 for all cores"),
+])
+def test_values_that_cannot_train_are_refused_before_any_work(setting, rule, tmp_path, capsys):
+    out = tmp_path / "run"
+    res = call_main(cli.main, ["train", "--out", str(out), "--set", setting], capsys)
+    assert res.returncode == 2 and res.stdout == ""
+    assert _error_lines(res.stderr) == [f"error: config {rule}"]
+    assert not out.exists()  # nothing started
+
+
+@pytest.mark.parametrize("where,why", [
+    ("a_file", "exists and is not a folder"),
+    ("a_file/under", "{tmp}/a_file is a file, not a folder"),
+    ("locked/run", "{tmp}/locked is not writable (Permission denied)"),
+    ("/sys/repro-run", "/sys is not writable (Permission denied)"),
+])
+def test_an_output_path_that_cannot_be_written_is_refused_first(where, why, tmp_path, capsys):
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "locked").mkdir(mode=0o500)
+    if where.startswith("locked") and os.access(tmp_path / "locked", os.W_OK):
+        pytest.skip("this user (root) writes into read-only folders: nothing to refuse")
+    for argv in (["train", "--out"], ["reproduce", "--no-notebooks", "--out"]):
+        res = call_main(cli.main, [*argv, str(tmp_path / where)], capsys)  # /sys: absolute
+        assert res.returncode == 2 and res.stdout == "", argv
+        assert _error_lines(res.stderr) == [
+            f"error: --out {tmp_path / where}: {why.format(tmp=tmp_path)}"]
+
+
+def test_range_edges_are_allowed():
+    cfg = make_config("mini", ["lambda_tt=0", "margin=2", "margin_tt=0", "vsepp_margin=0",
+                               "weight_decay=0", "threads=0"])
+    assert (cfg.lambda_tt, cfg.margin, cfg.threads) == (0.0, 2.0, 0)
+
+
+def test_an_unknown_key_names_the_close_ones():
+    with pytest.raises(ReproError, match=r"unknown config key 'lamda_tt'; did you mean lambda_tt\?$"):
+        make_config("mini", ["lamda_tt=1"])
+    with pytest.raises(ReproError, match=r"unknown config key 'zzz'; the keys are the fields of"):
+        make_config("mini", ["zzz=1"])
+
+
+def test_a_config_json_with_nan_is_refused():
+    from repro.config import config_from_json
+
+    text = make_config("mini").to_json().replace('"margin": 0.5', '"margin": NaN')
+    with pytest.raises(ReproError, match="margin=nan: must be between 0 and 2"):
+        config_from_json(text)
+
+
+def test_evaluate_refuses_run_with_scores(tmp_path, capsys):
+    res = call_main(cli.main, ["evaluate", "--run", str(tmp_path), "--scores", "s.npy"], capsys)
+    assert res.returncode == 2 and len(_error_lines(res.stderr)) == 1
+    assert "give one or the other" in res.stderr
+
+
+def test_a_diverged_run_stops_at_its_step_and_writes_no_metrics(tmp_path, mini_task):
+    """A NaN feature reaches the loss in the first batch that holds it: the run stops there."""
+    feats = mini_task.train_text.feats.clone()
+    feats[:] = math.nan
+    task = dataclasses.replace(mini_task,
+                               train_text=dataclasses.replace(mini_task.train_text, feats=feats))
+    cfg = make_config("mini", ["epochs=3", "batch_size=256"])
+    with pytest.raises(ReproError) as err:
+        trainer.train_and_evaluate(cfg, tmp_path / "r", task=task)
+    n = mini_task.train_text.feats.shape[0] // 256
+    assert str(err.value) == (
+        f"training diverged: loss nan at epoch 1, batch 1 of {n} (M3, loss=patr, lr=0.001, "
+        "weight_decay=0.0001, margin=0.5, margin_tt=0.5, lambda_tt=1.0, negative=hardest, "
+        "seed 0); no metrics written")
+    assert not (tmp_path / "r/metrics.json").exists()
+    assert torch.isfinite(mini_task.train_text.feats).all()  # the shared task is untouched
+
+
+def _lines(path: Path) -> int:
+    try:
+        return len(path.read_text().splitlines())
+    except OSError:
+        return 0
+
+
+def test_an_interrupted_run_says_what_it_kept_and_resumes_to_the_same_bits(tmp_path, mini_features):
+    """A real SIGINT in the middle of a ``train`` subprocess, past its epoch-10 checkpoint."""
+    sets = ["--set", "epochs=80", "--set", "batch_size=256"]
+    out = tmp_path / "interrupted"
+    argv = [sys.executable, "-m", "repro", "train", "--out", str(out), *sets]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while _lines(out / "log.jsonl") < 12 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert err.splitlines()[-1] == (f"interrupted: the run's last checkpoint is in {out} "
+                                    "(written every few epochs); the same command resumes "
+                                    "from it and ends with the same bits")
+    assert "Traceback" not in err and not (out / "metrics.json").exists()
+
+    again = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert f"{out}: resuming from the checkpoint of epoch " in again.stderr
+    whole = tmp_path / "whole"
+    trainer.train_and_evaluate(make_config("mini", ["epochs=80", "batch_size=256"]), whole)
+    assert (out / "metrics.json").read_bytes() == (whole / "metrics.json").read_bytes()
+
+    # a rerun into the finished folder says it reuses it, and trains nothing
+    third = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert third.returncode == 0
+    assert f"{out}: a finished run of this config; reusing it" in third.stderr
+    assert (out / "metrics.json").read_bytes() == (whole / "metrics.json").read_bytes()
