@@ -9,13 +9,13 @@ subcommands that need them.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 from pathlib import Path
 
 
 from repro.core.errors import ReproError as UserError
+from repro.core.fileio import output_dir
 
 
 def _load_npy(path: str, option: str):
@@ -24,6 +24,10 @@ def _load_npy(path: str, option: str):
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{option} {path}: no such file")
+    with open(p, "rb") as f:
+        if f.read(6) != b"\x93NUMPY":  # numpy would call any other file "pickled data"
+            raise UserError(f"{option} {path}: not a .npy file (no NumPy header; save the "
+                            "array with numpy.save)")
     try:
         return np.load(p, allow_pickle=False)
     except (ValueError, OSError) as exc:
@@ -41,16 +45,6 @@ def _print_report(report: dict, as_json: bool) -> None:
             _print_report(value, False)
         else:
             print(f"{key:<{width}}  {value:.3f}" if isinstance(value, float) else f"{key:<{width}}  {value}")
-
-
-def _output_dir(path: str, option: str) -> Path:
-    """``path`` as a folder the command may write into, else a one-line error."""
-    from repro.core.fileio import writable_dir_problem
-
-    problem = writable_dir_problem(Path(path))
-    if problem:
-        raise UserError(f"{option} {path}: {problem}")
-    return Path(path)
 
 
 def cmd_evaluate(args) -> int:
@@ -73,7 +67,10 @@ def cmd_evaluate(args) -> int:
     try:
         report = metrics.retrieval_report(scores, groups)
     except ValueError as exc:
-        raise UserError(f"--scores {args.scores}: {exc}") from None
+        if "image_of_caption" not in str(exc):
+            raise UserError(f"--scores {args.scores}: {exc}") from None
+        raise UserError(f"--image-of-caption {args.image_of_caption}: {exc} (--scores "
+                        f"{args.scores} has shape {tuple(scores.shape)})") from None
     _print_report(report, args.json)
     return 0
 
@@ -106,7 +103,7 @@ def cmd_train(args) -> int:
     from repro.training.trainer import train_and_evaluate
 
     cfg = make_config(args.profile, args.set, seed=args.seed)
-    out = _output_dir(args.out, "--out")
+    out = output_dir(args.out, "--out")
     finished = None if args.fresh else finished_metrics(cfg, out)
     if finished is not None:
         print(f"{out}: a finished run of this config; reusing it (--fresh trains it again)",
@@ -125,8 +122,8 @@ def cmd_train(args) -> int:
 def cmd_reproduce(args) -> int:
     from repro.experiments.reproduce import reproduce
 
-    _output_dir(args.out, "--out")
-    _output_dir(args.runs, "--runs")
+    output_dir(args.out, "--out")
+    output_dir(args.runs, "--runs")
     reproduce(profile=args.profile, out=Path(args.out), runs=Path(args.runs), fresh=args.fresh,
               notebooks=not args.no_notebooks, seeds=args.seeds, sets=args.set,
               update_readme=args.update_readme, jobs=args.jobs, executor=args.executor)
@@ -163,105 +160,13 @@ def cmd_compare(args) -> int:
     return 1
 
 
-def _load_model(args):
-    """The model of ``--run RUN`` or ``--model DIR`` (exactly one)."""
-    from repro.app.export import load_export, load_run
+def _app(name: str):
+    """The command ``name`` of :mod:`repro.app.commands`, imported when it runs."""
+    def run(args) -> int:
+        from repro.app import commands
 
-    if bool(args.run) == bool(args.model):
-        raise UserError("give one of --run RUN (a finished run folder) or --model DIR (an export)")
-    return load_run(Path(args.run)) if args.run else load_export(Path(args.model))
-
-
-def _check_sheet(path: str | None) -> None:
-    """``--sheet`` must be a .png in an existing folder (checked before any work)."""
-    if path is None:
-        return
-    p = Path(path)
-    if p.suffix.lower() != ".png":
-        raise UserError(f"--sheet {path}: must end in .png")
-    if not p.parent.is_dir():
-        raise UserError(f"--sheet {path}: no such folder {p.parent}")
-    if p.is_dir():
-        raise UserError(f"--sheet {path}: is a folder")
-
-
-def _images(args, m, files=None):
-    """(paths, embeddings) of the images to rank: ``files`` (tag), the readable images of
-    ``--images`` (skipped files counted on stderr), or the model's own test images."""
-    from repro.app import search
-
-    if files is None and not args.images:
-        return search.test_images(m)
-    if files is not None:
-        paths = [search.check_image(Path(f)) for f in files]
-    else:
-        paths, skipped = search.image_files(Path(args.images))
-        if skipped:
-            print(f"skipped {len(skipped)} file(s) of {args.images} that are not readable "
-                  f"images (first: {skipped[0][0].name}: {skipped[0][1]})", file=sys.stderr)
-    return paths, search.embed_image_files(m, paths)
-
-
-def cmd_search(args) -> int:
-    from repro.app import search
-
-    if not args.query.strip():
-        raise UserError("query: empty text; give a non-empty query")
-    lang = search.check_lang(args.lang) if args.lang else None
-    if args.k < 1:
-        raise UserError(f"-k {args.k}: must be >= 1")
-    _check_sheet(args.sheet)
-    with contextlib.redirect_stdout(sys.stderr):  # progress to stderr: stdout is the result
-        m = _load_model(args)
-        hits = search.search(m, args.query, lang or "en", *_images(args, m), args.k)
-        if args.sheet:
-            search.search_sheet(args.query, hits, Path(args.sheet))
-    if args.json:
-        print(json.dumps({"query": args.query, "lang": lang, "model": str(m.source),
-                          "results": hits}, indent=1, ensure_ascii=False))
-    else:
-        for h in hits:
-            print(f"{h['rank']:>3}  {h['score']:.4f}  {h['path']}")
-    return 0
-
-
-def cmd_tag(args) -> int:
-    from repro.app import search
-
-    langs = [search.check_lang(c) for c in args.lang.split(",") if c.strip()] or ["en"]
-    if args.k < 1:
-        raise UserError(f"-k {args.k}: must be >= 1")
-    _check_sheet(args.sheet)
-    vocabs = {lang: search.vocabulary(lang, Path(args.vocab) if args.vocab else None)
-              for lang in langs}
-    with contextlib.redirect_stdout(sys.stderr):  # progress to stderr: stdout is the result
-        m = _load_model(args)
-        paths, images = _images(args, m, args.images_in)
-        tags = {lang: search.tag(m, images, lang, vocabs[lang], args.k) for lang in langs}
-        per_image = [{"path": str(p), "tags": {lang: tags[lang][i] for lang in langs}}
-                     for i, p in enumerate(paths)]
-        if args.sheet:
-            search.tag_sheet(per_image, Path(args.sheet))
-    if args.json:
-        print(json.dumps({"model": str(m.source), "langs": langs, "images": per_image},
-                         indent=1, ensure_ascii=False))
-        return 0
-    for item in per_image:
-        print(item["path"])
-        print("  rank  " + "  ".join(f"{lang:<24}" for lang in langs))
-        for r in range(len(item["tags"][langs[0]])):
-            print(f"  {r + 1:>4}  " + "  ".join(
-                f"{t['tag'][:16]:<16} {t['score']:.3f}" for t in
-                (item["tags"][lang][r] for lang in langs)))
-    return 0
-
-
-def cmd_export(args) -> int:
-    from repro.app.export import export, load_run
-
-    out = export(load_run(Path(args.run)), _output_dir(args.out, "--out"))
-    print(f"wrote {out} ({', '.join(sorted(p.name for p in out.iterdir()))})")
-    return 0
+        return getattr(commands, name)(args)
+    return run
 
 
 def _model_options(p) -> None:
@@ -283,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "multilingual); one of en de es fr it jp/ja ko pl ru tr zh")
     se.add_argument("--images", metavar="DIR", help="folder of images to search (default: the "
                     "model's own test images); embedded once, cached by content")
-    se.set_defaults(func=cmd_search)
+    se.set_defaults(func=_app('cmd_search'))
 
     tg = sub.add_parser("tag", help="tags for images, in one or more languages")
     tg.add_argument("images_in", nargs="+", metavar="IMAGE", help="image files")
@@ -292,12 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
                     "--lang pl,ja,tr prints them side by side (default en)")
     tg.add_argument("--vocab", metavar="FILE", help="tags to rank, one a line, UTF-8 (default: "
                     "the CLDR keyword vocabulary of each language, as in Table 3)")
-    tg.set_defaults(func=cmd_tag, images=None)
+    tg.set_defaults(func=_app('cmd_tag'), images=None)
 
     ex = sub.add_parser("export", help="write a run's model as a folder search and tag load")
     ex.add_argument("--run", required=True, help="a finished training run folder")
     ex.add_argument("--out", required=True, help="a new folder")
-    ex.set_defaults(func=cmd_export)
+    ex.set_defaults(func=_app('cmd_export'))
 
     ev = sub.add_parser("evaluate", help="retrieval report from a score matrix or a run")
     ev.add_argument("--scores", help=".npy (n_captions, n_images) score matrix")

@@ -97,6 +97,30 @@ def test_evaluate_refuses_run_with_scores(tmp_path, capsys):
     assert "give one or the other" in res.stderr
 
 
+@pytest.mark.parametrize("groups,option,why", [
+    ([0, 1, 2, 5], "--image-of-caption", "image_of_caption has index 5 out of range [0, 3)"),
+    ([0, 1, 2], "--image-of-caption", "image_of_caption has shape (3,) but 4 captions need "
+                                      "shape (4,)"),
+    ("text", "--image-of-caption", "not a .npy file (no NumPy header"),
+])
+def test_evaluate_blames_the_file_that_is_wrong(groups, option, why, tmp_path, capsys):
+    import numpy as np
+
+    scores, g = tmp_path / "scores.npy", tmp_path / "groups.npy"
+    np.save(scores, np.arange(12, dtype=float).reshape(4, 3))
+    if groups == "text":  # a text file renamed .npy: not "pickled data"
+        g.write_text("0\n1\n2\n1\n")
+    else:
+        np.save(g, np.array(groups))
+    res = call_main(cli.main, ["evaluate", "--scores", str(scores), "--image-of-caption",
+                               str(g)], capsys)
+    assert res.returncode == 2
+    [line] = _error_lines(res.stderr)
+    assert line.startswith(f"error: {option} {g}: {why}"), line
+    if groups != "text":  # the shapes come from both files
+        assert line.endswith(f"(--scores {scores} has shape (4, 3))"), line
+
+
 def test_a_diverged_run_stops_at_its_step_and_writes_no_metrics(tmp_path, mini_task):
     """A NaN feature reaches the loss in the first batch that holds it: the run stops there."""
     feats = mini_task.train_text.feats.clone()

@@ -18,7 +18,9 @@ from conftest import call_main
 from repro.config import make_config
 from repro.core.errors import ReproError
 from repro.core.fileio import sha256_file
-from repro.report.compare import compare, fingerprint_difference, format_summary, welch_p
+from repro.report.compare import (compare, consistency, fingerprint_difference, format_summary,
+                                  welch_p)
+from repro.report.folder import load_folder
 
 COMMITTED = Path(__file__).resolve().parents[1] / "paper_tables"
 T2C = "table2c_length_muse.csv"
@@ -46,6 +48,32 @@ def _edit(folder, name, row_labels, column, fn):
     hits[0][j] = fn(hits[0][j])
     _write(folder / name, rows)
     _sign(folder, name)
+    _rerender_markdown(folder, name, rows)
+
+
+def _rerender_markdown(folder, name, rows):
+    """Rewrite the Markdown rows of CSV table ``name`` from its (edited) CSV ``rows``, as the
+    writer of a rerun would, and record the new sha256."""
+    from repro.report.cells import cell_of_csv, md_cells, md_names
+
+    columns = json.loads((folder / "tables.json").read_text(encoding="utf-8"))[
+        "tables"][name]["columns"]
+    md = folder / name.replace(".csv", ".md")
+    lines = md.read_text(encoding="utf-8").split("\n")
+    first = next(i for i, line in enumerate(lines) if line.startswith("|---")) + 1
+    for i, row in enumerate(rows[1:]):
+        cells, k = [], 0
+        for col in columns:
+            width = len(col["csv"])
+            try:
+                cell = cell_of_csv(col["kind"], row[k:k + width])
+            except ValueError:  # a deliberately broken cell: shown as it is
+                cell = row[k]
+            cells += md_cells(cell, len(md_names(col["name"], col["kind"])))
+            k += width
+        lines[first + i] = "| " + " | ".join(cells) + " |"
+    md.write_text("\n".join(lines), encoding="utf-8")
+    _sign(folder, md.name)
 
 
 def _sign(folder, name):
@@ -208,6 +236,31 @@ def test_a_file_edited_after_it_was_written_fails_and_is_named(copy, capsys):
     for name in (md.name, png.name):
         assert (f"INCONSISTENT: {copy.name} (new): {name}: changed after it was written (not "
                 "the sha256 tables.json records)") in out.stdout
+
+
+def test_a_markdown_table_must_show_its_csv_numbers(copy):
+    """An edit of the file a reader sees fails even when its sha256 is recorded again: every
+    number of every Markdown table is checked against its CSV, to its printed precision."""
+    md = copy / "table2b_variants_e5.md"
+    text = md.read_text(encoding="utf-8")
+    row = next(line for line in text.splitlines() if line.startswith("| de |"))
+    cells = row.split(" | ")
+    assert cells[1] == "4.0 ± 0.8"  # PATR R@1 of de: CSV mean 4.0400, std 0.8295
+    for shown, fails in (("4.1 ± 0.8", False), ("4.2 ± 0.8", True), ("4.0 ± 0.6", True),
+                         ("99.9 ± 0.8", True), ("4.0±0.8", True)):
+        md.write_text(text.replace(row, " | ".join([cells[0], shown] + cells[2:])), "utf-8")
+        _sign(copy, md.name)
+        problems = compare(COMMITTED, copy)["problems"]
+        want = [f"copy (new): {md.name}: row 'de', column 'PATR R@1' shows '{shown}', its CSV "
+                "'4.0 ± 0.8'"]
+        assert problems == (want if fails else []), shown
+    md.write_text(text.replace(row, row + "\n" + row), "utf-8")
+    _sign(copy, md.name)
+    assert compare(COMMITTED, copy)["problems"] == [
+        f"copy (new): {md.name}: 14 rows, table2b_variants_e5.csv has 13"]
+    md.unlink()
+    assert f"{md.name}: missing (the Markdown of table2b_variants_e5.csv)" in \
+        consistency(load_folder(copy))
 
 
 @pytest.mark.parametrize("damage,error", [

@@ -10,7 +10,7 @@ from repro.data import paper
 from repro.experiments import reproduce
 from repro.report import outputs
 from repro.report.table import Table
-from repro.report.table import MeanStd
+from repro.report.cells import MeanStd
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ import pytest
 
 from repro.report.compare import compare
 from repro.report.schema import FILE
-from repro.report.table import Counts, Interval, SeedList, Table, mean_std
+from repro.report.cells import Counts, Interval, SeedList
+from repro.report.table import Table, mean_std
 from repro.scoring import stats
 
 

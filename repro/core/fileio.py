@@ -10,6 +10,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from repro.core.errors import ReproError
+
 
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
@@ -76,3 +78,12 @@ def writable_dir_problem(path: Path) -> str | None:
     except OSError as exc:
         return f"{probe} is not writable ({exc.strerror})"
     return None
+
+
+def output_dir(path: str, option: str) -> Path:
+    """``path`` as a folder a command may write into, else a one-line :class:`ReproError`
+    naming ``option`` (e.g. ``--out``)."""
+    problem = writable_dir_problem(Path(path))
+    if problem:
+        raise ReproError(f"{option} {path}: {problem}")
+    return Path(path)

@@ -150,14 +150,22 @@ def dask_executor(spec: str, timeout: str = "20s"):
         client.close()
 
 
-def map_ordered(pool, fn, arg_tuples: list[tuple]) -> list:
+def map_ordered(pool, fn, arg_tuples: list[tuple], tick=None) -> list:
     """``[fn(*args) for args in arg_tuples]``, submitted to ``pool`` all at once (``None``:
-    in this process, each call on one thread); results in input order."""
+    in this process, each call on one thread); results in input order. ``tick()`` is called
+    as each result is collected (progress)."""
+    tick = tick or (lambda: None)
+    out = []
     if pool is None:
         with one_thread():
-            return [fn(*args) for args in arg_tuples]
-    futures = [pool.submit(fn, *args) for args in arg_tuples]
-    return [f.result() for f in futures]
+            for args in arg_tuples:
+                out.append(fn(*args))
+                tick()
+        return out
+    for future in [pool.submit(fn, *args) for args in arg_tuples]:
+        out.append(future.result())
+        tick()
+    return out
 
 
 def workers_of(pool) -> int:

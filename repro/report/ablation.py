@@ -12,11 +12,12 @@ import numpy as np
 from repro.data.paper import LANGS
 from repro.design.grid import (MATCHED_LRS, OTHER_CAPTIONS, PROTOCOLS, PROTOCOL_LR, lr_label,
                                matched_pair, protocol_arm)
+from repro.report.cells import Counts, Interval
 from repro.report.common import (NON_EN, data_line, escape_steps, lang_mean, paired, plateau_count,
                                  plateau_note)
 from repro.report.figures import (CORRELATION_ALL, CORRELATION_PAPER, lambda_points, matched_pairs,
                                   plateau_exit)
-from repro.report.table import Counts, Interval, Table, mean_std
+from repro.report.table import Table, mean_std
 from repro.scoring.stats import paired_summary, pearson_interval, t_interval
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from repro.config import PLATEAU_GAP, PLATEAU_WINDOW
 from repro.data.paper import LANGS
 from repro.design.grid import ARMS
-from repro.report.table import Counts, SeedList
+from repro.report.cells import Counts, SeedList
 
 NON_EN = tuple(l for l in LANGS if l != "en")
 

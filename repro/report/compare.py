@@ -16,8 +16,10 @@ declares it, rows keyed by all their label columns:
 * per-seed lists: Welch's test of the values; counts k/n and single numbers: within the
   stated tolerances; labels and text: equal.
 
-The summary counts the cells of every kind; none is skipped. Markdown files and figures are
-renderings of the CSVs and are compared byte for byte only. SciPy and the standard library only.
+The summary counts the cells of every kind; none is skipped. Every Markdown table must show
+its CSV's cells (:mod:`repro.report.markdown`); figures and the other files must have the
+sha256 the writer recorded; across folders they are compared byte for byte only. SciPy and
+the standard library only.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pathlib import Path
 
 from repro.core.errors import ReproError
 from repro.report.folder import Folder, changed_files, load_folder
+from repro.report.markdown import markdown_problems
 from repro.report.schema import FILE, KINDS, MISSING, PAIRED_FIELDS
 from repro.scoring.stats import (EXACT_SIGN_FLIP_MAX_N, LEVEL, VERDICTS, holm, paired_summary,
                                  t_p_from_interval, verdict_of)
@@ -99,10 +102,11 @@ def _sd_of_interval(low: float, high: float, n: int) -> float:
 # ----------------------------------------------------------------------------- one folder
 
 def consistency(folder: Folder, alpha: float = 0.05) -> list[str]:
-    """Problems of one folder on its own: files changed after they were written; verdicts,
+    """Problems of one folder on its own: files changed after they were written; Markdown
+    tables that do not show their CSV's numbers; verdicts,
     p-values, summaries and differences that do not follow from the numbers they are
     computed from."""
-    problems = changed_files(folder)
+    problems = changed_files(folder) + markdown_problems(folder)
     for name, entry in folder.schema.items():
         rows = folder.tables[name]
         kinds = {c["name"]: c["kind"] for c in entry["columns"]}

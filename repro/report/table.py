@@ -1,11 +1,11 @@
 """The Table type of ``paper_tables/``: typed cells, written as Markdown, CSV and a schema entry
 (:mod:`repro.report.schema`) that lets ``python -m repro compare`` test every cell by its kind.
 
-Cells are Python values whose type says what they are: :class:`MeanStd` (mean ± std over n
-seeds), :class:`repro.scoring.stats.Paired` (a paired difference with its verdict), :class:`Interval`,
-:class:`Counts` ("k/n"), :class:`SeedList` (one value per seed), a float (a single number, or
-one seed's value in a column that a :attr:`Table.derived` summary is computed from), or a string
-(a label, or "not run" / "n/a"). All paired cells of a table form one Holm family.
+Cells (:mod:`repro.report.cells`) are Python values whose type says what they are: a mean ± std
+over n seeds, a paired difference with its verdict, an interval, "k/n" counts, one value per
+seed, a float (a single number, or one seed's value in a column that a :attr:`Table.derived`
+summary is computed from), or a string (a label, or "not run" / "n/a"). All paired cells of a
+table form one Holm family.
 """
 
 from __future__ import annotations
@@ -13,98 +13,12 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 
 from repro.core.fileio import atomic_write_bytes
-from repro.report.schema import PAIRED_FIELDS
+from repro.report.cells import MeanStd, column_kind, csv_cells, csv_names, md_cells, md_names
 from repro.scoring.stats import ALPHA, EXACT_SIGN_FLIP_MAX_N, SIGN_FLIP_DRAWS, Paired, adjust_family
-
-
-class MeanStd(NamedTuple):
-    """Mean and sample std of n per-seed values."""
-
-    mean: float
-    std: float
-    n: int
-
-
-class Interval(NamedTuple):
-    """A 95% t-interval [low, high] of a mean."""
-
-    low: float
-    high: float
-
-
-class Counts(str):
-    """"k/n" or several "k/n" separated by ", " (e.g. runs that ended on the plateau)."""
-
-
-class SeedList(str):
-    """One integer per seed, ", "-separated; "never" where there is no value."""
-
-
-def _cell_kind(c, per_seed: bool) -> str | None:
-    """The schema kind of one cell; None for a plain string (a label, "not run", "n/a")."""
-    for typ, kind in ((MeanStd, "mean_std"), (Paired, "paired"), (Interval, "interval"),
-                      (Counts, "counts"), (SeedList, "seed_list")):
-        if isinstance(c, typ):
-            return kind
-    if isinstance(c, float):
-        return "per_seed" if per_seed else "value"
-    if isinstance(c, str):
-        return None
-    raise TypeError(f"no table cell kind for {type(c).__name__} {c!r}")
-
-
-def _kind(cells: list, per_seed: bool) -> str:
-    kinds = {_cell_kind(c, per_seed) for c in cells} - {None}
-    if len(kinds) > 1:
-        raise TypeError(f"a column mixes cell kinds {sorted(kinds)}")
-    return kinds.pop() if kinds else "text"
-
-
-def _csv_names(name: str, kind: str) -> list[str]:
-    if kind == "mean_std":
-        return [f"{name} mean", f"{name} std"]
-    if kind == "paired":
-        return [f"{name} {f}" for f in PAIRED_FIELDS]
-    if kind == "interval":
-        return [f"{name} low", f"{name} high"]
-    return [name]
-
-
-def _csv_cells(c, width: int) -> list[str]:
-    if isinstance(c, MeanStd):
-        return [f"{c.mean:.4f}", f"{c.std:.4f}"]
-    if isinstance(c, Paired):
-        return [f"{c.mean:.4f}", f"{c.low:.4f}", f"{c.high:.4f}", str(c.n), f"{c.p_t:.6g}",
-                f"{c.p_holm:.6g}", f"{c.p_sign_flip:.6g}", c.verdict]
-    if isinstance(c, Interval):
-        return [f"{c.low:.4f}", f"{c.high:.4f}"]
-    if isinstance(c, float):
-        return [f"{float(c):.4f}"]
-    return [str(c)] + [""] * (width - 1)
-
-
-def _md_names(name: str, kind: str) -> list[str]:
-    if kind == "paired":
-        return [f"{name} [95% CI]; t-test p (Holm)", f"{name}: sign-flip p", f"{name}: verdict"]
-    return [name]
-
-
-def _md_cells(c, width: int) -> list[str]:
-    if isinstance(c, MeanStd):
-        return [f"{c.mean:.1f} ± {c.std:.1f}"]
-    if isinstance(c, Paired):
-        return [f"{c.mean:+.1f} [{c.low:+.1f}, {c.high:+.1f}]; p = {c.p_t:.2g} "
-                f"({c.p_holm:.2g})", f"{c.p_sign_flip:.3g}", c.verdict]
-    if isinstance(c, Interval):
-        return [f"[{c.low:.1f}, {c.high:.1f}]"]
-    if isinstance(c, float):
-        return [f"{c:.1f}"]
-    return [str(c)] + [""] * (width - 1)
 
 
 class Table:
@@ -176,19 +90,19 @@ class Table:
     def _kinds(self) -> list[str]:
         per_seed = {c for cols in self.derived.values() for c in cols}
         return ["label" if j < self.labels else
-                _kind([r[j] for r in self.rows], self.header[j] in per_seed)
+                column_kind([r[j] for r in self.rows], self.header[j] in per_seed)
                 for j in range(len(self.header))]
 
     def markdown(self) -> str:
         if not self._adjusted:
             self.adjust()
         kinds = self._kinds()
-        names = [n for h, k in zip(self.header, kinds) for n in _md_names(h, k)]
+        names = [n for h, k in zip(self.header, kinds) for n in md_names(h, k)]
         lines = [f"### {self.title}", "", self.caption + self.family_caption(), "",
                  "| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
         for row in self.rows:
             cells = [x for c, h, k in zip(row, self.header, kinds)
-                     for x in _md_cells(c, len(_md_names(h, k)))]
+                     for x in md_cells(c, len(md_names(h, k)))]
             lines.append("| " + " | ".join(cells) + " |")
         if self.notes:
             lines += [""] + [f"- {n}" for n in self.notes]
@@ -198,10 +112,10 @@ class Table:
         if not self._adjusted:
             self.adjust()
         kinds = self._kinds()
-        out = [[n for h, k in zip(self.header, kinds) for n in _csv_names(h, k)]]
+        out = [[n for h, k in zip(self.header, kinds) for n in csv_names(h, k)]]
         for row in self.rows:
             out.append([x for c, h, k in zip(row, self.header, kinds)
-                        for x in _csv_cells(c, len(_csv_names(h, k)))])
+                        for x in csv_cells(c, len(csv_names(h, k)))])
         return out
 
     def schema(self) -> dict:
@@ -210,10 +124,10 @@ class Table:
         columns = []
         for j, (h, k) in enumerate(zip(self.header, kinds)):
             n = [c.n if isinstance(c, (MeanStd, Paired)) else None for c in (r[j] for r in self.rows)]
-            columns.append({"name": h, "kind": k, "csv": _csv_names(h, k),
+            columns.append({"name": h, "kind": k, "csv": csv_names(h, k),
                             "n": n if any(x is not None for x in n) else None})
         return {"labels": [n for h, k in zip(self.header[:self.labels], kinds) for n in
-                           _csv_names(h, k)],
+                           csv_names(h, k)],
                 "columns": columns, "derived": self.derived,
                 "differences": {k: list(v) for k, v in self.differences.items()},
                 "intervals": self.intervals,

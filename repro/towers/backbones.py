@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -24,6 +23,7 @@ from torch import nn
 
 from repro.core import parallel
 from repro.core.errors import ReproError
+from repro.core.progress import batch_starts
 from repro.core.registry import Registry
 from repro.towers.cache import cached, file_sha256s
 
@@ -242,9 +242,9 @@ def extract(backbone: str, weights: str, paths: list[Path], batch: int | None = 
     On CUDA the backbone runs in bfloat16 autocast, with pinned host memory and asynchronous
     copies; on the CPU in float32. ``batch``: default :data:`GPU_BATCH` or :data:`CPU_BATCH`.
     ``workers``: DataLoader processes decoding images (default: :func:`loader_workers`).
+    ``log``: where to say how far it has come (:mod:`repro.core.progress`); None: nowhere.
     """
     from torch.utils.data import DataLoader
-    from tqdm import tqdm
 
     spec = BACKBONES[backbone]
     device = torch.device(device).type
@@ -255,29 +255,32 @@ def extract(backbone: str, weights: str, paths: list[Path], batch: int | None = 
     loader = DataLoader(ImageFileDataset(paths, spec.transform()), batch_size=batch,
                         shuffle=False, num_workers=workers, pin_memory=device == "cuda")
     out = np.empty((len(paths), spec.dim), dtype=np.float32)
-    bar = tqdm(total=len(paths), desc=f"{backbone} features", file=sys.stderr, leave=False,
-               disable=not sys.stderr.isatty())
+    ticks = batch_starts(len(paths), batch, f"{backbone} image features", "images",
+                         log=log or (lambda line: None))
     with torch.inference_mode(), torch.autocast(device, dtype=torch.bfloat16,
                                                 enabled=device == "cuda"):
-        for x, idx in loader:
+        for (x, idx), _ in zip(loader, ticks):
             x = x.to(device, memory_format=torch.channels_last, non_blocking=True)
             out[idx.numpy()] = net(x).float().cpu().numpy()
-            bar.update(len(idx))
-    bar.close()
     return out
 
 
 def extract_chunk(backbone: str, weights: str, paths: list[Path]) -> np.ndarray:
     """CPU features of one chunk of images, decoded in this process: what a worker runs."""
-    return extract(backbone, weights, paths, workers=0, device="cpu")
+    return extract(backbone, weights, paths, workers=0, device="cpu", log=None)
 
 
-def _extract_in_chunks(backbone: str, weights: str, paths: list[Path], pool) -> np.ndarray:
+def _extract_in_chunks(backbone: str, weights: str, paths: list[Path], pool,
+                       log=print) -> np.ndarray:
     """CPU features in chunks of :data:`IMAGE_CHUNK` images, each on one thread, in the
     workers of ``pool`` (None: this process); the same bytes whatever the workers."""
     chunks = [paths[i:i + IMAGE_CHUNK] for i in range(0, len(paths), IMAGE_CHUNK)]
+    ticks = batch_starts(len(paths), IMAGE_CHUNK, f"{backbone} image features", "images",
+                         log=log or (lambda line: None))
+    next(ticks, None)
     return np.concatenate(parallel.map_ordered(pool, extract_chunk,
-                                               [(backbone, weights, c) for c in chunks]))
+                                               [(backbone, weights, c) for c in chunks],
+                                               tick=lambda: next(ticks, None)))
 
 
 def image_features(backbone: str, weights: str, paths: list[Path], root: Path | None = None,
@@ -299,7 +302,7 @@ def image_features(backbone: str, weights: str, paths: list[Path], root: Path | 
     def compute(_items):
         if on_gpu:
             return extract(backbone, weights, paths, device=device, log=log)
-        return _extract_in_chunks(backbone, weights, paths, pool)
+        return _extract_in_chunks(backbone, weights, paths, pool, log=log)
 
     where = (f"{parallel.workers_of(pool)} worker processes" if pool is not None and not on_gpu
              else "this process")

@@ -1,0 +1,107 @@
+"""The commands of the app, for :mod:`repro.cli`: ``search`` (images for a text, in any
+language), ``tag`` (tags for images, in one or more languages) and ``export`` (a run's model as
+a folder the other two load). Each takes the parsed arguments and returns the exit code; bad
+input is a one-line :class:`ReproError` before any work."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+from repro.app import search
+from repro.app.export import export, load_export, load_run
+from repro.core.errors import ReproError as UserError
+from repro.core.fileio import output_dir
+
+
+def _load_model(args):
+    """The model of ``--run RUN`` or ``--model DIR`` (exactly one)."""
+    if bool(args.run) == bool(args.model):
+        raise UserError("give one of --run RUN (a finished run folder) or --model DIR (an export)")
+    return load_run(Path(args.run)) if args.run else load_export(Path(args.model))
+
+
+def _check_sheet(path: str | None) -> None:
+    """``--sheet`` must be a .png in an existing folder (checked before any work)."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.suffix.lower() != ".png":
+        raise UserError(f"--sheet {path}: must end in .png")
+    if not p.parent.is_dir():
+        raise UserError(f"--sheet {path}: no such folder {p.parent}")
+    if p.is_dir():
+        raise UserError(f"--sheet {path}: is a folder")
+
+
+def _images(args, m, files=None):
+    """(paths, embeddings) of the images to rank: ``files`` (tag), the readable images of
+    ``--images`` (skipped files counted on stderr), or the model's own test images."""
+    if files is None and not args.images:
+        return search.test_images(m)
+    if files is not None:
+        paths = [search.check_image(Path(f)) for f in files]
+    else:
+        paths, skipped = search.image_files(Path(args.images))
+        if skipped:
+            print(f"skipped {len(skipped)} file(s) of {args.images} that are not readable "
+                  f"images (first: {skipped[0][0].name}: {skipped[0][1]})", file=sys.stderr)
+    return paths, search.embed_image_files(m, paths)
+
+
+def cmd_search(args) -> int:
+    if not args.query.strip():
+        raise UserError("query: empty text; give a non-empty query")
+    lang = search.check_lang(args.lang) if args.lang else None
+    if args.k < 1:
+        raise UserError(f"-k {args.k}: must be >= 1")
+    _check_sheet(args.sheet)
+    with contextlib.redirect_stdout(sys.stderr):  # progress to stderr: stdout is the result
+        m = _load_model(args)
+        hits = search.search(m, args.query, lang or "en", *_images(args, m), args.k)
+        if args.sheet:
+            search.search_sheet(args.query, hits, Path(args.sheet))
+    if args.json:
+        print(json.dumps({"query": args.query, "lang": lang, "model": str(m.source),
+                          "results": hits}, indent=1, ensure_ascii=False))
+    else:
+        for h in hits:
+            print(f"{h['rank']:>3}  {h['score']:.4f}  {h['path']}")
+    return 0
+
+
+def cmd_tag(args) -> int:
+    langs = [search.check_lang(c) for c in args.lang.split(",") if c.strip()] or ["en"]
+    if args.k < 1:
+        raise UserError(f"-k {args.k}: must be >= 1")
+    _check_sheet(args.sheet)
+    vocabs = {lang: search.vocabulary(lang, Path(args.vocab) if args.vocab else None)
+              for lang in langs}
+    with contextlib.redirect_stdout(sys.stderr):  # progress to stderr: stdout is the result
+        m = _load_model(args)
+        paths, images = _images(args, m, args.images_in)
+        tags = {lang: search.tag(m, images, lang, vocabs[lang], args.k) for lang in langs}
+        per_image = [{"path": str(p), "tags": {lang: tags[lang][i] for lang in langs}}
+                     for i, p in enumerate(paths)]
+        if args.sheet:
+            search.tag_sheet(per_image, Path(args.sheet))
+    if args.json:
+        print(json.dumps({"model": str(m.source), "langs": langs, "images": per_image},
+                         indent=1, ensure_ascii=False))
+        return 0
+    for item in per_image:
+        print(item["path"])
+        print("  rank  " + "  ".join(f"{lang:<24}" for lang in langs))
+        for r in range(len(item["tags"][langs[0]])):
+            print(f"  {r + 1:>4}  " + "  ".join(
+                f"{t['tag'][:16]:<16} {t['score']:.3f}" for t in
+                (item["tags"][lang][r] for lang in langs)))
+    return 0
+
+
+def cmd_export(args) -> int:
+    out = export(load_run(Path(args.run)), output_dir(args.out, "--out"))
+    print(f"wrote {out} ({', '.join(sorted(p.name for p in out.iterdir()))})")
+    return 0
