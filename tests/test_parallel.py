@@ -114,3 +114,22 @@ def test_dask_executor_without_a_scheduler_is_a_one_line_error():
     with pytest.raises(ReproError, match="no Dask scheduler answers at tcp://127.0.0.1:9"):
         with parallel.dask_executor("dask://127.0.0.1:9", timeout="2s"):
             pass
+
+
+def test_ctrl_c_stops_the_workers_at_once():
+    """Ctrl-C while runs are in the workers: the pool's processes are stopped, not waited for
+    (a run cut short keeps its last checkpoint), so the command ends in seconds."""
+    pool = parallel.process_pool(2)
+    started = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with parallel.run_executor(("processes", 2), "local", pool) as ex:
+                jobs = [ex.submit(time.sleep, 120) for _ in range(2)]
+                while not all(j.running() for j in jobs):
+                    time.sleep(0.05)
+                raise KeyboardInterrupt
+        procs = list(pool._processes.values())
+        assert procs and not any(p.is_alive() for p in procs)
+    finally:
+        pool.shutdown(cancel_futures=True)
+    assert time.monotonic() - started < 60  # waiting would take 120 s

@@ -94,6 +94,17 @@ def process_pool(workers: int) -> concurrent.futures.Executor:
         initializer=_init_single_threaded_worker)
 
 
+def terminate_workers(pool) -> None:
+    """Stop the worker processes of ``pool`` now (Ctrl-C): a run cut short keeps its last
+    checkpoint, as every file is written atomically; waiting would finish every running run
+    first. Pools without processes (inline, Dask) are left as they are."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.join()
+
+
 def gpu_pool(devices: list[str]) -> concurrent.futures.Executor:
     """One spawned worker per GPU id in ``devices``; each sees its own GPU only
     (``CUDA_VISIBLE_DEVICES``), so every job on it runs as on a one-GPU machine."""
@@ -211,9 +222,17 @@ def run_executor(plan: tuple[str, int], executor: str, local_pool):
             yield pool
     elif kind == "gpus":
         with gpu_pool(cuda_devices()[:n]) as pool:
-            yield pool
+            try:
+                yield pool
+            except KeyboardInterrupt:
+                terminate_workers(pool)
+                raise
     elif kind == "processes":
-        yield local_pool
+        try:
+            yield local_pool
+        except KeyboardInterrupt:
+            terminate_workers(local_pool)
+            raise
     else:
         yield InlineExecutor()
 

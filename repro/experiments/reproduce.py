@@ -158,6 +158,9 @@ def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms
         for key, first in grid.same_as.items():  # the same config: the same run
             grid.results[key], grid.run_dirs[key] = grid.results[first], grid.run_dirs[first]
             grid.configs[key] = grid.configs[first]
+    except KeyboardInterrupt:  # also while the features are computed
+        parallel.terminate_workers(local_pool)
+        raise
     finally:
         if local_pool is not None:
             local_pool.shutdown(cancel_futures=True)
