@@ -1,7 +1,10 @@
 """Progress lines of long one-time work (:mod:`repro.core.progress`): plain words, how many of
 how many, at most one per interval, none after the last batch (the caller says it is done)."""
 
-from repro.core import parallel
+import numpy as np
+
+from repro.config import make_config
+from repro.core import parallel, progress
 from repro.core.progress import batch_starts
 
 
@@ -26,3 +29,21 @@ def test_map_ordered_ticks_once_per_result_in_order():
     out = parallel.map_ordered(None, lambda a, b: a * b, [(1, 2), (3, 4), (5, 6)],
                                tick=lambda: ticks.append(len(ticks)))
     assert out == [2, 12, 30] and ticks == [0, 1, 2]
+
+
+def test_text_features_say_how_many_texts_of_how_many(capsys, monkeypatch):
+    """The progress of a text set counts its chunks of 256 texts (one tower batch each)."""
+    from repro.training.tasks import _Encoder
+
+    class Tower:
+        dim = 4
+
+        def encode(self, texts):
+            return np.zeros((len(texts), self.dim), dtype=np.float32)
+
+    monkeypatch.setattr(progress, "EVERY_S", 0.0)  # a line after every chunk but the last
+    feats = _Encoder(make_config("mini"), tower=Tower())._compute([f"t{i}" for i in range(600)])
+    assert feats.shape == (600, 4)
+    lines = [line.split(", ")[0] for line in capsys.readouterr().err.splitlines()]
+    assert lines == ["muse text features: 256 of 600 texts (42%)",
+                     "muse text features: 512 of 600 texts (85%)"]

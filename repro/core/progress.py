@@ -12,11 +12,13 @@ from collections.abc import Iterator
 EVERY_S = 10.0
 
 
-def batch_starts(total: int, size: int, what: str, unit: str, every_s: float = EVERY_S,
+def batch_starts(total: int, size: int, what: str, unit: str, every_s: float | None = None,
                  log=None, clock=time.monotonic) -> Iterator[int]:
     """Yield ``0, size, 2 * size, ...`` below ``total`` (the start of each batch), and say how
     far the work has come (``what``: the set; ``unit``: its items) once a batch ends at least
-    ``every_s`` seconds after the previous line. ``log``: default a line on stderr."""
+    ``every_s`` (default :data:`EVERY_S`) seconds after the previous line. ``log``: default a
+    line on stderr."""
+    every_s = EVERY_S if every_s is None else every_s
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
     t0 = last = clock()
     for start in range(0, total, size):

@@ -19,7 +19,6 @@ import torch
 
 from repro.core.device import resolve_device
 from repro.core.errors import ReproError
-from repro.core.progress import batch_starts
 from repro.core.registry import Registry
 from repro.towers.cache import file_sha256s
 
@@ -64,7 +63,7 @@ class MuseTower:
     def encode(self, texts: list[str]) -> np.ndarray:
         """(n,) strings -> float32 (n, 512)."""
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for start in batch_starts(len(texts), self.batch, "muse text features", "texts"):
+        for start in range(0, len(texts), self.batch):
             out[start:start + self.batch] = self._use.encode(list(texts[start:start + self.batch]))
         return out
 
@@ -146,7 +145,7 @@ class MBertTower:
     def encode(self, texts: list[str]) -> np.ndarray:
         """(n,) strings -> float32 (n, hidden_size)."""
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for start in batch_starts(len(texts), self.batch, "mbert text features", "texts"):
+        for start in range(0, len(texts), self.batch):
             chunk = list(texts[start:start + self.batch])
             enc = self.tokenizer(chunk, padding=True, truncation=True,
                                  max_length=self.max_length, return_tensors="pt")
@@ -197,7 +196,7 @@ class E5Tower:
     def encode(self, texts: list[str]) -> np.ndarray:
         """(n,) strings -> float32 (n, 384)."""
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for start in batch_starts(len(texts), self.batch, "e5 text features", "texts"):
+        for start in range(0, len(texts), self.batch):
             out[start:start + self.batch] = self._e5.query(list(texts[start:start + self.batch]))
         return out
 

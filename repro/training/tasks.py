@@ -21,6 +21,7 @@ import torch
 from repro.core import parallel
 from repro.core.device import resolve_device
 from repro.core.errors import ReproError
+from repro.core.progress import batch_starts
 from repro.data import emoji, paper
 from repro.data.textids import TextNumbering
 from repro.towers.backbones import image_features as backbone_features
@@ -123,12 +124,20 @@ class _Encoder:
 
     def _compute(self, texts: list[str]) -> np.ndarray:
         chunks = [texts[i:i + TEXT_CHUNK] for i in range(0, len(texts), TEXT_CHUNK)]
+        ticks = batch_starts(len(texts), TEXT_CHUNK, f"{self.cfg.text_tower} text features",
+                             "texts")
+        next(ticks, None)
         if self.pool is None:
             tower = self.tower()  # loaded before the thread limit, which then covers it
             with parallel.one_thread():
-                return np.concatenate([tower.encode(c) for c in chunks])
+                out = []
+                for c in chunks:
+                    out.append(tower.encode(c))
+                    next(ticks, None)
+                return np.concatenate(out)
         return np.concatenate(parallel.map_ordered(self.pool, encode_chunk,
-                                                   [(self.cfg, c) for c in chunks]))
+                                                   [(self.cfg, c) for c in chunks],
+                                                   tick=lambda: next(ticks, None)))
 
     def __call__(self, texts, lang, item, what: str = "texts") -> TextSet:
         texts = list(texts)
