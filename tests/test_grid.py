@@ -25,52 +25,79 @@ def test_caption_counts_match_the_asset():
 
 def test_protocol_arms_reach_v1_by_config_keys_only():
     base = make_config("mini")
-    v1 = make_config("mini", grid.arm_overrides("M3 [v1]", base.epochs))
+    v1 = make_config("mini", grid.protocol_arm("M3", "v1").overrides(base.epochs))
     assert (v1.train_captions, v1.mask_same_text, v1.emoji_split) == (
         "names+keywords", False, "random")
     assert v1.lambda_tt == 1 and v1.lr == 1e-3 and v1.head_hidden == 512
     assert v1.epochs == round(base.epochs * grid.caption_epochs("names+keywords")
                               / grid.caption_epochs(grid.CHOSEN_CAPTIONS))
-    wide = make_config("mini", grid.arm_overrides("PATR [v2, head 1024]", base.epochs))
+    wide = make_config("mini", grid.protocol_arm("PATR", "v2, head 1024").overrides(base.epochs))
     assert wide.head_hidden == 1024 and wide.lambda_tt == 0 and wide.mask_same_text
     # a shorter default length scales the protocol runs with it (tests, smoke runs)
-    short = make_config("mini", grid.arm_overrides(f"PATR [v2, {grid.OTHER_CAPTIONS}]", 2))
+    short = make_config("mini", grid.protocol_arm("PATR", f"v2, {grid.OTHER_CAPTIONS}").overrides(2))
     assert short.epochs == max(1, round(2 * grid.caption_epochs(grid.OTHER_CAPTIONS)
                                         / grid.caption_epochs(grid.CHOSEN_CAPTIONS)))
     # the v2 row of Table 2d is the main grid's own PATR and M3 (not trained twice)
     assert grid.protocol_arm("PATR", "v2") == grid.matched_pair(grid.PROTOCOL_LR)[0]
     # every protocol row is a matched pair: PATR and M3 differ in lambda only
     for p in grid.PROTOCOLS:
-        a, b = (json.loads(make_config("mini", grid.arm_overrides(grid.protocol_arm(x, p), 30)).to_json())
+        a, b = (json.loads(make_config("mini", grid.protocol_arm(x, p).overrides(30)).to_json())
                 for x in ("PATR", "M3"))
         assert {k for k in a if a[k] != b[k]} == {"lambda_tt"}, p
-    assert all(a in grid.all_arms() for a in grid.PROTOCOL_ARMS)
+    assert {a.protocol for a in grid.grid_arms() if a.kind == "protocol"} == set(grid.PROTOCOLS) - {"v2"}
 
 
-def test_arm_settings_are_valid_configs():
-    for arm in grid.all_arms():
-        make_config("mini", grid.arm_overrides(arm, 30))
+def test_every_arm_is_one_typed_record_with_a_unique_label():
+    """Every grid arm is an Arm whose label names it once; its kind follows its fields, and a
+    derived arm's config is its base's plus its own overrides."""
+    arms = grid.grid_arms()
+    assert all(isinstance(a, grid.Arm) for a in arms)
+    assert len({a.name for a in arms}) == len(arms)
+    kinds = [a.kind for a in arms]
+    assert kinds.count("curve") == len(grid.MATCHED_LRS) * len(grid.CURVE_LAMBDAS)
+    assert kinds.count("long") == 2 * len(grid.MATCHED_LRS) and kinds.count("raw") == 2
+    for arm in arms:
+        cfg = make_config("mini", arm.overrides(30))
+        if arm.base is not None:
+            base = make_config("mini", arm.base.overrides(30))
+            changed = {k for k, v in vars(cfg).items() if v != getattr(base, k)}
+            own = {o.split("=")[0] for o in arm.defines} | ({"epochs"} if arm.epochs(30) else set())
+            assert changed <= own, arm.name
+    with pytest.raises(ReproError, match="unknown arm 'Triplet'"):
+        grid.arm_named("Triplet")
+
+
+def test_a_tower_plan_picks_its_arms_and_settings():
+    e5 = {a.name: make_config("mini", grid.run_overrides("e5", a, 30)) for a in grid.tower_arms("e5")}
+    assert list(e5) == ["PATR", "M3", "PATR raw features", "M3 raw features"]
+    assert e5["M3"].text_preprocess == "center_en" and e5["M3 raw features"].text_preprocess == "none"
+    assert e5["M3 raw features"].lr == e5["M3"].lr  # the arm's settings otherwise
+    muse = grid.tower_arms("muse")
+    assert not any(a.raw_features for a in muse) and len(muse) == len(grid.grid_arms()) - 2
 
 
 def test_each_arms_chosen_learning_rate_has_its_matched_pair():
     for arm in ("PATR", "M3"):
-        assert make_config("mini", grid.ARMS[arm].overrides).lr in grid.MATCHED_LRS, arm
+        assert make_config("mini", grid.ARMS[arm].overrides()).lr in grid.MATCHED_LRS, arm
 
 
 def test_the_ablation_changes_one_thing():
     """PATR and M3 of a matched pair differ in lambda only; every point of a lambda curve is
     the paper's M3 (mu_t 0.5) at that lambda and learning rate."""
     for lr in grid.MATCHED_LRS:
-        patr, m3 = (json.loads(make_config("mini", grid.arm_overrides(a, 30)).to_json())
+        patr, m3 = (json.loads(make_config("mini", a.overrides(30)).to_json())
                     for a in grid.matched_pair(lr))
         assert {k for k in patr if patr[k] != m3[k]} == {"lambda_tt"}
         assert (patr["lambda_tt"], m3["lambda_tt"], m3["lr"]) == (0, 1, lr)
-    assert len(grid.CURVE_ARMS) == len(grid.MATCHED_LRS) * len(grid.CURVE_LAMBDAS)
-    for arm, (lam, lr) in grid.CURVE_ARMS.items():
-        cfg = make_config("mini", grid.arm_overrides(arm, 30))
-        assert (cfg.lambda_tt, cfg.lr, cfg.margin_tt) == (lam, lr, 0.5), arm
-        assert grid.arm_seeds(arm, grid.SEEDS) == (grid.SEEDS if lam in (0, 1) else grid.LAMBDA_SEEDS)
-    assert set(grid.LONG_ARMS.values()) == {a for lr in grid.MATCHED_LRS for a in grid.matched_pair(lr)}
+    curve = [a for a in grid.grid_arms() if a.kind == "curve"]
+    assert len(curve) == len(grid.MATCHED_LRS) * len(grid.CURVE_LAMBDAS)
+    for arm in curve:
+        cfg = make_config("mini", arm.overrides(30))
+        assert (cfg.lambda_tt, cfg.lr, cfg.margin_tt) == (arm.lam, arm.lr, 0.5), arm.name
+        assert arm.seeds_of(grid.SEEDS) == (grid.SEEDS if arm.lam in (0, 1) else grid.FIRST_SEEDS)
+    longs = [a for a in grid.grid_arms() if a.kind == "long"]
+    assert {a.continues for a in longs} == {a for lr in grid.MATCHED_LRS for a in grid.matched_pair(lr)}
+    assert all(make_config("mini", a.overrides(30)).epochs == 60 for a in longs)
 
 
 @pytest.mark.parametrize("argv, words", [
@@ -94,7 +121,7 @@ def test_seed_check_in_config():
 
 #: A reduced grid: two short arms of one seed on the mUSE tower, and the matched PATR at the
 #: learning rate of the PATR arm (the same config: trained once).
-SAME_AS_PATR = grid.curve_arm(0.0, make_config("mini", grid.ARMS["PATR"].overrides).lr)
+SAME_AS_PATR = grid.curve_arm(0.0, make_config("mini", grid.ARMS["PATR"].overrides()).lr)
 REDUCED = dict(seeds=(0,), arms=("PATR", "M3", SAME_AS_PATR), towers=("muse",),
                sets=("epochs=1", "batch_size=256"), log=lambda *_: None)
 
@@ -128,7 +155,7 @@ def test_runs_are_the_bits_of_jobs_1(reduced_grids, how):
     assert grids[how].plan["workers"] == {"jobs2": "processes", "dask": "dask"}[how]
     assert grids["jobs1"].plan["workers"] == "inline"
     for arm in ("PATR", "M3"):
-        a, b = (grids[h].run_dirs[("muse", arm, 0)] for h in ("jobs1", how))
+        a, b = (grids[h].run_dir("muse", arm, 0) for h in ("jobs1", how))
         assert a != b
         assert (a / "metrics.json").read_bytes() == (b / "metrics.json").read_bytes(), arm
         assert (a / "best_model.pt").read_bytes() == (b / "best_model.pt").read_bytes(), arm
@@ -141,9 +168,9 @@ def test_runs_are_the_bits_of_jobs_1(reduced_grids, how):
 def test_a_config_that_two_arms_share_trains_once(reduced_grids):
     _, grids, _ = reduced_grids
     g = grids["jobs1"]
-    assert g.same_as == {("muse", SAME_AS_PATR, 0): ("muse", "PATR", 0)}
-    assert g.run_dirs[("muse", SAME_AS_PATR, 0)] == g.run_dirs[("muse", "PATR", 0)]
-    assert not any(SAME_AS_PATR in s["step"] for s in g.steps)
+    assert g.same_as == {g.key("muse", SAME_AS_PATR, 0): g.key("muse", "PATR", 0)}
+    assert g.run_dir("muse", SAME_AS_PATR, 0) == g.run_dir("muse", "PATR", 0)
+    assert not any(SAME_AS_PATR.name in s["step"] for s in g.steps)
 
 
 def test_runs_compute_on_one_thread(reduced_grids):

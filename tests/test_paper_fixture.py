@@ -53,7 +53,7 @@ def test_paper_profile_end_to_end(paper_fixture, tiny_bert, tmp_path, monkeypatc
     assert task.test_images.shape[0] == len(xtd_ids)
     # No XTD10 image reaches training: 24 + 10 images, minus 4 XTD10, minus 4 validation.
     assert task.train_images.shape[0] == 34 - 4 - 4
-    m = grid.results[("mbert", "M3", 0)]
+    m = grid.result("mbert", "M3", 0)
     assert m.profile == "paper" and set(m.retrieval) == set(paper.LANGS)
     assert m.tagging == {} and any(n.startswith("tagging not run") for n in m.notes)
     written = outputs.write_all(grid, tmp_path / "tables")

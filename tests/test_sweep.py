@@ -88,5 +88,5 @@ def test_the_grid_trains_the_sweeps_choice():
     record = json.loads(sweep.RECORD.read_text())
     for arm, settings in record["arms"].items():
         chosen = make_config("mini", settings.split())
-        ours = make_config("mini", grid.ARMS[arm].overrides)
+        ours = make_config("mini", grid.ARMS[arm].overrides())
         assert ours == chosen, (arm, settings)

@@ -10,6 +10,7 @@ from conftest import few_perturbations
 from repro.data.paper import LANGS
 from repro.experiments.reproduce import run_grid
 from repro.report import towerstudy
+from repro.report.common import Difference
 from repro.report.findings import findings
 from repro.report.outputs import all_tables, tower_studies
 
@@ -26,21 +27,19 @@ def two_towers(tmp_path_factory, tiny_bert, mini_features):
     sets = ("epochs=1", "batch_size=256", f"mbert_id={tiny_bert}")
     with pytest.MonkeyPatch.context() as mp:
         few_perturbations(mp)
-        mp.setitem(design.TOWER_ARMS, "mbert", ("PATR", "M3", *design.RAW_ARMS))
-        mp.setitem(design.TOWER_SETTINGS, "mbert", {
-            "PATR": ["text_preprocess=center_en"], "M3": ["text_preprocess=center_en"],
-            "PATR raw features": ["text_preprocess=none"],
-            "M3 raw features": ["text_preprocess=none", "lr=0.0003"]})
+        mp.setitem(design.TOWER_PLANS, "mbert", design.TowerPlan(
+            ("text_preprocess=center_en",), ("PATR", "M3"), raw_rows=True))
+        raws = tuple(design.raw_arm(m) for m in ("PATR", "M3"))
         g = run_grid("mini", tmp_path_factory.mktemp("runs2"), seeds=(0, 1),
-                     arms=("PATR", "M3", *design.RAW_ARMS), towers=("mbert", "muse"),
+                     arms=("PATR", "M3", *raws), towers=("mbert", "muse"),
                      sets=sets, log=lambda *_: None, jobs=1)
         studies = tower_studies(g)
-        tables = {t.name: t for t in all_tables(g, studies)}
-        yield g, studies, tables
+        tables, estimates = all_tables(g, studies)
+        yield g, studies, {t.name: t for t in tables}, estimates
 
 
 def test_zero_perturbation_reproduces_the_grid_exactly(two_towers):
-    grid, studies, _ = two_towers
+    grid, studies, _, _ = two_towers
     rows = studies["muse"]
     real = next(r for r in rows if r["kind"] == "real" and not r["centered"])
     for arm in ("PATR", "M3"):
@@ -64,12 +63,12 @@ def test_zero_perturbation_reproduces_the_grid_exactly(two_towers):
 
 
 def test_mbert_rows_run_on_the_tiny_bert_with_and_without_centering(two_towers):
-    g, studies, _ = two_towers
+    g, studies, _, _ = two_towers
     assert g.towers_run == ["mbert", "muse"]
-    assert not any(a in towerstudy.RAW_ARMS for (t, a, s) in g.results if t == "muse")
-    assert g.configs[("mbert", "M3", 0)].text_preprocess == "center_en"
-    assert g.configs[("mbert", "M3 raw features", 0)].text_preprocess == "none"
-    assert g.configs[("mbert", "M3 raw features", 0)].lr == 0.0003
+    assert not any(k.arm.raw_features for k in g.results if k.tower == "muse")
+    assert g.config("mbert", "M3", 0).text_preprocess == "center_en"
+    assert g.config("mbert", "M3 raw features", 0).text_preprocess == "none"
+    assert g.config("mbert", "M3 raw features", 0).lr == g.config("mbert", "M3", 0).lr
     rows = studies["mbert"]
     labels = {(r["tower"], r["condition"], r["centered"]) for r in rows}
     for centred in (False, True):
@@ -82,7 +81,7 @@ def test_mbert_rows_run_on_the_tiny_bert_with_and_without_centering(two_towers):
                     for m in g.runs("mbert", f"{arm} raw features")]
         assert raw[arm]["R@1"] == expected, arm
     # the centered task is the raw task's features minus the English training mean, renormalised
-    plain, centred = g.arm_tasks[("mbert", "M3 raw features")], g.tasks["mbert"]
+    plain, centred = g.arm_task("mbert", "M3 raw features"), g.tasks["mbert"]
     mean = plain.train_text.feats.mean(dim=0, keepdim=True)
     for lang in ("en", "de"):
         want = torch.nn.functional.normalize(plain.test_text[lang].feats - mean, dim=1)
@@ -92,18 +91,24 @@ def test_mbert_rows_run_on_the_tiny_bert_with_and_without_centering(two_towers):
 
 
 def test_tower_pair_table_is_paired_by_seed(two_towers):
-    g, _, t = two_towers
+    g, studies, t, estimates = two_towers
     assert {"table5_towers_mbert", "table5_towers_muse", "table5b_towers_muse_vs_mbert"} <= set(t)
     md = t["table5_towers_mbert"].markdown()
     assert "| mBERT raw features (real) | real | yes |" in md
     assert "| perturbed mBERT centered on English | offset β=4 | no |" in md
     pair = t["table5b_towers_muse_vs_mbert"]
-    cell = pair.find("mUSE − mBERT", "M3", "non-English R@1")
-    diffs = [float(np.mean([g.results[("muse", "M3", s)].retrieval[l]["t2i_R@1"]
-                            - g.results[("mbert", "M3", s)].retrieval[l]["t2i_R@1"]
+    key = Difference.of("muse", "M3", "M3", NON_EN, "t2i_R@1", b_tower="mbert")
+    cell = pair.estimates()[key]
+    assert cell == estimates("Table 5b", key)
+    row = next(r for r in pair.rows if r[:2] == ["M3", "non-English R@1"])
+    assert row[4] == cell  # the printed cell is the one the findings quote
+    diffs = [float(np.mean([g.result("muse", "M3", s).retrieval[l]["t2i_R@1"]
+                            - g.result("mbert", "M3", s).retrieval[l]["t2i_R@1"]
                             for l in NON_EN])) for s in (0, 1)]
     assert cell.n == 2 and cell.mean == pytest.approx(np.mean(diffs), abs=1e-9)
-    text = findings(g, t)
+    with pytest.raises(KeyError, match="Table 2c has no estimate"):
+        estimates("Table 2c", key)  # a number no table printed is an error, never a sentence
+    text = findings(g, estimates, studies)
     assert "**mUSE vs mBERT (Table 5b, paired by seed)**" in text
     # Table 5's finding quotes the main tower's rows, and the raw-feature rows apart
     line = next(l for l in text.splitlines() if l.startswith("- **mbert, Table 5"))

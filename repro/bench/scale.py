@@ -38,8 +38,7 @@ from transformers import BertConfig, BertModel
 
 from repro.config import make_config
 from repro.data.paper import LANGS
-from repro.design.grid import (ARMS, CURVE_ARMS, LAMBDA_SEEDS, LONG_ARMS, SEEDS, curve_overrides,
-                               tower_excluded)
+from repro.design.grid import ARMS, SEEDS, grid_arms, tower_excluded
 from repro.model.encoder import DualEncoder
 from repro.report.common import print_rows
 from repro.towers import backbones
@@ -50,17 +49,11 @@ from repro.training.trainer import TrainData, make_optimizer, seed_everything, t
 
 
 def curve_runs() -> int:
-    """Runs the lambda curves add to the main arms: the points other than 0 and 1 on
-    :data:`LAMBDA_SEEDS`, and the matched PATR / M3 pairs on every seed, except a pair member
+    """Runs the lambda curves add to the main arms: each point on its seeds, except a point
     whose config is a main arm's (trained once)."""
-    main = {make_config("mini", ARMS[a].overrides).to_json() for a in ARMS}
-    n = 0
-    for arm, (lam, _) in CURVE_ARMS.items():
-        if lam not in (0, 1):
-            n += len(LAMBDA_SEEDS)
-        elif make_config("mini", curve_overrides(arm)).to_json() not in main:
-            n += len(SEEDS)
-    return n
+    main = {make_config("mini", a.overrides()).to_json() for a in ARMS.values()}
+    return sum(len(arm.seeds_of(SEEDS)) for arm in grid_arms() if arm.kind == "curve"
+               and make_config("mini", arm.overrides()).to_json() not in main)
 
 
 COCO = {"train_images": 118_287, "train_captions": 591_753, "val_images": 5_000,
@@ -246,7 +239,8 @@ def project(rows: dict, one_time: dict | None = None) -> dict:
     """
 
     main = sum(len(ARMS) * len(SEEDS) * r["arm_s"] for r in rows.values())
-    extra = sum((curve_runs() + len(LONG_ARMS) * len(SEEDS)) * r["arm_s"]  # long: 30 more epochs
+    longs = sum(len(a.seeds_of(SEEDS)) for a in grid_arms() if a.kind == "long")
+    extra = sum((curve_runs() + longs) * r["arm_s"]  # long: 30 more epochs
                 for r in rows.values())
     out = {"main_grid_min": main / 60, "reproduce_grid_min": (main + extra) / 60}
     if one_time:

@@ -143,7 +143,7 @@ def bench_train(seed: int = 0) -> list[dict]:
     t0 = time.perf_counter()
     tower.encode(texts)
     muse_rate = len(texts) / (time.perf_counter() - t0)
-    cfg = make_config("mini", ARMS["M3"].overrides, seed=seed)
+    cfg = make_config("mini", ARMS["M3"].overrides(), seed=seed)
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
         task = build_task(cfg)

@@ -1,9 +1,11 @@
-"""The experiment design in one place: arms, their chosen settings, seeds, the lambda curve,
-the long runs and the protocol rows of Table 2d.
+"""The experiment design as data: every arm of the grid is an :class:`Arm`, every tower's
+policy a :class:`TowerPlan`, the protocols of Table 2d are :class:`Protocol` records.
 
-The arms are a registry (:data:`ARMS`); the towers are those of
-:data:`repro.towers.text.TEXT_TOWERS`. The orchestrator (:mod:`repro.experiments.reproduce`), the
-report modules and the benchmarks read this module; it reads none of them.
+An arm's config, its label (what tables print and its run folder's name) and the seeds it runs
+derive from its typed fields; nothing reads a label back. :func:`grid_arms` lists every arm:
+the registered main arms (:data:`ARMS`), the λ curves, the long runs, the protocol rows and the
+raw-feature rows. The orchestrator (:mod:`repro.experiments.reproduce`), the report modules and
+the benchmarks read this module; it reads none of them.
 """
 
 from __future__ import annotations
@@ -16,26 +18,102 @@ from repro.core.registry import Registry
 from repro.model.losses import LOSSES
 from repro.towers.text import TEXT_TOWERS, text_tower
 
+#: The default seeds of the grid; some arms run on the first three only (budget).
+SEEDS = (0, 1, 2, 3, 4)
+FIRST_SEEDS = (0, 1, 2)
+
+#: The ablation proper (Tables 2 and 2c, Figure 3): PATR and the paper's M3 (λ 1) at each of
+#: these learning rates, everything else equal, so that M3 − PATR changes one thing. The
+#: learning rates are the competitive ones of the defaults sweep for either arm.
+MATCHED_LRS = (3e-4, 1e-3)
+#: Figure 3's λ at every matched learning rate (0: PATR, 1: the paper's M3); the points other
+#: than 0 and 1 run on :data:`FIRST_SEEDS`.
+CURVE_LAMBDAS = (0.0, 0.03, 0.1, 0.3, 1.0, 3.0)
+#: The λ of the paper's M3 and of PATR (M3 without its text term).
+PAPER_LAMBDA, PATR_LAMBDA = 1.0, 0.0
+
 
 @dataclass(frozen=True)
 class Arm:
-    """A training variant of the grid: the config overrides that define it and its own
-    settings, chosen on English validation (applied after them; later overrides win)."""
+    """One arm of the grid: a training configuration, run at its seeds on every tower whose
+    :class:`TowerPlan` takes it.
+
+    A main arm (registered in :data:`ARMS`) is defined by ``defines`` (the config overrides
+    that make it the method it is) and ``settings`` (its own hyperparameters, chosen on English
+    validation; applied after them). A derived arm starts from ``base``'s overrides and adds its
+    own ``defines``; its typed fields say what it is:
+
+    - ``lam``, ``lr``: a point of the λ curve (the paper's M3 at λ, μ_t 0.5, learning rate lr);
+    - ``length``: a multiple of the default training length (continues ``base``'s run);
+    - ``protocol``: a row of Table 2d (``base`` is the matched pair's arm at its learning rate);
+    - ``raw_features``: ``base`` on the tower's raw features (no output preprocessing);
+    - ``seeds``: the only seeds it runs (None: every seed of the grid).
+
+    ``method`` is the main arm the derived arm is a form of (PATR or M3); ``name`` is its label.
+    """
 
     name: str
-    defines: tuple
+    defines: tuple = ()
     settings: tuple = ()
+    method: str = ""
+    base: Arm | None = None
+    lam: float | None = None
+    lr: float | None = None
+    length: int = 1
+    protocol: str | None = None
+    raw_features: bool = False
+    seeds: tuple | None = None
+
+    def __post_init__(self):
+        if not self.method:
+            object.__setattr__(self, "method", self.base.method if self.base else self.name)
 
     @property
-    def overrides(self) -> list[str]:
-        return [*self.defines, *self.settings]
+    def kind(self) -> str:
+        """main, curve, long, protocol or raw."""
+        if self.raw_features:
+            return "raw"
+        if self.protocol is not None:
+            return "protocol"
+        if self.length > 1:
+            return "long"
+        return "curve" if self.lam is not None else "main"
+
+    @property
+    def continues(self) -> Arm | None:
+        """The arm whose default-length run a longer run continues (bit-identical to training
+        that long from the start), else None."""
+        return self.base if self.length > 1 else None
+
+    def overrides(self, base_epochs: int | None = None) -> list[str]:
+        """Config overrides of this arm (``base_epochs``: the default training length, needed
+        by the arms whose length is not the default)."""
+        own = self.base.overrides(base_epochs) if self.base is not None else []
+        own = [*own, *self.defines, *self.settings]
+        epochs = self.epochs(base_epochs)
+        return own + ([f"epochs={epochs}"] if epochs is not None else [])
+
+    def epochs(self, base_epochs: int) -> int | None:
+        """Its training length when it is not the default, else None: ``length`` times the
+        default, or a protocol's caption option at the default's optimizer steps."""
+        captions = PROTOCOLS[self.protocol].captions if self.protocol is not None else None
+        if self.length == 1 and captions is None:
+            return None
+        if base_epochs is None:
+            raise ReproError(f"arm {self.name!r}: its length needs the default length")
+        if self.length > 1:
+            return self.length * base_epochs
+        return max(1, round(base_epochs * caption_epochs(captions)
+                            / caption_epochs(CHOSEN_CAPTIONS)))
+
+    def seeds_of(self, seeds) -> tuple:
+        """The seeds of ``seeds`` this arm runs on, in their order."""
+        return tuple(s for s in seeds if self.seeds is None or s in self.seeds)
 
 
-#: name -> :class:`Arm`, in the order tables show them (:func:`register_arm`).
-#: The grid, the tables and the findings read the arms from it.
+#: name -> main :class:`Arm`, in the order tables show them (:func:`register_arm`).
 ARMS = Registry("arm")
 register_arm = ARMS.register
-
 
 # PATR and M3 are the paper's ablation (lambda_tt 0 vs 1); the other three are the baselines
 # beyond the paper. Each arm's settings are the choice of ``python -m repro.bench defaults``
@@ -50,18 +128,8 @@ register_arm(Arm("InfoNCE", ("loss=infonce",), ("lr=0.001", "tau=0.1")))
 register_arm(Arm("VSE++", ("loss=vsepp",),
                  ("lr=0.001", "vsepp_margin=0.1", "vsepp_warmup_epochs=5")))
 
-#: The paired comparisons of the main arms (Tables 2b and 3b, the findings): (a, b) is a - b.
+#: The paired comparisons of the main arms (Tables 2b and 3b, the findings): (a, b) is a − b.
 COMPARISONS = (("M3", "PATR"), ("M3", "PATR text_head=none"), ("InfoNCE", "M3"))
-
-
-#: The ablation proper (Tables 2 and 2c, Figure 3): PATR and the paper's M3 (lambda 1) at each
-#: of these learning rates, everything else equal, so that M3 - PATR changes one thing. The
-#: learning rates are the competitive ones of the defaults sweep for either arm.
-MATCHED_LRS = (3e-4, 1e-3)
-#: Figure 3's lambdas at every matched learning rate (0: PATR, 1: the paper's M3).
-CURVE_LAMBDAS = (0.0, 0.03, 0.1, 0.3, 1.0, 3.0)
-#: The lambda curve's points other than 0 and 1 run on the first seeds only (budget).
-LAMBDA_SEEDS = (0, 1, 2)
 
 
 def lr_label(lr: float) -> str:
@@ -74,30 +142,28 @@ def settings_label(cfg) -> str:
     return ", ".join(LOSSES[cfg.loss].label(cfg) + [f"lr {lr_label(cfg.lr)}"])
 
 
-def curve_arm(lam: float, lr: float) -> str:
-    """The grid arm of the lambda curve at ``lam`` and ``lr`` (0: PATR, 1: the paper's M3)."""
-    return f"PATR @lr {lr_label(lr)}" if lam == 0 else f"M3 λ={lam:g} @lr {lr_label(lr)}"
+def curve_arm(lam: float, lr: float) -> Arm:
+    """The point of the λ curve at ``lam`` and ``lr``: the paper's M3 there (λ 0 is PATR;
+    μ_t has no effect there). The points other than PATR and M3 run on the first seeds."""
+    method = "PATR" if lam == PATR_LAMBDA else "M3"
+    name = (f"PATR @lr {lr_label(lr)}" if lam == PATR_LAMBDA
+            else f"M3 λ={lam:g} @lr {lr_label(lr)}")
+    return Arm(name, ("loss=patr", f"lambda_tt={lam:g}", "margin_tt=0.5", f"lr={lr:g}"),
+               method=method, lam=lam, lr=lr,
+               seeds=None if lam in (PATR_LAMBDA, PAPER_LAMBDA) else FIRST_SEEDS)
 
 
-def matched_pair(lr: float) -> tuple[str, str]:
+def matched_pair(lr: float) -> tuple[Arm, Arm]:
     """(PATR, the paper's M3) at ``lr``: the ablation's pair."""
-    return curve_arm(0.0, lr), curve_arm(1.0, lr)
+    return curve_arm(PATR_LAMBDA, lr), curve_arm(PAPER_LAMBDA, lr)
 
 
-#: Grid arm -> (lambda, learning rate) of every point of the curves.
-CURVE_ARMS = {curve_arm(lam, lr): (lam, lr) for lr in MATCHED_LRS for lam in CURVE_LAMBDAS}
+def long_arm(arm: Arm) -> Arm:
+    """``arm`` at twice the default length, continued from its default-length run (Table 2c
+    and Figure 4; the first seeds only)."""
+    return Arm(f"{arm.name} 2x epochs", base=arm, lam=arm.lam, lr=arm.lr, length=2,
+               seeds=FIRST_SEEDS)
 
-
-def curve_overrides(arm: str) -> list[str]:
-    """The config of a point of a lambda curve: the paper's M3 at its lambda and learning
-    rate (lambda 0 is PATR; mu_t has no effect there)."""
-    lam, lr = CURVE_ARMS[arm]
-    return ["loss=patr", f"lambda_tt={lam:g}", "margin_tt=0.5", f"lr={lr:g}"]
-
-
-#: Table 2c and Figure 4: twice the default training length of each matched pair, continued
-#: from the default-length run of the same seed (bit-identical to training that long).
-LONG_ARMS = {f"{arm} 2x epochs": arm for lr in MATCHED_LRS for arm in matched_pair(lr)}
 
 #: English training captions of each caption option (the shipped asset; checked by a test).
 CAPTION_COUNTS = {"names+keywords": 4434, "names": 1249, "names+unique_keywords": 2189}
@@ -112,42 +178,84 @@ def caption_epochs(option: str, batch_size: int = 128) -> int:
     return epochs_for_steps(CAPTION_COUNTS[option], batch_size, MINI_STEPS)
 
 
+@dataclass(frozen=True)
+class Protocol:
+    """A row of Table 2d: ``what`` changes against the reference protocol, the config
+    overrides that change it (``sets``, applied after the matched pair's), and the caption
+    option whose epochs it trains for the reference's optimizer steps (None: the same)."""
+
+    name: str
+    what: str
+    sets: tuple = ()
+    captions: str | None = None
+
+
 #: Table 2d: which protocol choice decides the M3 vs PATR verdict. Every row is a matched pair
-#: at PROTOCOL_LR: PATR and the paper's M3 differ in lambda only. The protocol registry, name ->
-#: (what changes, overrides applied after the pair's settings, the caption option whose epochs
-#: it trains for the same optimizer steps as the reference, or None). Its names are those of
+#: at PROTOCOL_LR (PATR and the paper's M3 differ in λ only). The names are those of
 #: docs/history.md: the reference (every other table's protocol) is the matched pair itself;
 #: "v1" is kept for comparison: all English keywords as captions, identical texts of two emoji
 #: as negatives, a random split that lets near-duplicates straddle it, lr 1e-3, hidden width 512.
 PROTOCOL_LR = 1e-3
 REFERENCE_PROTOCOL = "v2"
-PROTOCOLS = {
-    REFERENCE_PROTOCOL: ("the protocol of every other table", [], None),
-    "v1": ("keyword captions, no text mask, random split, v1 settings",
-           ["train_captions=names+keywords", "mask_same_text=false", "emoji_split=random",
-            "lr=0.001", "head_hidden=512"], "names+keywords"),
-    "v2, head 1024": ("hidden width 1024 instead of 512", ["head_hidden=1024"], None),
-    f"v2, {OTHER_CAPTIONS}": (f"training captions: {OTHER_CAPTIONS}",
-                              [f"train_captions={OTHER_CAPTIONS}"], OTHER_CAPTIONS),
-}
-#: Grid arm name -> (base arm, protocol) for the protocol rows other than the reference.
-PROTOCOL_ARMS = {f"{arm} [{p}]": (arm, p) for p in PROTOCOLS if p != REFERENCE_PROTOCOL
-                 for arm in ("PATR", "M3")}
-
-#: Table 5's raw-feature rows of a tower with an output preprocessing: the arm on the tower's
-#: raw features (:data:`TOWER_SETTINGS`), at that arm's settings otherwise.
-RAW_ARMS = {"PATR raw features": "PATR", "M3 raw features": "M3"}
-RAW_SEEDS = (0, 1, 2)
-#: Table 2c's continued runs use the first seeds only (budget).
-LONG_SEEDS = (0, 1, 2)
-
-SEEDS = (0, 1, 2, 3, 4)
+PROTOCOLS = Registry("protocol")
+for _p in (
+    Protocol(REFERENCE_PROTOCOL, "the protocol of every other table"),
+    Protocol("v1", "keyword captions, no text mask, random split, v1 settings",
+             ("train_captions=names+keywords", "mask_same_text=false", "emoji_split=random",
+              "lr=0.001", "head_hidden=512"), "names+keywords"),
+    Protocol("v2, head 1024", "hidden width 1024 instead of 512", ("head_hidden=1024",)),
+    Protocol(f"v2, {OTHER_CAPTIONS}", f"training captions: {OTHER_CAPTIONS}",
+             (f"train_captions={OTHER_CAPTIONS}",), OTHER_CAPTIONS),
+):
+    PROTOCOLS.register(_p)
 
 
-def all_arms() -> tuple:
-    """Every arm of the grid, in grid order: the registered arms, the lambda curves, the long
+def protocol_arm(method: str, protocol: str) -> Arm:
+    """PATR or the paper's M3 (``method``) under ``protocol``: the reference is the matched
+    pair at :data:`PROTOCOL_LR` itself; another protocol adds its overrides to it."""
+    pair = dict(zip(("PATR", "M3"), matched_pair(PROTOCOL_LR)))
+    if method not in pair:
+        raise ReproError(f"protocol rows are PATR or M3, not {method!r}")
+    if protocol == REFERENCE_PROTOCOL:
+        return pair[method]
+    p = PROTOCOLS.lookup(protocol)
+    return Arm(f"{method} [{p.name}]", p.sets, base=pair[method], lam=pair[method].lam,
+               lr=PROTOCOL_LR, protocol=p.name)
+
+
+def raw_arm(method: str) -> Arm:
+    """Table 5's raw-feature row of a main arm: it on the tower's raw features (no output
+    preprocessing), at its settings otherwise (the first seeds)."""
+    return Arm(f"{method} raw features", ("text_preprocess=none",), base=ARMS.lookup(method),
+               raw_features=True, seeds=FIRST_SEEDS)
+
+
+#: The main arms with a raw-feature row, and the methods of the protocol rows.
+RAW_METHODS = PROTOCOL_METHODS = ("PATR", "M3")
+
+
+def grid_arms() -> tuple[Arm, ...]:
+    """Every arm of the grid, in grid order: the registered arms, the λ curves, the long
     runs, the protocol rows and the raw-feature rows."""
-    return (*ARMS, *CURVE_ARMS, *LONG_ARMS, *PROTOCOL_ARMS, *RAW_ARMS)
+    curves = tuple(curve_arm(lam, lr) for lr in MATCHED_LRS for lam in CURVE_LAMBDAS)
+    longs = tuple(long_arm(a) for lr in MATCHED_LRS for a in matched_pair(lr))
+    protocols = tuple(protocol_arm(m, p) for p in PROTOCOLS if p != REFERENCE_PROTOCOL
+                      for m in PROTOCOL_METHODS)
+    raws = tuple(raw_arm(m) for m in RAW_METHODS)
+    return (*ARMS.values(), *curves, *longs, *protocols, *raws)
+
+
+def arm_named(name: str) -> Arm:
+    """The arm of :func:`grid_arms` called ``name`` (a one-line error naming the others)."""
+    arms = {a.name: a for a in grid_arms()}
+    if name not in arms:
+        raise ReproError(f"unknown arm {name!r}; expected one of {', '.join(arms)}")
+    return arms[name]
+
+
+def as_arm(arm: Arm | str) -> Arm:
+    """``arm`` itself, or the arm of that name."""
+    return arm if isinstance(arm, Arm) else arm_named(arm)
 
 
 def grid_towers() -> tuple:
@@ -155,20 +263,41 @@ def grid_towers() -> tuple:
     return tuple(TEXT_TOWERS)
 
 
-#: A tower's own settings per arm, applied after the arm's (later overrides win). A second
-#: tower trains every arm at the settings chosen for the default tower, so that the tower
-#: table changes the tower only; E5's own choice is its output preprocessing (centred on the
-#: English training mean; the raw-feature rows show the other).
-TOWER_SETTINGS = {
-    "e5": {"PATR raw features": ["text_preprocess=none"],
-           "M3 raw features": ["text_preprocess=none"]},
-}
-#: The arms a tower runs (default: every arm but the raw-feature rows). E5 is a second real
-#: tower for the tower axis (budget): PATR and M3 at their own settings (which differ in
-#: lambda only: a matched pair on centred features) and the raw-feature rows (another).
-TOWER_ARMS = {"e5": ("PATR", "M3", *RAW_ARMS)}
-#: A tower's settings for every arm it runs, before :data:`TOWER_SETTINGS`.
-TOWER_DEFAULTS = {"e5": ["text_preprocess=center_en"]}
+@dataclass(frozen=True)
+class TowerPlan:
+    """Which arms a text tower runs and its own settings.
+
+    ``defaults``: overrides of every arm on this tower, applied before the arm's own (the
+    tower's choices, e.g. its output preprocessing); ``methods``: the main arms it runs (None:
+    every arm of the grid but the raw-feature rows); with ``methods``, the raw-feature rows of
+    those methods too when ``raw_rows``; ``why``: why it runs only those (tables say it once).
+    """
+
+    defaults: tuple = ()
+    methods: tuple | None = None
+    raw_rows: bool = False
+    why: str = ""
+
+    def runs(self, arm: Arm) -> bool:
+        if self.methods is None:
+            return not arm.raw_features
+        return arm.method in self.methods and (
+            arm.kind == "main" or (self.raw_rows and arm.raw_features))
+
+
+#: A second tower trains every arm it runs at the settings chosen for the default tower, so
+#: that the tower table changes the tower only. E5 is a second real tower for the tower axis
+#: (budget): PATR and M3 at their own settings (which differ in λ only: a matched pair on
+#: centred features) and the raw-feature rows; its own choice is its output preprocessing
+#: (centred on the English training mean; the raw-feature rows show the other).
+TOWER_PLANS = {"e5": TowerPlan(
+    ("text_preprocess=center_en",), ("PATR", "M3"), raw_rows=True,
+    why="a second real tower for the tower axis, it runs PATR and M3 at their own settings "
+        "and their raw-feature rows only (budget)")}
+
+
+def tower_plan(tower: str) -> TowerPlan:
+    return TOWER_PLANS.get(tower, TowerPlan())
 
 
 def tower_excluded(tower: str, profile: str) -> str | None:
@@ -178,64 +307,16 @@ def tower_excluded(tower: str, profile: str) -> str | None:
 
 
 def tower_overrides(tower: str) -> list[str]:
-    """The config overrides of ``tower``'s task: the tower, and its own settings of M3 (the
-    main tables' arm: they decide the features of the task it builds first)."""
-    return [f"text_tower={tower}"] + tower_settings(tower, "M3")
+    """The config overrides of ``tower``'s own task: the tower and its defaults."""
+    return [f"text_tower={tower}", *tower_plan(tower).defaults]
 
 
-def tower_settings(tower: str | None, arm: str) -> list[str]:
-    """``tower``'s own overrides of ``arm`` (:data:`TOWER_DEFAULTS`, then
-    :data:`TOWER_SETTINGS`; later overrides win)."""
-    return TOWER_DEFAULTS.get(tower, []) + TOWER_SETTINGS.get(tower, {}).get(arm, [])
+def run_overrides(tower: str, arm: Arm, base_epochs: int) -> list[str]:
+    """The config overrides of ``arm`` on ``tower`` (``base_epochs``: the default length)."""
+    return [*tower_overrides(tower), *arm.overrides(base_epochs)]
 
 
-def tower_arms(tower: str) -> tuple:
-    """The arms of :func:`all_arms` that ``tower`` runs, in grid order."""
-    return TOWER_ARMS.get(tower, tuple(a for a in all_arms() if a not in RAW_ARMS))
-
-
-def protocol_arm(arm: str, protocol: str) -> str:
-    """The grid arm of ``arm`` (PATR or M3) under ``protocol`` (the reference: the matched
-    pair's arm at :data:`PROTOCOL_LR`)."""
-    if protocol == REFERENCE_PROTOCOL:
-        return matched_pair(PROTOCOL_LR)[("PATR", "M3").index(arm)]
-    return f"{arm} [{protocol}]"
-
-
-def arm_overrides(arm: str, base_epochs: int, tower: str | None = None) -> list[str]:
-    """Config overrides of an arm of :func:`all_arms` (``base_epochs``: the default length),
-    followed by ``tower``'s own settings for it (:func:`tower_settings`)."""
-    return _arm_overrides(arm, base_epochs) + tower_settings(tower, arm)
-
-
-def _arm_overrides(arm: str, base_epochs: int) -> list[str]:
-    if arm in RAW_ARMS:
-        return ARMS[RAW_ARMS[arm]].overrides
-    if arm in ARMS:
-        return ARMS[arm].overrides
-    if arm in CURVE_ARMS:
-        return curve_overrides(arm)
-    if arm in PROTOCOL_ARMS:
-        base, protocol = PROTOCOL_ARMS[arm]
-        _, sets, captions = PROTOCOLS[protocol]
-        pair = curve_overrides(protocol_arm(base, REFERENCE_PROTOCOL)) + sets
-        if captions is None:
-            return pair
-        # as many optimizer steps as the reference run of the same length (``base_epochs``)
-        epochs = round(base_epochs * caption_epochs(captions) / caption_epochs(CHOSEN_CAPTIONS))
-        return pair + [f"epochs={max(1, epochs)}"]
-    if arm not in LONG_ARMS:
-        raise ReproError(f"unknown arm {arm!r}; expected one of {', '.join(all_arms())}")
-    return _arm_overrides(LONG_ARMS[arm], base_epochs) + [f"epochs={2 * base_epochs}"]
-
-
-def arm_seeds(arm: str, seeds) -> tuple:
-    """The lambda curve's extra points, the raw-feature rows and the continued runs use the
-    first seeds only (budget); the rest all."""
-    if arm in CURVE_ARMS and CURVE_ARMS[arm][0] not in (0.0, 1.0):
-        return tuple(s for s in seeds if s in LAMBDA_SEEDS)
-    if arm in RAW_ARMS:
-        return tuple(s for s in seeds if s in RAW_SEEDS)
-    if arm in LONG_ARMS:
-        return tuple(s for s in seeds if s in LONG_SEEDS)
-    return tuple(seeds)
+def tower_arms(tower: str) -> tuple[Arm, ...]:
+    """The arms of :func:`grid_arms` that ``tower`` runs, in grid order."""
+    plan = tower_plan(tower)
+    return tuple(a for a in grid_arms() if plan.runs(a))

@@ -1,7 +1,7 @@
 """``python -m repro reproduce``: the experiment grid, ``paper_tables/`` and the notebooks.
 
 The grid: every text tower of :data:`repro.towers.text.TEXT_TOWERS` (those that can run here)
-x every arm of :func:`repro.design.grid.all_arms` x its seeds; the design (arms, their
+x every arm of :func:`repro.design.grid.grid_arms` x its seeds; the design (arms, their
 settings, curves, long runs, protocol rows, seeds) lives in :mod:`repro.design.grid`.
 Finished runs whose config matches are reused (``--fresh`` redoes them).
 A tower that cannot run here is reported as "not run: <reason>" in every table.
@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from repro.config import check_seed, make_config
 from repro.core import fileio, numerics, parallel
@@ -28,30 +29,65 @@ from repro.towers.text import make_text_tower, text_tower
 from repro.training import runjob
 from repro.training.tasks import build_task, task_key
 
-from repro.design.grid import (LONG_ARMS, PROTOCOL_ARMS, SEEDS, all_arms, arm_overrides, arm_seeds,
-                               grid_towers, tower_arms, tower_excluded, tower_overrides)
+from repro.design.grid import (SEEDS, Arm, as_arm, grid_arms, grid_towers, run_overrides,
+                               tower_arms, tower_excluded, tower_overrides)
+
+
+class RunKey(NamedTuple):
+    """One run of the grid: an arm on a text tower at a seed."""
+
+    tower: str
+    arm: Arm
+    seed: int
+
+    def __str__(self) -> str:
+        return f"{self.tower} {self.arm.name} seed {self.seed}"
 
 
 @dataclass
 class GridResults:
-    """The results of a grid of runs (its design is :mod:`repro.design.grid`): per (tower,
-    arm, seed) the run's :class:`~repro.training.results.RunResult`, folder and config."""
+    """The results of a grid of runs (its design is :mod:`repro.design.grid`): per
+    :class:`RunKey` the run's :class:`~repro.training.results.RunResult`, folder and config.
+    Readers take an :class:`~repro.design.grid.Arm` or a main arm's name."""
 
     profile: str
     reason: str
     seeds: tuple
-    results: dict = field(default_factory=dict)     # (tower, arm, seed) -> RunResult
-    run_dirs: dict = field(default_factory=dict)    # (tower, arm, seed) -> Path
+    results: dict = field(default_factory=dict)     # RunKey -> RunResult
+    run_dirs: dict = field(default_factory=dict)    # RunKey -> Path
     not_run: dict = field(default_factory=dict)     # tower -> reason
     tasks: dict = field(default_factory=dict)       # tower -> Task (for figures)
-    arm_tasks: dict = field(default_factory=dict)   # (tower, arm) -> the Task it trained on
-    configs: dict = field(default_factory=dict)     # (tower, arm, seed) -> Config
+    arm_tasks: dict = field(default_factory=dict)   # (tower, Arm) -> the Task it trained on
+    configs: dict = field(default_factory=dict)     # RunKey -> Config
     steps: list = field(default_factory=list)       # timing rows for the manifest
     plan: dict = field(default_factory=dict)        # where the runs went (executor, jobs)
-    same_as: dict = field(default_factory=dict)     # (tower, arm, seed) -> the key trained
+    same_as: dict = field(default_factory=dict)     # RunKey -> the RunKey trained
 
-    def runs(self, tower, arm):
-        return [self.results[(tower, arm, s)] for s in self.seeds if (tower, arm, s) in self.results]
+    def key(self, tower: str, arm: Arm | str, seed: int) -> RunKey:
+        return RunKey(tower, as_arm(arm), seed)
+
+    def runs(self, tower: str, arm: Arm | str) -> list:
+        """The results of ``arm`` on ``tower``, in seed order (empty: it did not run)."""
+        arm = as_arm(arm)
+        return [self.results[k] for k in (RunKey(tower, arm, s) for s in self.seeds)
+                if k in self.results]
+
+    def result(self, tower: str, arm: Arm | str, seed: int):
+        """One run's result, or None when it did not run."""
+        return self.results.get(self.key(tower, arm, seed))
+
+    def config(self, tower: str, arm: Arm | str, seed: int | None = None):
+        """The config of ``arm`` on ``tower`` at ``seed`` (default: its first seed that ran)."""
+        arm = as_arm(arm)
+        seeds = self.seeds if seed is None else (seed,)
+        return next(self.configs[k] for k in (RunKey(tower, arm, s) for s in seeds)
+                    if k in self.configs)
+
+    def run_dir(self, tower: str, arm: Arm | str, seed: int) -> Path:
+        return self.run_dirs[self.key(tower, arm, seed)]
+
+    def arm_task(self, tower: str, arm: Arm | str):
+        return self.arm_tasks[(tower, as_arm(arm))]
 
     @property
     def towers_run(self):
@@ -110,9 +146,9 @@ def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms
              executor: str = "local") -> GridResults:
     """Train (or reuse) every (tower, arm, seed) run; returns a :class:`GridResults`.
 
-    ``arms``: names from :func:`repro.design.grid.all_arms` (default: all); ``towers``: names
-    of registered text towers (default: all). A "2x epochs" arm continues the default-length run
-    of its base arm (trained first when missing). ``jobs``: runs and feature chunks computed
+    ``arms``: arms of :func:`repro.design.grid.grid_arms` or their names (default: all);
+    ``towers``: names of registered text towers (default: all). A longer arm continues the
+    default-length run of its base arm (trained first when missing). ``jobs``: runs and feature chunks computed
     at once (default: feature chunks on every usable core, runs as
     :func:`repro.core.parallel.default_jobs`); ``executor``: ``local`` or ``dask://HOST:PORT``.
     Every run computes on the config's thread count (one in the mini profile), so its bits
@@ -120,15 +156,12 @@ def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms
     parallel.check_executor(executor)
     for seed in seeds:
         check_seed(seed)
-    known = all_arms()
-    arms = known if arms is None else arms
+    known = grid_arms()
+    asked = known if arms is None else [as_arm(a) for a in arms]  # an unknown name: one line
     towers = grid_towers() if towers is None else towers
-    unknown = [a for a in arms if a not in known]
-    if unknown:
-        raise ReproError(f"unknown arm {unknown[0]!r}; expected one of {', '.join(known)}")
     for tower in towers:
         text_tower(tower)  # an unknown tower is a one-line error
-    arms = [a for a in known if a in arms or any(LONG_ARMS.get(b) == a for b in arms)]
+    arms = [a for a in known if a in asked or any(b.continues == a for b in asked)]
 
     if jobs is not None and jobs < 1:
         raise ReproError(f"--jobs {jobs}: must be >= 1")
@@ -137,7 +170,7 @@ def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms
     jobs = parallel.default_jobs(profile) if jobs is None else jobs
     log(f"profile: {profile} ({reason})")
     if profile == "paper":  # Table 2d's protocols are choices of the emoji benchmark
-        arms = [a for a in arms if a not in PROTOCOL_ARMS]
+        arms = [a for a in arms if a.protocol is None]
     grid = GridResults(profile, reason, tuple(seeds))
     _ensure_xtd10(log)
     extra = list(sets)
@@ -205,20 +238,20 @@ def _plan_runs(grid: GridResults, profile: str, extra: list, arms: list, towers,
             continue
         trained = {}  # config -> the first key that trains it: equal configs train once
         for arm in (a for a in arms if a in tower_arms(tower)):
-            for seed in arm_seeds(arm, grid.seeds):
-                cfg = make_config(profile, extra + [f"text_tower={tower}"]
-                                  + arm_overrides(arm, base.epochs, tower), seed=seed)
-                key = (tower, arm, seed)
+            for seed in arm.seeds_of(grid.seeds):
+                cfg = make_config(profile, extra + run_overrides(tower, arm, base.epochs),
+                                  seed=seed)
+                key = RunKey(tower, arm, seed)
                 grid.arm_tasks[(tower, arm)] = tasks_for(cfg)
                 if cfg.to_json() in trained:
                     grid.same_as[key] = trained[cfg.to_json()]
                     continue
                 trained[cfg.to_json()] = key
                 start = None
-                if arm in LONG_ARMS:
-                    base_key = (tower, LONG_ARMS[arm], seed)
-                    start = _run_dir(runs, profile, *grid.same_as.get(base_key, base_key))
-                phases[start is not None].append((key, cfg, _run_dir(runs, profile, *key), start))
+                if arm.continues is not None:
+                    base_key = RunKey(tower, arm.continues, seed)
+                    start = _run_dir(runs, profile, grid.same_as.get(base_key, base_key))
+                phases[start is not None].append((key, cfg, _run_dir(runs, profile, key), start))
         grid.steps.append({"step": f"features+task {tower}", "seconds": time.perf_counter() - t0,
                            "peak_rss_MB": _peak_rss_mb()})
     return phases
@@ -242,17 +275,17 @@ def _run_phase(grid: GridResults, phase: list, fresh: bool, pool, log) -> None:
     for key, cfg, out, future, done in pending:
         metrics, how, secs = done or future.result()
         grid.results[key], grid.run_dirs[key], grid.configs[key] = metrics, out, cfg
-        grid.steps.append({"step": f"{how} {key[0]} {key[1]} seed {key[2]}",
-                           "seconds": secs, "peak_rss_MB": _peak_rss_mb()})
+        grid.steps.append({"step": f"{how} {key}", "seconds": secs,
+                           "peak_rss_MB": _peak_rss_mb()})
         escape = metrics.escape_step
-        log(f"{key[0]} {key[1]} seed {key[2]}: {how}, en t2i R@1 "
+        log(f"{key}: {how}, en t2i R@1 "
             f"{metrics.retrieval['en']['t2i_R@1']:.1f}, plateau left at step "
             f"{escape if escape is not None else 'never'} of {metrics.steps}")
 
 
-def _run_dir(runs, profile: str, tower: str, arm: str, seed: int) -> Path:
+def _run_dir(runs, profile: str, key: RunKey) -> Path:
     """The folder of one run: ``runs/<profile>/<tower>/<arm slug>/seed<seed>``."""
-    return Path(runs) / profile / tower / _slug(arm) / f"seed{seed}"
+    return Path(runs) / profile / key.tower / _slug(key.arm.name) / f"seed{key.seed}"
 
 
 def _versions() -> dict:
@@ -347,7 +380,7 @@ def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Pat
         "speed_env": {k: os.environ.get(k) for k in (*numerics.SPEED, "OMP_WAIT_POLICY")
                       if os.environ.get(k) is not None},
         "not_run": grid.not_run,
-        "runs_ended_on_plateau": sorted(f"{t} {a} seed {s}" for (t, a, s), m in grid.results.items()
+        "runs_ended_on_plateau": sorted(str(k) for k, m in grid.results.items()
                                         if m.ended_on_plateau),
         "steps": [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in r.items()}
                   for r in grid.steps],

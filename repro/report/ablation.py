@@ -7,13 +7,15 @@ and sign-flip p-values (:mod:`repro.scoring.stats`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from repro.data.paper import LANGS
-from repro.design.grid import (MATCHED_LRS, OTHER_CAPTIONS, PROTOCOLS, PROTOCOL_LR, lr_label,
-                               matched_pair, protocol_arm)
+from repro.design.grid import (MATCHED_LRS, Arm, OTHER_CAPTIONS, PROTOCOLS, PROTOCOL_LR, long_arm,
+                               lr_label, matched_pair, protocol_arm)
 from repro.report.cells import Counts, Interval
-from repro.report.common import (NON_EN, data_line, escape_steps, lang_mean, paired, plateau_count,
+from repro.report.common import (NON_EN, Difference, data_line, escape_steps, lang_mean, paired, plateau_count,
                                  plateau_note)
 from repro.report.figures import (CORRELATION_ALL, CORRELATION_PAPER, lambda_points, matched_pairs,
                                   plateau_exit)
@@ -35,7 +37,7 @@ def table2c(grid) -> list[Table]:
         cells = []  # (learning rate, PATR arm, M3 arm) of every length that ran
         for lr in MATCHED_LRS:
             pair = matched_pair(lr)
-            long = tuple(f"{a} 2x epochs" for a in pair)
+            long = tuple(long_arm(a) for a in pair)
             cells += [(lr, *arms) for arms in (pair, long) if all(grid.runs(tower, a) for a in arms)]
         if not cells:
             continue
@@ -49,12 +51,13 @@ def table2c(grid) -> list[Table]:
         for label, langs, key in VERDICT_ROWS:
             for lr, patr, m3 in cells:
                 pr, mr = grid.runs(tower, patr), grid.runs(tower, m3)
-                t.add([label, lr_label(lr), str(grid.configs[(tower, m3, grid.seeds[0])].epochs),
+                t.add([label, lr_label(lr), str(grid.config(tower, m3).epochs),
                        mean_std(lang_mean(pr, langs, key)), mean_std(lang_mean(mr, langs, key)),
                        _paired_cell(paired(grid, tower, m3, patr, langs, key)),
-                       Counts(f"{plateau_count(pr)}, {plateau_count(mr)}")])
+                       Counts(f"{plateau_count(pr)}, {plateau_count(mr)}")],
+                      {"M3 − PATR": Difference.of(tower, m3, patr, langs, key)})
         for lr, patr, m3 in cells:
-            ep = grid.configs[(tower, m3, grid.seeds[0])].epochs
+            ep = grid.config(tower, m3).epochs
             t.notes.append(f"plateau-escape optimizer step per seed ({', '.join(map(str, grid.seeds))}) "
                            f"at lr {lr_label(lr)}, {ep} epochs: PATR "
                            f"{escape_steps(grid.runs(tower, patr))}; M3 "
@@ -73,10 +76,10 @@ VERDICT_ROWS = (("non-English R@1", NON_EN, "t2i_R@1"), ("non-English R@10", NON
 def protocol_rows(grid, tower) -> list[tuple]:
     """(protocol, what changes, PATR runs, M3 runs) of Table 2d for which both arms ran."""
     out = []
-    for name, (what, _, _) in PROTOCOLS.items():
-        patr, m3 = (grid.runs(tower, protocol_arm(a, name)) for a in ("PATR", "M3"))
+    for p in PROTOCOLS.values():
+        patr, m3 = (grid.runs(tower, protocol_arm(a, p.name)) for a in ("PATR", "M3"))
         if patr and m3:
-            out.append((name, what, patr, m3))
+            out.append((p.name, p.what, patr, m3))
     return out
 
 
@@ -114,14 +117,16 @@ def table2d(grid) -> list[Table]:
         t.differences["non-English R@1: M3 − PATR"] = ("M3 non-English R@1",
                                                        "PATR non-English R@1")
         for name, what, patr, m3 in rows:
-            epochs = grid.configs[(tower, protocol_arm("M3", name), grid.seeds[0])].epochs
+            epochs = grid.config(tower, protocol_arm("M3", name)).epochs
             row = [name, what, str(epochs), mean_std(lang_mean(patr, NON_EN, "t2i_R@1")),
                    mean_std(lang_mean(m3, NON_EN, "t2i_R@1")), _tagging_map(m3)]
             row += [_paired_cell(protocol_diffs(grid, tower, name, langs, key))
                     for _, langs, key in VERDICT_ROWS]
             row += [escape_steps(patr), escape_steps(m3),
                     Counts(f"{plateau_count(patr)}, {plateau_count(m3)}")]
-            t.add(row)
+            t.add(row, {f"{label}: M3 − PATR": Difference.of(
+                tower, protocol_arm("M3", name), protocol_arm("PATR", name), langs, key)
+                for label, langs, key in VERDICT_ROWS})
         t.notes.append("v1 is the protocol of the first release's tables (all English keywords as "
                        "captions, identical texts of two emoji as negatives, a random split that "
                        "puts near-duplicate emoji on both sides, lr 1e-3, 30 epochs); "
@@ -158,7 +163,7 @@ def table_lambda(grid) -> list[Table]:
         for lr, points in curves:
             for lam, arm, runs in points:
                 r1 = lang_mean(runs, NON_EN, "t2i_R@1")
-                t.add([lr_label(lr), f"{lam:g}", arm, str(len(runs)), mean_std(r1),
+                t.add([lr_label(lr), f"{lam:g}", arm.name, str(len(runs)), mean_std(r1),
                        Interval(*t_interval(r1)[1:]) if len(r1) >= 2 else "n/a",
                        mean_std(lang_mean(runs, NON_EN, "t2i_R@10")),
                        mean_std(lang_mean(runs, ("en",), "t2i_R@1")),
@@ -170,12 +175,58 @@ def table_lambda(grid) -> list[Table]:
     return out
 
 
+@dataclass(frozen=True)
+class MechanismPair:
+    """A matched pair of Table 6 (configs differing in λ only): PATR's time on the plateau
+    (the median escape step, never: its last step) and the mean paired M3 − PATR non-English
+    R@1."""
+
+    tower: str
+    label: str
+    patr: Arm
+    m3: Arm
+    lam: float
+    plateau_exit: float
+    mean_diff: float
+
+
+def mechanism_pairs(grid) -> list[MechanismPair]:
+    """Every matched pair of every tower that ran, in grid order."""
+    out = []
+    for tower in grid.towers_run:
+        for label, patr, m3 in matched_pairs(grid, tower):
+            diffs = paired(grid, tower, m3, patr, NON_EN, "t2i_R@1")
+            out.append(MechanismPair(tower, label, patr, m3, grid.config(tower, m3).lambda_tt,
+                                     plateau_exit(grid.runs(tower, patr)),
+                                     float(sum(diffs) / len(diffs))))
+    return out
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """Pearson's r over ``n`` pairs with its 95% interval (Fisher's z)."""
+
+    pairs: str
+    n: int
+    r: float
+    low: float
+    high: float
+
+
+def mechanism_correlations(pairs: list[MechanismPair]) -> list[Correlation]:
+    """Table 6b: over every pair, and over the pairs with the paper's M3 (λ 1); a subset of
+    fewer than 4 pairs has none."""
+    subsets = [(CORRELATION_ALL, pairs), (CORRELATION_PAPER, [p for p in pairs if p.lam == 1])]
+    return [Correlation(name, len(ps), *pearson_interval([p.plateau_exit for p in ps],
+                                                         [p.mean_diff for p in ps]))
+            for name, ps in subsets if len(ps) >= 4]
+
+
 def table6(grid) -> list[Table]:
     """The numbers of Figure 6: per matched pair, PATR's time on the plateau and M3 − PATR;
     and the correlation between the two over all pairs, with its 95% interval."""
-    rows = [(tower, label, patr, m3) for tower in grid.towers_run
-            for label, patr, m3 in matched_pairs(grid, tower)]
-    if len(rows) < 2:
+    pairs = mechanism_pairs(grid)
+    if len(pairs) < 2:
         return []
     header = ["tower", "pair", "learning rate", "M3 λ", "PATR plateau-escape step (median)",
               "PATR plateau-escape step per seed", "ended on plateau (PATR, M3)",
@@ -185,21 +236,17 @@ def table6(grid) -> list[Table]:
               "only (PATR: 0; M3: the paper's 1 in the matched pairs and the protocols, its own "
               "0.1 at its own settings and on raw features); a run that never left the plateau "
               "counts as its last step.", header, labels=4)
-    points = []  # (M3's lambda, PATR's plateau time, mean M3 − PATR) per pair
-    for tower, label, patr, m3 in rows:
-        pr, mr = grid.runs(tower, patr), grid.runs(tower, m3)
-        diffs = paired(grid, tower, m3, patr, NON_EN, "t2i_R@1")
-        x = plateau_exit(pr)
-        cfg = grid.configs[(tower, m3, grid.seeds[0])]
-        points.append((cfg.lambda_tt, x, float(sum(diffs) / len(diffs))))
-        t.add([tower, label, lr_label(cfg.lr), f"{cfg.lambda_tt:g}", x,
-               escape_steps(pr), Counts(f"{plateau_count(pr)}, {plateau_count(mr)}"),
-               _paired_cell(diffs)])
+    for p in pairs:
+        pr, mr = grid.runs(p.tower, p.patr), grid.runs(p.tower, p.m3)
+        diff = Difference.of(p.tower, p.m3, p.patr, NON_EN, "t2i_R@1")
+        t.add([p.tower, p.label, lr_label(grid.config(p.tower, p.m3).lr), f"{p.lam:g}",
+               p.plateau_exit, escape_steps(pr), Counts(f"{plateau_count(pr)}, {plateau_count(mr)}"),
+               _paired_cell(paired(grid, p.tower, p.m3, p.patr, NON_EN, "t2i_R@1"))],
+              {"M3 − PATR non-English R@1": diff})
     t.notes.append(plateau_note(grid))
     out = [t]
-    subsets = [(CORRELATION_ALL, points), (CORRELATION_PAPER, [p for p in points if p[0] == 1])]
-    subsets = [(name, ps) for name, ps in subsets if len(ps) >= 4]
-    if subsets:
+    correlations = mechanism_correlations(pairs)
+    if correlations:
         c = Table("table6b_mechanism_correlation",
                   "Figure 6 numbers: correlation of M3 − PATR with PATR's plateau time",
                   data_line(grid) + " Pearson's r over the pairs of Table 6 (mean paired "
@@ -207,9 +254,7 @@ def table6(grid) -> list[Table]:
                   "which treats the pairs as independent (some share a PATR run, so the "
                   "interval is optimistic).", ["pairs", "n", "Pearson r", "95% interval"],
                   labels=1)
-        for name, ps in subsets:
-            r, low, high = pearson_interval([p[1] for p in ps], [p[2] for p in ps])
-            c.add([name, str(len(ps)), r, Interval(low, high)])
+        for k in correlations:
+            c.add([k.pairs, str(k.n), k.r, Interval(k.low, k.high)])
         out.append(c)
     return out
-

@@ -8,14 +8,56 @@ on the loss plateau carries a dagger wherever it is used.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from repro.config import PLATEAU_GAP, PLATEAU_WINDOW
 from repro.data.paper import LANGS
-from repro.design.grid import ARMS
+from repro.design.grid import ARMS, Arm, as_arm
 from repro.report.cells import Counts, SeedList
 
 NON_EN = tuple(l for l in LANGS if l != "en")
+
+
+@dataclass(frozen=True)
+class Difference:
+    """The paired difference by seed "``a`` − ``b``" of metric ``key`` (a metrics.json
+    retrieval key) averaged over ``langs``: both on ``tower``, or ``a`` on ``tower`` and ``b``
+    on ``b_tower`` (the tower axis). A table that prints it registers its cell under this key
+    (:meth:`repro.report.table.Table.add`); the findings quote it from there."""
+
+    tower: str
+    a: Arm
+    b: Arm
+    langs: tuple
+    key: str
+    b_tower: str | None = None
+
+    @classmethod
+    def of(cls, tower: str, a: Arm | str, b: Arm | str, langs, key: str,
+           b_tower: str | None = None) -> Difference:
+        return cls(tower, as_arm(a), as_arm(b), tuple(langs), key, b_tower)
+
+    def __str__(self) -> str:
+        where = self.tower if self.b_tower is None else f"{self.tower} vs {self.b_tower}"
+        return (f"{self.a.name} − {self.b.name} ({where}, {self.key} over "
+                f"{', '.join(self.langs)})")
+
+
+class Estimates:
+    """Every table's registered cells: output name (e.g. "Table 2c") -> typed key -> cell,
+    Holm-adjusted within its table. A key that no table of that output printed is an error,
+    never a sentence."""
+
+    def __init__(self, by_output: dict):
+        self.by_output = by_output
+
+    def __call__(self, output: str, key):
+        cells = self.by_output.get(output, {})
+        if key not in cells:
+            raise KeyError(f"{output} has no estimate {key}")
+        return cells[key]
 
 
 def variants() -> tuple:
@@ -63,9 +105,9 @@ def backbone_line(grid) -> str:
 def data_line(grid) -> str:
     seeds = ", ".join(map(str, grid.seeds))
     if grid.profile == "mini":
-        cfg = grid.configs.get((grid.towers_run[0] if grid.towers_run else "muse", "PATR",
-                                grid.seeds[0])) or next(iter(grid.configs.values()), None)
-        captions = cfg.train_captions if cfg else "?"
+        cfgs = [grid.configs[k] for k in grid.configs if k.arm.name == "PATR"]
+        cfgs += list(grid.configs.values())
+        captions = cfgs[0].train_captions if cfgs else "?"
         return ("Profile **mini**: offline emoji benchmark v2 (CLDR 41 names, Twemoji images; "
                 f"train on the English {captions} of 1,249 emoji, identical caption texts never "
                 "negatives; split by near-duplicate groups; test on 500 held-out emoji, one "
@@ -108,7 +150,7 @@ def paired(grid, tower, a, b, lang_or_langs, key):
     """Per-seed differences a - b of a metric (a language, or the mean over languages)."""
     out = []
     for s in grid.seeds:
-        ra, rb = grid.results.get((tower, a, s)), grid.results.get((tower, b, s))
+        ra, rb = grid.result(tower, a, s), grid.result(tower, b, s)
         if ra is None or rb is None:
             continue
         langs = lang_or_langs if isinstance(lang_or_langs, tuple) else (lang_or_langs,)

@@ -19,8 +19,9 @@ import torch
 
 from repro.core.fileio import save_png
 from repro.data.paper import LANGS
-from repro.design.grid import (CURVE_ARMS, LONG_ARMS, MATCHED_LRS, PROTOCOLS, REFERENCE_PROTOCOL,
-                               lr_label, matched_pair, protocol_arm)
+from repro.design.grid import (CURVE_LAMBDAS, MATCHED_LRS, PROTOCOLS, REFERENCE_PROTOCOL, Arm,
+                               as_arm, curve_arm, long_arm, lr_label, matched_pair, protocol_arm,
+                               raw_arm)
 from repro.model.encoder import DualEncoder
 from repro.report.common import NON_EN, lang_mean, paired
 from repro.scoring import metrics
@@ -51,9 +52,9 @@ def finish_figure(fig, out: Path, name: str, title: str | None = None) -> str:
 def load_model(grid, tower, arm, seed, task=None):
     """The evaluated (best-validation) model of a finished run, on the CPU, in eval mode
     (``task``: the one it trained on, when not the tower's main task)."""
-    cfg, task = grid.configs[(tower, arm, seed)], task or grid.tasks[tower]
+    cfg, task = grid.config(tower, arm, seed), task or grid.tasks[tower]
     model = DualEncoder(cfg, task.text_dim, task.image_feat_dim)
-    model.load_state_dict(torch.load(grid.run_dirs[(tower, arm, seed)] / "best_model.pt",
+    model.load_state_dict(torch.load(grid.run_dir(tower, arm, seed) / "best_model.pt",
                                      map_location="cpu"))
     return model.eval()
 
@@ -124,16 +125,18 @@ def _interval(values) -> tuple[float, float]:
     return mean, mean - low
 
 
-def lambda_points(grid, tower, lr: float) -> list[tuple[float, str, list]]:
+def lambda_points(grid, tower, lr: float) -> list[tuple[float, Arm, list]]:
     """(lambda, arm, runs) of the lambda curve at learning rate ``lr``, in increasing lambda;
     runs restricted to the seeds every point has (the first seeds), so that the points are
     comparable. Empty when fewer than 3 points ran (PATR and M3 alone are Table 2's pair)."""
-    have = [(lam, arm, grid.runs(tower, arm)) for arm, (lam, at) in CURVE_ARMS.items() if at == lr]
+    have = [(arm.lam, arm, grid.runs(tower, arm)) for arm in
+            (curve_arm(lam, lr) for lam in CURVE_LAMBDAS)]
     have = [(lam, arm, runs) for lam, arm, runs in have if runs]
     if len(have) < 3:
         return []
     common = set.intersection(*({r.seed for r in runs} for _, _, runs in have))
-    return sorted((lam, arm, [r for r in runs if r.seed in common]) for lam, arm, runs in have)
+    return [(lam, arm, [r for r in runs if r.seed in common])
+            for lam, arm, runs in sorted(have, key=lambda point: point[0])]
 
 
 def figure3(grid, out: Path, tower: str) -> str | None:
@@ -172,7 +175,7 @@ def figure3(grid, out: Path, tower: str) -> str | None:
                    f"rate, {n} seeds per point, mean and 95% t-interval")
 
 
-def matched_pairs(grid, tower) -> list[tuple[str, str, str]]:
+def matched_pairs(grid, tower) -> list[tuple[str, Arm, Arm]]:
     """(label, PATR arm, M3 arm) of every pair the grid trained on ``tower`` whose configs
     differ in lambda only (checked on the configs, so a pair that changes more is never
     shown): the matched learning rates, Table 2d's protocols, the raw-feature rows, and the
@@ -180,10 +183,11 @@ def matched_pairs(grid, tower) -> list[tuple[str, str, str]]:
     cands = [(f"lr {lr_label(lr)}", *matched_pair(lr)) for lr in MATCHED_LRS]
     cands += [(f"protocol {p}", protocol_arm("PATR", p), protocol_arm("M3", p))
               for p in PROTOCOLS if p != REFERENCE_PROTOCOL]
-    cands += [("raw features", "PATR raw features", "M3 raw features"), ("own settings", "PATR", "M3")]
+    cands += [("raw features", raw_arm("PATR"), raw_arm("M3")),
+              ("own settings", as_arm("PATR"), as_arm("M3"))]
     out, seen = [], set()
     for label, patr, m3 in cands:
-        keys = [(tower, arm, grid.seeds[0]) for arm in (patr, m3)]
+        keys = [grid.key(tower, arm, grid.seeds[0]) for arm in (patr, m3)]
         if not all(k in grid.configs for k in keys):
             continue
         a, b = (json.loads(grid.configs[k].to_json()) for k in keys)
@@ -210,7 +214,7 @@ def plateau_exit(runs) -> float:
 def figure6(grid, out: Path) -> str | None:
     """The mechanism: for every matched pair of every tower, M3 − PATR non-English R@1
     (paired mean, 95% t-interval) against how long PATR stayed on the loss plateau."""
-    points = [(tower, label, grid.configs[(tower, m3, grid.seeds[0])].lambda_tt,
+    points = [(tower, label, grid.config(tower, m3).lambda_tt,
                plateau_exit(grid.runs(tower, patr)),
                _interval(paired(grid, tower, m3, patr, NON_EN, "t2i_R@1")))
               for tower in grid.towers_run for label, patr, m3 in matched_pairs(grid, tower)]
@@ -250,30 +254,30 @@ def figure4(grid, out: Path, tower: str) -> str | None:
     validation R-sum and cos(t, v+) - cos(t, hardest v-) per optimizer step; each run's
     plateau-escape step is marked on the x axis; the default length is a dotted line."""
 
-    arms = [a for a in LONG_ARMS if grid.runs(tower, a)]
+    arms = [long_arm(a) for lr in MATCHED_LRS for a in matched_pair(lr)]
+    arms = [a for a in arms if grid.runs(tower, a)]
     if not arms:
         return None
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.5))
-    # PATR blue, M3 red; the lower learning rate dashed
-    styles = {a: ("tab:blue" if a.startswith("PATR") else "tab:red",
-                  "--" if lr_label(MATCHED_LRS[0]) in a else "-") for a in LONG_ARMS.values()}
     for arm in arms:
-        base = LONG_ARMS[arm]
-        color, line = styles[base]
-        logs = [read_log(grid.run_dirs[(tower, arm, s)]) for s in grid.seeds
-                if (tower, arm, s) in grid.run_dirs]
+        base = arm.continues
+        # PATR blue, M3 red; the lower learning rate dashed
+        color = "tab:blue" if arm.method == "PATR" else "tab:red"
+        line = "--" if arm.lr == MATCHED_LRS[0] else "-"
+        logs = [read_log(grid.run_dir(tower, arm, s)) for s in grid.seeds
+                if grid.key(tower, arm, s) in grid.run_dirs]
         steps = np.array([e["step"] for e in logs[0]])
         rsum = np.mean([[e["val_rsum"] for e in log] for log in logs], axis=0)
         gap = np.mean([[e["cos_pos"] - e["cos_neg"] for e in log] for log in logs], axis=0)
         for ax, y in zip(axes, (rsum, gap)):
-            ax.plot(steps, y, line, color=color, label=f"{base} (mean of {len(logs)} seeds)")
+            ax.plot(steps, y, line, color=color, label=f"{base.name} (mean of {len(logs)} seeds)")
         escapes = [r.escape_step for r in grid.runs(tower, arm) if r.escape_step is not None]
         axes[0].scatter(escapes, np.interp(escapes, steps, rsum), color=color, marker="v",
-                        s=60, zorder=3, label=f"{base}: each seed's plateau escape")
+                        s=60, zorder=3, label=f"{base.name}: each seed's plateau escape")
         axes[1].scatter(escapes, np.interp(escapes, steps, gap), color=color, marker="v",
                         s=60, zorder=3)
-    default_epochs = grid.configs[(tower, LONG_ARMS[arms[0]], grid.seeds[0])].epochs
+    default_epochs = grid.config(tower, arms[0].continues).epochs
     default_end = steps[min(default_epochs, len(steps)) - 1]
     for ax in axes:
         ax.axvline(default_end, color="grey", ls=":", lw=1)

@@ -5,39 +5,33 @@ from __future__ import annotations
 
 import numpy as np
 
-from repro.design.grid import (COMPARISONS, MATCHED_LRS, PROTOCOLS, REFERENCE_PROTOCOL, lr_label,
-                               matched_pair, protocol_arm, settings_label)
-from repro.report.common import (NON_EN, escape_steps, lang_mean, mean_non_en, plateau_count,
-                                 variants)
+from repro.design.grid import (COMPARISONS, MATCHED_LRS, PROTOCOLS, REFERENCE_PROTOCOL, long_arm,
+                               lr_label, matched_pair, protocol_arm, raw_arm, settings_label)
+from repro.report.ablation import mechanism_correlations, mechanism_pairs
+from repro.report.common import (NON_EN, Difference, escape_steps, lang_mean, mean_non_en,
+                                 plateau_count, variants)
 from repro.report.figures import CORRELATION_PAPER, lambda_points
 from repro.report.table import mean_std
 from repro.scoring.stats import Paired
+from repro.report.towerstudy import STUDY_METHODS, tower_pairs
+from repro.towers.text import text_tower
 
-
-def _cell(tables: dict, name: str, column: str, *labels: str):
-    """A paired cell of a written table (the same numbers, p-values and Holm family), or None."""
-    table = tables.get(name)
-    if table is None:
-        return None
-    try:
-        cell = table.find(column, *labels)
-    except KeyError:
-        return None
-    return cell if isinstance(cell, Paired) else None
+#: The metric of most findings: text-to-image recall over the non-English languages.
+R1, R10 = (NON_EN, "t2i_R@1"), (NON_EN, "t2i_R@10")
 
 
 def _text(cell) -> str:
-    return cell.text() if cell is not None else "n/a (fewer than 2 seeds)"
+    """A paired cell as the findings quote it; a table's "n/a" / "not run" cell (fewer than 2
+    seeds: no statistic) says so."""
+    return cell.text() if isinstance(cell, Paired) else "n/a (fewer than 2 seeds)"
 
 
-def _m3_vs_patr(grid, tables, tower, lr: float, patr: str, m3: str) -> str:
+def _m3_vs_patr(grid, est, tower, lr: float, patr, m3) -> str:
     """One finding line: M3 vs PATR at one matched learning rate and length, as Table 2c
     states it."""
     ms = lambda v: "{:.1f} ± {:.1f}".format(*mean_std(v))  # noqa: E731
-    epochs = str(grid.configs[(tower, m3, grid.seeds[0])].epochs)
-    name = f"table2c_length_{tower}"
-    d1 = _cell(tables, name, "M3 − PATR", "non-English R@1", lr_label(lr), epochs)
-    d10 = _cell(tables, name, "M3 − PATR", "non-English R@10", lr_label(lr), epochs)
+    epochs = str(grid.config(tower, m3).epochs)
+    d1, d10 = (est("Table 2c", Difference.of(tower, m3, patr, *m)) for m in (R1, R10))
     plateau = (f"PATR {plateau_count(grid.runs(tower, patr))}, "
                f"M3 {plateau_count(grid.runs(tower, m3))}")
     return (f"- **{tower}, does M3 beat PATR at lr {lr_label(lr)}, {epochs} epochs?** "
@@ -54,15 +48,15 @@ def _median_escape(runs) -> str:
     return f"median {np.median(steps):.0f}"
 
 
-def _protocol_lines(grid, tables, tower) -> list[str]:
+def _protocol_lines(grid, est, tower) -> list[str]:
     """Table 2d in sentences: per protocol the M3 − PATR verdicts and escape steps, and how far
     each choice moves them from the reference protocol."""
     rows = {}
     for p in PROTOCOLS:
-        cells = {k: _cell(tables, f"table2d_protocols_{tower}", f"{k}: M3 − PATR", p)
-                 for k in ("non-English R@1", "non-English R@10")}
-        if None not in cells.values():
-            rows[p] = {"R@1": cells["non-English R@1"], "R@10": cells["non-English R@10"]}
+        arms = (protocol_arm("M3", p), protocol_arm("PATR", p))
+        if all(grid.runs(tower, a) for a in arms) and "Table 2d" in est.by_output:
+            rows[p] = {k: est("Table 2d", Difference.of(tower, *arms, *m))
+                       for k, m in (("R@1", R1), ("R@10", R10))}
     names = list(rows)
     if REFERENCE_PROTOCOL not in names or len(names) < 2:
         return []
@@ -77,7 +71,7 @@ def _protocol_lines(grid, tables, tower) -> list[str]:
             + ("" if (s1.verdict, s10.verdict) == (rows[REFERENCE_PROTOCOL]["R@1"].verdict,
                                                    rows[REFERENCE_PROTOCOL]["R@10"].verdict)
                else " (the verdict changes)"))
-        out.append(f"- **{tower}, Table 2d, protocol {p}** ({PROTOCOLS[p][0]}): M3 − PATR "
+        out.append(f"- **{tower}, Table 2d, protocol {p}** ({PROTOCOLS[p].what}): M3 − PATR "
                    f"non-English R@1 {s1.text()}; R@10 {s10.text()}; "
                    f"plateau escape PATR {_median_escape(patr)}, M3 {_median_escape(m3)}{moved}.")
     others = [p for p in names if p != REFERENCE_PROTOCOL]
@@ -89,40 +83,37 @@ def _protocol_lines(grid, tables, tower) -> list[str]:
     return out
 
 
-def _tower_study_line(tables: dict, tower: str) -> str | None:
-    """Table 5 in one sentence: the real tower and the strongest offset and rotation, with
-    and without centering (alignment R@1; M3's zero-shot non-English R@1)."""
-    t = tables.get(f"table5_towers_{tower}")
-    if t is None:
-        return None
-    main = t.rows[0][0]  # "<tower> (real)"; later rows may be the raw-feature rows
-    cells = {(r[1], r[2]): (r[3], r[6]) for r in t.rows  # alignment R@1, M3 R@1 (MeanStd)
-             if r[0] in (main, "perturbed " + main.removesuffix(" (real)"))}
-    raw = [r for r in t.rows if "raw features" in r[0] and r[2] == "no"]
+def _tower_study_line(rows: list[dict], tower: str) -> str:
+    """Table 5 in one sentence, from its study rows: the real tower and the strongest offset
+    and rotation, with and without centering (alignment R@1; M3's zero-shot non-English R@1),
+    and the raw-feature rows."""
+    main = [r for r in rows if not r["raw"]]
+    cells = {(r["condition"], r["centered"]): (r["alignment_R@1"], mean_std(r["M3"]["R@1"]))
+             for r in main}
 
     def say(condition):
         parts = []
-        for centred in ("no", "yes"):
+        for centred in (False, True):
             if (condition, centred) in cells:
                 align, m3 = cells[(condition, centred)]
                 parts.append(f"alignment {align:.1f}, M3 {m3.mean:.1f} ± {m3.std:.1f}"
-                             + (" centered" if centred == "yes" else ""))
+                             + (" centered" if centred else ""))
         return f"{condition}: " + "; ".join(parts)
 
-    strongest = [c for c in dict.fromkeys(r[1] for r in t.rows) if c != "real"]
-    offsets = [c for c in strongest if c.startswith("offset")]
-    rotations = [c for c in strongest if c.startswith("rotation")]
-    picks = ["real"] + offsets[-1:] + rotations[-1:]
+    kinds = {r["condition"]: r["kind"] for r in main}
+    picks = (["real"] + [c for c in kinds if kinds[c] == "offset"][-1:]
+             + [c for c in kinds if kinds[c] == "rotation"][-1:])
     line = (f"- **{tower}, Table 5 (alignment vs zero-shot transfer, evaluation only)**: "
             "caption-to-English alignment R@1 and M3's non-English t2i R@1 — "
             + " | ".join(say(c) for c in picks) + ".")
-    for r in raw:
-        line += (f" {r[0]}: alignment {r[3]:.1f}, PATR {r[4].mean:.1f} ± {r[4].std:.1f}, "
-                 f"M3 {r[6].mean:.1f} ± {r[6].std:.1f} ({r[6].n} seeds).")
+    for r in (r for r in rows if r["raw"] and r["kind"] == "real" and not r["centered"]):
+        patr, m3 = mean_std(r["PATR"]["R@1"]), mean_std(r["M3"]["R@1"])
+        line += (f" {r['tower']} (real): alignment {r['alignment_R@1']:.1f}, PATR {patr.mean:.1f} ± "
+                 f"{patr.std:.1f}, M3 {m3.mean:.1f} ± {m3.std:.1f} ({m3.n} seeds).")
     return line
 
 
-def answers(grid, tables: dict) -> list[str]:
+def answers(grid, est) -> list[str]:
     """The paper's claims, one line each, first: the matched ablation (M3 − PATR at each
     matched learning rate, default length), M3 at its own optimum against PATR at its own,
     and what the difference depends on (Figure 6's correlation)."""
@@ -134,37 +125,36 @@ def answers(grid, tables: dict) -> list[str]:
     for lr in MATCHED_LRS:
         patr, m3 = matched_pair(lr)
         if grid.runs(tower, patr) and grid.runs(tower, m3):
-            epochs = str(grid.configs[(tower, m3, grid.seeds[0])].epochs)
-            r1, r10 = (_cell(tables, f"table2c_length_{tower}", "M3 − PATR", f"non-English {k}",
-                             lr_label(lr), epochs) for k in ("R@1", "R@10"))
+            r1, r10 = (est("Table 2c", Difference.of(tower, m3, patr, *m)) for m in (R1, R10))
             parts.append(f"at lr {lr_label(lr)}, R@1 {_text(r1)}, R@10 {_text(r10)}")
     if parts:
         out.append("- **Does the text term help, everything else equal?** M3 (λ = 1) − PATR, "
                    "non-English recall, paired by seed (Table 2c): " + "; ".join(parts) + ".")
-    own = _cell(tables, f"table2b_paired_R1_{tower}", "M3 − PATR", "mean non-English")
-    if own is not None:
+    own = est("Table 2b", Difference.of(tower, "M3", "PATR", *R1))
+    if isinstance(own, Paired):
         out.append("- **Each at its own validation optimum** (Table 2b; M3 "
-                   f"{settings_label(grid.configs[(tower, 'M3', grid.seeds[0])])}, PATR "
-                   f"{settings_label(grid.configs[(tower, 'PATR', grid.seeds[0])])}): "
+                   f"{settings_label(grid.config(tower, 'M3'))}, PATR "
+                   f"{settings_label(grid.config(tower, 'PATR'))}): "
                    f"M3 − PATR non-English R@1 {_text(own)}.")
-    line = _mechanism_line(tables)
+    line = _mechanism_line(grid, est)
     if line:
         out.append(line)
     return out + [""]
 
 
-def _mechanism_line(tables: dict) -> str | None:
+def _mechanism_line(grid, est) -> str | None:
     """Figure 6 in one sentence: does "M3 helps where PATR leaves the plateau late, and not
-    otherwise" hold? Read from Table 6 (each pair's verdict) and Table 6b (the correlation,
-    for the paper's M3 where it has its own row)."""
-    pairs, corr = tables.get("table6_mechanism"), tables.get("table6b_mechanism_correlation")
-    if pairs is None or corr is None:
+    otherwise" hold? From Table 6's pairs (each pair's verdict, Holm over Table 6) and Table
+    6b's correlations (the paper's M3's where it has its own); None when Table 6b is empty."""
+    pairs = mechanism_pairs(grid)
+    correlations = mechanism_correlations(pairs)
+    if len(pairs) < 2 or not correlations:
         return None
-    cells = [c for row in pairs.rows for c in row if isinstance(c, Paired)]
+    cells = [est("Table 6", Difference.of(p.tower, p.m3, p.patr, *R1)) for p in pairs]
+    cells = [c for c in cells if isinstance(c, Paired)]
     helped = sum(c.verdict == "higher" for c in cells)
-    rows = {row[0]: row for row in corr.rows}
-    name, n, r, ci = rows.get(CORRELATION_PAPER, corr.rows[0])
-    rises = ci.low > 0
+    main = next((c for c in correlations if c.pairs == CORRELATION_PAPER), correlations[0])
+    name, n, r, rises = main.pairs, main.n, main.r, main.low > 0
     if not helped:
         verdict = f"it does not hold: M3 is ahead (verdict higher) in none of the {len(cells)} pairs" + (
             "; M3 − PATR does rise with PATR's time on the plateau: where PATR leaves it late, "
@@ -176,23 +166,25 @@ def _mechanism_line(tables: dict) -> str | None:
     else:
         verdict = (f"it is not shown: M3 is ahead (verdict higher) in {helped} of the "
                    f"{len(cells)} pairs, but the correlation's interval includes 0")
-    others = "; ".join(f"{row[0]} ({row[1]}): {row[2]:+.2f} [{row[3].low:+.2f}, {row[3].high:+.2f}]"
-                       for row in corr.rows if row[0] != name)
+    others = "; ".join(f"{c.pairs} ({c.n}): {c.r:+.2f} [{c.low:+.2f}, {c.high:+.2f}]"
+                       for c in correlations if c is not main)
     return (f"- **\"M3 helps where PATR leaves the plateau late, and not otherwise\"** (Figure 6, "
             f"Tables 6 and 6b): over the {n} {name}, Pearson r between PATR's plateau-escape step "
-            f"and M3 − PATR non-English R@1 is {r:+.2f} [95% {ci.low:+.2f}, {ci.high:+.2f}]"
+            f"and M3 − PATR non-English R@1 is {r:+.2f} [95% {main.low:+.2f}, {main.high:+.2f}]"
             + (f" ({others})" if others else "") + f": {verdict}.")
 
 
-def findings(grid, tables: dict, clusters: dict | None = None) -> str:
+def findings(grid, est, studies: dict, clusters: dict | None = None) -> str:
     """Factual sentences computed from the grid's numbers (the same numbers as the tables).
-    Paired differences are quoted from the written tables (``tables``: name -> Table), so a
-    verdict here is the table's verdict, Holm-adjusted within that table.
+    Paired differences are quoted from the tables' registered cells (``est``: a
+    :class:`~repro.report.common.Estimates`), so a verdict here is the table's verdict,
+    Holm-adjusted within that table; one that no table printed is an error.
 
-    ``clusters``: tower -> Figure 1 panel -> cluster statistics, when the figure was drawn.
+    ``studies``: tower -> Table 5's study rows; ``clusters``: tower -> Figure 1 panel ->
+    cluster statistics, when the figure was drawn.
     """
 
-    lines = answers(grid, tables) + [f"Profile **{grid.profile}**, seeds {', '.join(map(str, grid.seeds))}; "
+    lines = answers(grid, est) + [f"Profile **{grid.profile}**, seeds {', '.join(map(str, grid.seeds))}; "
              "\"non-English\" is the mean over the 10 languages other than English; ± is the "
              "sample std over seeds; differences are paired by seed, with a 95% t-interval over "
              "seeds, the p-value of that paired t-test (in brackets Holm-adjusted over the "
@@ -207,10 +199,10 @@ def findings(grid, tables: dict, clusters: dict | None = None) -> str:
         ms = lambda v: "{:.1f} ± {:.1f}".format(*mean_std(v))  # noqa: E731
         for lr in MATCHED_LRS:
             pair = matched_pair(lr)
-            for arms in (pair, tuple(f"{a} 2x epochs" for a in pair)):
+            for arms in (pair, tuple(long_arm(a) for a in pair)):
                 if all(grid.runs(tower, a) for a in arms):
-                    lines.append(_m3_vs_patr(grid, tables, tower, lr, *arms))
-        lines += _protocol_lines(grid, tables, tower)
+                    lines.append(_m3_vs_patr(grid, est, tower, lr, *arms))
+        lines += _protocol_lines(grid, est, tower)
         for lr in MATCHED_LRS:
             points = lambda_points(grid, tower, lr)
             if not points:
@@ -232,16 +224,15 @@ def findings(grid, tables: dict, clusters: dict | None = None) -> str:
                          f"non-English R@1 {ms(r1[arm])}, R@10 {ms(r10[arm])}.")
         for a, b in COMPARISONS[1:]:
             if {a, b} <= have:
-                d = _cell(tables, f"table2b_paired_R1_{tower}", f"{a} − {b}", "mean non-English")
+                d = est("Table 2b", Difference.of(tower, a, b, *R1))
                 lines.append(f"- **{tower}, {a} − {b}**: non-English R@1 {_text(d)} "
                              "(Table 2b paired).")
         for panel, st in (clusters or {}).get(tower, {}).items():
             lines.append(f"- **{tower}, text clusters (Figure 1), {panel}**: same-item "
                          f"cross-lingual cosine {st['same']:.3f}, different-item {st['diff']:.3f}, "
                          f"gap {st['gap']:.3f}, separation {st['separation']:.2f}.")
-        line = _tower_study_line(tables, tower)
-        if line:
-            lines.append(line)
+        if tower in studies:
+            lines.append(_tower_study_line(studies[tower], tower))
         runs = grid.runs(tower, "M3")
         if runs and runs[0].alignment_xtd10:
             raw = float(np.mean([runs[0].alignment_xtd10[l]["raw_R@1"] for l in NON_EN]))
@@ -260,25 +251,24 @@ def findings(grid, tables: dict, clusters: dict | None = None) -> str:
                 for v in variants() if grid.runs(tower, v))
             lines.append(f"- **{tower}, tagging for every variant (Table 3b)**: non-English mAP: "
                          f"{per_variant}.")
-    lines += _tower_pair_lines(grid, tables)
+    lines += _tower_pair_lines(grid, est)
     return "\n".join(lines) + "\n"
 
 
-def _tower_pair_lines(grid, tables: dict) -> list[str]:
+def _tower_pair_lines(grid, est) -> list[str]:
     """Table 5b in sentences: each later tower against each earlier one, paired by seed."""
     out = []
-    for name, t in tables.items():
-        if not name.startswith("table5b_towers_"):
-            continue
-        first, second, diff = t.header[2], t.header[3], t.header[4]
+    for first, second in tower_pairs(grid):
+        n1, n2 = (text_tower(t).display for t in (first, second))
         parts = []
-        for arm in ("PATR", "M3"):
-            for metric in ("non-English R@1", "English R@1"):
-                cell = _cell(tables, name, diff, arm, metric)
-                a, b = t.find(first, arm, metric), t.find(second, arm, metric)
-                parts.append(f"{arm} {metric} {b.mean:.1f} vs {a.mean:.1f}, {diff} {_text(cell)}")
-        out.append(f"- **{second} vs {first} (Table 5b, paired by seed)**: " + "; ".join(parts)
-                   + ".")
+        for arm in STUDY_METHODS:
+            for metric, langs in (("non-English R@1", NON_EN), ("English R@1", ("en",))):
+                cell = est("Table 5b", Difference.of(second, arm, arm, langs, "t2i_R@1", first))
+                a, b = (mean_std(lang_mean(grid.runs(t, arm), langs, "t2i_R@1"))
+                        for t in (first, second))
+                parts.append(f"{arm} {metric} {b.mean:.1f} vs {a.mean:.1f}, {n2} − {n1} "
+                             f"{_text(cell)}")
+        out.append(f"- **{n2} vs {n1} (Table 5b, paired by seed)**: " + "; ".join(parts) + ".")
     return out
 
 

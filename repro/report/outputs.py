@@ -17,7 +17,7 @@ from typing import Callable
 
 from repro.core.fileio import atomic_write_bytes, sha256_file
 from repro.report.ablation import table2c, table2d, table6, table_lambda
-from repro.report.common import data_line
+from repro.report.common import Estimates, data_line
 from repro.report.examples import RETRIEVAL_ARMS, figure7, figure8
 from repro.report.figures import figure1, figure2, figure2d, figure3, figure4, figure5, figure6
 from repro.report.findings import findings, readme_answers, results_index
@@ -56,6 +56,7 @@ class Context:
     out: Path
     studies: dict
     clusters: dict = field(default_factory=dict)
+    estimates: dict = field(default_factory=dict)  # output name -> typed key -> cell
 
 
 #: Every output, in the order written (:func:`register_output`).
@@ -98,14 +99,21 @@ def make_all(grid, ctx: Context) -> dict:
             for o in (o for o in OUTPUTS if o.stage == stage):
                 for x in (o.make(grid, ctx) if tower is None else o.make(grid, ctx, tower)):
                     (tables if isinstance(x, Table) else files).append(x)
+                    if isinstance(x, Table):
+                        ctx.estimates.setdefault(o.name, {}).update(x.estimates())
         made[stage] = (tables, files)
     return made
 
 
-def all_tables(grid, studies: dict | None = None) -> list[Table]:
-    """The tables of the "tables" stage (no figure drawn)."""
+def all_tables(grid, studies: dict | None = None) -> tuple[list[Table], Estimates]:
+    """The tables of the "tables" stage (no figure drawn) and their registered estimates."""
     ctx = Context(Path("."), tower_studies(grid) if studies is None else studies)
-    return [t for o in OUTPUTS if o.stage == "tables" for t in o.make(grid, ctx)]
+    tables = []
+    for o in (o for o in OUTPUTS if o.stage == "tables"):
+        for t in o.make(grid, ctx):
+            tables.append(t)
+            ctx.estimates.setdefault(o.name, {}).update(t.estimates())
+    return tables, Estimates(ctx.estimates)
 
 
 def write_all(grid, out: Path) -> list[str]:
@@ -120,7 +128,7 @@ def write_all(grid, out: Path) -> list[str]:
         written += t.write(out)
     written.append(FILE)
     written += made["tower figures"][1] + made["figures"][1]
-    found = findings(grid, {t.name: t for t in tables}, ctx.clusters)
+    found = findings(grid, Estimates(ctx.estimates), ctx.studies, ctx.clusters)
     atomic_write_bytes(out / "findings.md", found.encode())
     written.append("findings.md")
     atomic_write_bytes(out / "README.md", results_index(grid, tables, written, found).encode())

@@ -36,12 +36,25 @@ class Table:
         self.derived: dict[str, list[str]] = {}
         self.differences: dict[str, tuple[str, str]] = {}
         self.intervals: dict[str, str] = {}
+        self._estimates: dict = {}  # typed key (e.g. Difference) -> (row, column)
         self._adjusted = False
 
-    def add(self, row: list) -> None:
+    def add(self, row: list, estimates: dict | None = None) -> None:
+        """Append ``row``; ``estimates``: column name -> the typed key (a
+        :class:`~repro.report.common.Difference`) its cell estimates, for :meth:`estimates`."""
         assert len(row) == len(self.header), (self.name, row)
+        for column, key in (estimates or {}).items():
+            if key in self._estimates:
+                raise ValueError(f"{self.name}: {key} is in the table twice")
+            self._estimates[key] = (len(self.rows), self.header.index(column))
         self.rows.append(row)
         self._adjusted = False
+
+    def estimates(self) -> dict:
+        """Typed key -> its cell, Holm-adjusted over the table (what the findings quote)."""
+        if not self._adjusted:
+            self.adjust()
+        return {key: self.rows[i][j] for key, (i, j) in self._estimates.items()}
 
     # --------------------------------------------------------------- the Holm family
 
@@ -74,16 +87,6 @@ class Table:
                 f"{len(cells)} verdicts. Verdict 'higher' / 'lower' only when the Holm-adjusted "
                 f"p < {ALPHA:g}. Sign-flip p: the distribution-free two-sided permutation p, "
                 f"{sign}{floor}.")
-
-    def find(self, column: str, *labels: str):
-        """The cell of ``column`` in the first row whose label cells start with ``labels``."""
-        if not self._adjusted:
-            self.adjust()
-        j = self.header.index(column)
-        for r in self.rows:
-            if tuple(r[:len(labels)]) == labels:
-                return r[j]
-        raise KeyError((self.name, labels, column))
 
     # --------------------------------------------------------------- output
 

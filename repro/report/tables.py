@@ -10,9 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from repro.data.paper import LANGS
-from repro.design.grid import (COMPARISONS, MATCHED_LRS, grid_towers, lr_label, matched_pair,
-                               settings_label)
-from repro.report.common import (NON_EN, PUBLISHED_R10, arm_notes, data_line, lang_mean,
+from repro.design.grid import (COMPARISONS, MATCHED_LRS, lr_label, matched_pair, settings_label,
+                               tower_plan)
+from repro.report.common import (NON_EN, Difference, PUBLISHED_R10, arm_notes, data_line, lang_mean,
                                  lang_values, not_run_notes, paired, plateau_mark, plateau_note,
                                  variants)
 from repro.report.table import Table, mean_std
@@ -22,10 +22,25 @@ from repro.scoring.stats import paired_summary
 
 # ----------------------------------------------------------------------------- paper tables
 
+def towers_with(grid, *arms) -> list[str]:
+    """The towers that ran every one of ``arms``, in grid order (a table's columns)."""
+    return [t for t in grid.towers_run if all(grid.runs(t, a) for a in arms)]
+
+
+def left_out_notes(grid, *arms) -> list[str]:
+    """Once per table: each tower of the grid that has no column in it, and why."""
+    notes = not_run_notes(grid)
+    for tower in grid.towers_run:
+        if not all(grid.runs(tower, a) for a in arms):
+            why = tower_plan(tower).why or "its grid does not run these arms"
+            notes.append(f"{tower}: not in this table: {why}")
+    return notes
+
+
 def _m3_header(grid, metrics) -> list[str]:
-    """["language", "<tower> M3[†k/n] <metric>" for each tower and metric]."""
+    """["language", "<tower> M3[†k/n] <metric>" for each tower that ran M3 and metric]."""
     header = ["language"]
-    for tower in grid_towers():
+    for tower in towers_with(grid, "M3"):
         m3 = "M3" + plateau_mark(grid.runs(tower, "M3"))
         header += [f"{tower} {m3} {m}" for m in metrics]
     return header
@@ -38,21 +53,18 @@ def table1(grid) -> Table:
               "training saw English only.", header)
     for lang in LANGS + ("mean",):
         row = [lang]
-        for tower in grid_towers():
+        for tower in towers_with(grid, "M3"):
             runs = grid.runs(tower, "M3")
-            if not runs:
-                row += ["not run"] * 3
-                continue
             for k in (1, 5, 10):
                 key = f"t2i_R@{k}"
                 vals = lang_mean(runs, LANGS, key) if lang == "mean" else lang_values(runs, lang, key)
                 row.append(mean_std(vals))
         t.add(row)
     t.notes.append("M3 at its own settings, chosen on English validation: " + "; ".join(
-        f"{tower} {settings_label(grid.configs[(tower, 'M3', grid.seeds[0])])}"
-        for tower in grid_towers() if grid.runs(tower, "M3")) + " (the paper's λ is 1: Table 2).")
+        f"{tower} {settings_label(grid.config(tower, 'M3'))}"
+        for tower in towers_with(grid, "M3")) + " (the paper's λ is 1: Table 2).")
     t.notes.append(plateau_note(grid))
-    t.notes += not_run_notes(grid)
+    t.notes += left_out_notes(grid, "M3")
     return t
 
 
@@ -60,8 +72,10 @@ def table2(grid) -> Table:
     """The ablation proper: PATR and the paper's M3 (λ = 1) at each matched learning rate,
     everything else equal; per language R@10 of both and M3 − PATR paired by seed, with its
     verdict (Holm over the table)."""
+    pairs = [matched_pair(lr) for lr in MATCHED_LRS]
+    towers = towers_with(grid, *(a for pair in pairs for a in pair))
     header = ["learning rate", "language"]
-    for tower in grid_towers():
+    for tower in towers:
         header += [f"{tower} PATR R@10", f"{tower} M3 R@10", f"{tower} M3 − PATR (paired)"]
     paper = grid.profile == "paper"
     if paper:
@@ -70,17 +84,13 @@ def table2(grid) -> Table:
               "learning rates", data_line(grid) + " Text-to-image R@10 (%), mean ± std over seeds; "
               "PATR and M3 differ only in λ (μ_t 0.5); the difference is paired by seed (same "
               "initialisation and batches).", header, labels=2)
-    for tower in grid_towers():
+    for tower in towers:
         t.differences[f"{tower} M3 − PATR (paired)"] = (f"{tower} M3 R@10", f"{tower} PATR R@10")
-    for lr in MATCHED_LRS:
-        patr, m3 = matched_pair(lr)
+    for lr, (patr, m3) in zip(MATCHED_LRS, pairs):
         for lang in LANGS + ("mean",):
             langs = LANGS if lang == "mean" else (lang,)
             row = [lr_label(lr), lang]
-            for tower in grid_towers():
-                if not (grid.runs(tower, patr) and grid.runs(tower, m3)):
-                    row += ["not run"] * 3
-                    continue
+            for tower in towers:
                 row += [mean_std(lang_mean(grid.runs(tower, arm), langs, "t2i_R@10"))
                         for arm in (patr, m3)]
                 diffs = paired(grid, tower, m3, patr, langs, "t2i_R@10")
@@ -93,7 +103,7 @@ def table2(grid) -> Table:
         t.notes.append("published: the paper's mUSE models as quoted in AltCLIP (arXiv:2211.06679, "
                        "Table 3); de, pl, tr and the mean are not available there.")
     t.notes.append(plateau_note(grid))
-    t.notes += not_run_notes(grid)
+    t.notes += left_out_notes(grid, *(a for pair in pairs for a in pair))
     return t
 
 
@@ -122,7 +132,7 @@ def table2b(grid) -> list[Table]:
                     row.append(mean_std(lang_mean(grid.runs(tower, v), langs, f"t2i_R@{k}")))
             t.add(row)
         t.notes.append("Each variant at its own settings, chosen on English validation by the "
-                       "defaults sweep: " + "; ".join(f"{v} {settings_label(grid.configs[(tower, v, grid.seeds[0])])}"
+                       "defaults sweep: " + "; ".join(f"{v} {settings_label(grid.config(tower, v))}"
                                                       for v in ran) + ".")
         t.notes.append(plateau_note(grid))
         t.notes += [f"{v}: " + n for v in ran for n in arm_notes(grid, tower, v)]
@@ -145,7 +155,8 @@ def table2b(grid) -> list[Table]:
                         row += d + [paired_summary(d)]
                     else:
                         row += ["not run"] * (len(grid.seeds) + 1)
-                p.add(row)
+                p.add(row, {f"{a} − {b}": Difference.of(tower, a, b, langs, f"t2i_R@{k}")
+                            for a, b in pairs})
             tables.append(p)
     for t in tables[:1]:
         t.notes += not_run_notes(grid)
@@ -158,18 +169,16 @@ def table2b(grid) -> list[Table]:
 
 
 def table3(grid) -> Table:
-    header = _m3_header(grid, ("P@1", "P@5", "mAP"))
+    header = ["language"] + [f"{tower} M3{plateau_mark(grid.runs(tower, 'M3'))} {m}"
+                             for tower in _tagged(grid) for m in ("P@1", "P@5", "mAP")]
     t = Table("table3_tagging", "Table 3: zero-shot image tagging (M3)",
               data_line(grid) + " Each test image ranks the whole keyword vocabulary of the "
               "language (CLDR keywords); its own keywords are the ground truth. Percent, mean ± std "
               "over seeds. Only English text was seen in training.", header)
     for lang in LANGS + ("mean",):
         row = [lang]
-        for tower in grid_towers():
+        for tower in _tagged(grid):
             runs = grid.runs(tower, "M3")
-            if not runs or not runs[0].tagging:
-                row += ["not run"] * 3
-                continue
             for key in ("P@1", "P@5", "mAP"):
                 if lang == "mean":
                     vals = [float(np.mean([r.tagging[l][key] for l in LANGS])) for r in runs]
@@ -182,8 +191,13 @@ def table3(grid) -> Table:
         if runs and not runs[0].tagging:
             t.notes += [n for n in runs[0].notes if n.startswith("tagging")]
     t.notes.append(plateau_note(grid))
-    t.notes += not_run_notes(grid)
+    t.notes += left_out_notes(grid, "M3")
     return t
+
+
+def _tagged(grid) -> list[str]:
+    """The towers whose M3 runs tagged (Table 3's columns)."""
+    return [t for t in towers_with(grid, "M3") if grid.runs(t, "M3")[0].tagging]
 
 
 def table3b(grid) -> list[Table]:
@@ -192,15 +206,16 @@ def table3b(grid) -> list[Table]:
     for tower in grid.towers_run:
         if not any(r.tagging for r in grid.runs(tower, "M3")):
             continue
+        ran = [v for v in variants() if grid.runs(tower, v)]
         header = ["language"] + [f"{v}{plateau_mark(grid.runs(tower, v))} {m}"
-                                 for v in variants() for m in ("P@5", "mAP")]
+                                 for v in ran for m in ("P@5", "mAP")]
         t = Table(f"table3b_tagging_variants_{tower}",
                   f"Table 3b: zero-shot tagging for every variant ({tower})",
                   data_line(grid) + f" Text tower {tower}. As Table 3 (percent, mean ± std "
                   "over seeds), for each training variant.", header)
         for label, langs in [(l, (l,)) for l in LANGS] + [("mean non-English", NON_EN)]:
             row = [label]
-            for v in variants():
+            for v in ran:
                 for key in ("P@5", "mAP"):
                     row.append(mean_std([float(np.mean([r.tagging[l][key] for l in langs]))
                                          for r in grid.runs(tower, v)]))
@@ -211,10 +226,12 @@ def table3b(grid) -> list[Table]:
 
 
 def table4(grid, section: str, name: str, title: str, what: str) -> Table:
+    towers = [t for t in towers_with(grid, "M3") if getattr(grid.runs(t, "M3")[0], section)]
+    ran = {t: [v for v in variants() if grid.runs(t, v)] for t in towers}
     header = ["language"]
-    for tower in grid_towers():
+    for tower in towers:
         header += [f"{tower} raw tower R@1", f"{tower} raw tower R@10"]
-        header += [f"{tower} {v}{plateau_mark(grid.runs(tower, v))} R@1" for v in variants()]
+        header += [f"{tower} {v}{plateau_mark(grid.runs(tower, v))} R@1" for v in ran[tower]]
         header += [f"{tower} M3 R@10"]
     t = Table(name, title, data_line(grid) + f" {what} Caption-to-English-caption retrieval "
               "(%) from each language: the frozen tower before any training (raw) and after each "
@@ -222,16 +239,12 @@ def table4(grid, section: str, name: str, title: str, what: str) -> Table:
     for lang in NON_EN + ("mean",):
         langs = NON_EN if lang == "mean" else (lang,)
         row = [lang]
-        for tower in grid_towers():
+        for tower in towers:
             runs = grid.runs(tower, "M3")
-            if not runs or not getattr(runs[0], section):
-                row += ["not run"] * (len(variants()) + 3)
-                continue
             align = lambda r, key: float(np.mean([getattr(r, section)[l][key] for l in langs]))  # noqa: E731
             row += [align(runs[0], "raw_R@1"), align(runs[0], "raw_R@10")]
-            for v in variants():
-                vr = grid.runs(tower, v)
-                row.append(mean_std([align(r, "head_R@1") for r in vr]) if vr else "not run")
+            for v in ran[tower]:
+                row.append(mean_std([align(r, "head_R@1") for r in grid.runs(tower, v)]))
             row.append(mean_std([align(r, "head_R@10") for r in runs]))
         t.add(row)
     t.notes.append("text_head=none leaves the tower's space untouched, so its value equals the "
@@ -244,5 +257,7 @@ def table4(grid, section: str, name: str, title: str, what: str) -> Table:
         runs = grid.runs(tower, "M3")
         if runs and not getattr(runs[0], section):
             t.notes += [n for n in runs[0].notes if "alignment" in n]
-    t.notes += not_run_notes(grid)
+    t.notes += left_out_notes(grid, "M3")
+    t.notes += [f"{tower}: {', '.join(v for v in variants() if v not in ran[tower])} not run "
+                f"({tower_plan(tower).why})" for tower in towers if ran[tower] != list(variants())]
     return t

@@ -16,8 +16,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from repro.design.grid import RAW_ARMS, grid_towers
-from repro.report.common import NON_EN, data_line, lang_mean
+from repro.design.grid import as_arm, grid_towers, raw_arm
+from repro.report.common import NON_EN, Difference, data_line, lang_mean
 from repro.report.figures import load_model
 from repro.towers.text import text_tower
 from repro.report.table import Table, mean_std
@@ -30,7 +30,8 @@ from repro.training.evaluation import embed_images, embed_texts
 #: transfer"; 0 is the real tower.
 BETAS = (0.25, 0.5, 1.0, 2.0, 4.0)
 ALPHAS = (0.1, 0.3, 1.0, 3.0)
-ARMS = ("PATR", "M3")
+#: The methods whose trained models the study evaluates.
+STUDY_METHODS = ("PATR", "M3")
 
 
 def conditions() -> list[tuple[str, str, float]]:
@@ -81,24 +82,27 @@ def zero_shot(model, img: np.ndarray, task, feats: dict) -> dict:
 
 def study(grid, tower: str) -> list[dict]:
     """One row per (condition, centering): alignment R@1 and per-seed zero-shot R@1 / R@10 of
-    PATR and M3. A tower with raw-feature rows in the grid (:data:`repro.design.grid.RAW_ARMS`) adds
-    its real condition on the raw features, the raw-feature PATR and M3 in the arm columns."""
-    first = grid.configs[(tower, "M3", grid.seeds[0])]
+    PATR and M3. A tower with raw-feature rows in the grid (:func:`repro.design.grid.raw_arm`)
+    adds its real condition on the raw features, the raw-feature PATR and M3 in the arm
+    columns (those rows have ``raw`` true)."""
+    first = grid.config(tower, "M3")
     name = text_tower(tower).display
     label = name + (" centered on English" if first.text_preprocess == "center_en" else "")
-    rows = _rows(grid, tower, grid.tasks[tower], {a: a for a in ARMS}, conditions(), label)
-    raw_arms = {arm: raw for raw, arm in RAW_ARMS.items() if grid.runs(tower, raw)}
-    if len(raw_arms) == len(ARMS):
-        rows += _rows(grid, tower, grid.arm_tasks[(tower, raw_arms["M3"])], raw_arms,
-                      conditions()[:1], f"{name} raw features")
+    rows = _rows(grid, tower, grid.tasks[tower], {m: as_arm(m) for m in STUDY_METHODS},
+                 conditions(), label)
+    raw_arms = {m: raw_arm(m) for m in STUDY_METHODS if grid.runs(tower, raw_arm(m))}
+    if len(raw_arms) == len(STUDY_METHODS):
+        rows += _rows(grid, tower, grid.arm_task(tower, raw_arms["M3"]), raw_arms,
+                      conditions()[:1], f"{name} raw features", raw=True)
     return rows
 
 
-def _rows(grid, tower: str, task, arms: dict, conds, label: str) -> list[dict]:
-    """:func:`study`'s rows of ``task`` under ``conds``; ``arms``: column -> grid arm."""
+def _rows(grid, tower: str, task, arms: dict, conds, label: str, raw: bool = False) -> list[dict]:
+    """:func:`study`'s rows of ``task`` under ``conds``; ``arms``: column -> grid arm;
+    ``raw``: the arms trained on the tower's raw features."""
     can_center = all(l in task.unlabeled for l in NON_EN if l in task.test_text)
     models = {(col, s): load_model(grid, tower, arm, s, task) for col, arm in arms.items()
-              for s in grid.seeds if (tower, arm, s) in grid.results}
+              for s in grid.seeds if grid.result(tower, arm, s) is not None}
     with torch.no_grad():  # the images never change: embedded once per model
         images = {k: embed_images(m, task.test_images) for k, m in models.items()}
     rows = []
@@ -108,7 +112,7 @@ def _rows(grid, tower: str, task, arms: dict, conds, label: str) -> list[dict]:
                 continue
             feats = changed_features(task, kind, size, centred)
             row = {"kind": kind, "condition": cond, "size": size, "centered": centred,
-                   "tower": label, "alignment_R@1": alignment_r1(feats)}
+                   "tower": label, "raw": raw, "alignment_R@1": alignment_r1(feats)}
             with torch.no_grad():
                 for col in arms:
                     per_seed = [zero_shot(models[(col, s)], images[(col, s)], task, feats)
@@ -124,7 +128,7 @@ def table5(grid, studies: dict) -> list[Table]:
     for tower, rows in studies.items():
         name = text_tower(tower).display
         header = ["tower", "condition", "language centering", "alignment R@1 (non-English)"]
-        header += [f"{a} non-English {k}" for a in ARMS for k in ("R@1", "R@10")]
+        header += [f"{a} non-English {k}" for a in STUDY_METHODS for k in ("R@1", "R@10")]
         t = Table(f"table5_towers_{tower}", f"Table 5: zero-shot transfer against tower "
                   f"alignment ({name} and perturbations of it)",
                   data_line(grid) + f" Evaluation only: the trained PATR and M3 models of the "
@@ -142,18 +146,18 @@ def table5(grid, studies: dict) -> list[Table]:
                            else f"perturbed {r['tower']}")
             t.add([tower_label, r["condition"], "yes" if r["centered"] else "no",
                    r["alignment_R@1"]]
-                  + [mean_std(r[a][k]) for a in ARMS for k in ("R@1", "R@10")])
+                  + [mean_std(r[a][k]) for a in STUDY_METHODS for k in ("R@1", "R@10")])
         t.notes.append("β = 0 and α = 0 without centering is the grid's own evaluation: its "
                        "numbers equal Table 2b's PATR and M3 (tested).")
         t.notes += tower_notes(grid, tower)
-        if any("raw features" in r["tower"] for r in rows):
-            lrs = ", ".join(f"{a} lr {grid.configs[(tower, raw, grid.seeds[0])].lr:g}"
-                            for raw, a in RAW_ARMS.items())
+        if any(r["raw"] for r in rows):
+            lrs = ", ".join(f"{m} lr {grid.config(tower, raw_arm(m)).lr:g}"
+                            for m in STUDY_METHODS)
             t.notes.append(f"{name} raw features: PATR and M3 trained on the tower's raw "
                            "features (text_preprocess=none), each at its own best raw-feature "
                            "settings on English validation, seeds "
                            + ", ".join(str(s) for s in grid.seeds
-                                       if (tower, "M3 raw features", s) in grid.results)
+                                       if grid.result(tower, raw_arm("M3"), s) is not None)
                            + f" ({lrs}).")
         if not any(r["centered"] for r in rows):
             t.notes.append("language centering not run: this profile has no unlabeled "
@@ -173,45 +177,50 @@ def tower_differences(grid, first: str, second: str, arm: str, langs, key) -> li
     the text heads differ in input width, so they start differently."""
     out = []
     for s in grid.seeds:
-        a, b = grid.results.get((first, arm, s)), grid.results.get((second, arm, s))
+        a, b = grid.result(first, arm, s), grid.result(second, arm, s)
         if a is not None and b is not None:
             out.append(float(np.mean([b.retrieval[l][key] for l in langs]))
                        - float(np.mean([a.retrieval[l][key] for l in langs])))
     return out
 
 
+def tower_pairs(grid) -> list[tuple[str, str]]:
+    """(earlier, later) of every two towers that both ran PATR and M3, in grid order."""
+    towers = [t for t in grid_towers() if all(grid.runs(t, a) for a in STUDY_METHODS)]
+    return [(a, b) for i, a in enumerate(towers) for b in towers[i + 1:]]
+
+
 def table5b(grid) -> list[Table]:
     """Real towers against each other, paired by seed: per arm (PATR, M3) and metric the two
     towers (mean ± std over seeds) and the paired difference with its verdict (Holm over the
     table). One table per pair of towers that both ran PATR and M3."""
-    towers = [t for t in grid_towers() if all(grid.runs(t, a) for a in ARMS)]
     out = []
-    for i, first in enumerate(towers):
-        for second in towers[i + 1:]:
-            n1, n2 = (text_tower(t).display for t in (first, second))
-            header = ["arm", "metric", n1, n2, f"{n2} − {n1}"]
-            t = Table(f"table5b_towers_{second}_vs_{first}",
-                      f"Table 5b: {n2} vs {n1}, paired by seed",
-                      data_line(grid) + " The grid's PATR and M3 with each real text tower at "
-                      "the arm's settings (and the tower's own output preprocessing); text-to-image recall (%), mean ± std over seeds; the "
-                      "difference is paired by seed (same batches and image-head "
-                      "initialisation).", header, labels=2)
-            t.differences[f"{n2} − {n1}"] = (n2, n1)
-            for arm in ARMS:
-                for label, langs, key in PAIR_METRICS:
-                    d = tower_differences(grid, first, second, arm, langs, key)
-                    t.add([arm, label, mean_std(lang_mean(grid.runs(first, arm), langs, key)),
-                           mean_std(lang_mean(grid.runs(second, arm), langs, key)),
-                           paired_summary(d) if len(d) >= 2 else "n/a"])
-            t.notes += [f"{text_tower(tw).display}: {n}" for tw in (first, second)
-                        for n in tower_notes(grid, tw)]
-            out.append(t)
+    for first, second in tower_pairs(grid):
+        n1, n2 = (text_tower(t).display for t in (first, second))
+        header = ["arm", "metric", n1, n2, f"{n2} − {n1}"]
+        t = Table(f"table5b_towers_{second}_vs_{first}",
+                  f"Table 5b: {n2} vs {n1}, paired by seed",
+                  data_line(grid) + " The grid's PATR and M3 with each real text tower at "
+                  "the arm's settings (and the tower's own output preprocessing); text-to-image recall (%), mean ± std over seeds; the "
+                  "difference is paired by seed (same batches and image-head "
+                  "initialisation).", header, labels=2)
+        t.differences[f"{n2} − {n1}"] = (n2, n1)
+        for arm in STUDY_METHODS:
+            for label, langs, key in PAIR_METRICS:
+                d = tower_differences(grid, first, second, arm, langs, key)
+                t.add([arm, label, mean_std(lang_mean(grid.runs(first, arm), langs, key)),
+                       mean_std(lang_mean(grid.runs(second, arm), langs, key)),
+                       paired_summary(d) if len(d) >= 2 else "n/a"],
+                      {f"{n2} − {n1}": Difference.of(second, arm, arm, langs, key, first)})
+        t.notes += [f"{text_tower(tw).display}: {n}" for tw in (first, second)
+                    for n in tower_notes(grid, tw)]
+        out.append(t)
     return out
 
 
 def tower_notes(grid, tower: str) -> list[str]:
     """What a reader must know about a tower's features (its preprocessing)."""
-    cfg = grid.configs[(tower, "M3", grid.seeds[0])]
+    cfg = grid.config(tower, "M3")
     if cfg.text_preprocess == "center_en":
         return ["features centered on the English training captions' mean and L2-renormalised "
                 "before the head (text_preprocess=center_en, chosen on English validation)"]
