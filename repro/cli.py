@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 
-from repro.core.errors import ReproError as UserError
+from repro.core.errors import ReproError
 from repro.core.fileio import output_dir
 
 
@@ -23,15 +23,15 @@ def _load_npy(path: str, option: str):
 
     p = Path(path)
     if not p.is_file():
-        raise UserError(f"{option} {path}: no such file")
+        raise ReproError(f"{option} {path}: no such file")
     with open(p, "rb") as f:
         if f.read(6) != b"\x93NUMPY":  # numpy would call any other file "pickled data"
-            raise UserError(f"{option} {path}: not a .npy file (no NumPy header; save the "
+            raise ReproError(f"{option} {path}: not a .npy file (no NumPy header; save the "
                             "array with numpy.save)")
     try:
         return np.load(p, allow_pickle=False)
     except (ValueError, OSError) as exc:
-        raise UserError(f"{option} {path}: not a readable .npy array ({exc})") from None
+        raise ReproError(f"{option} {path}: not a readable .npy array ({exc})") from None
 
 
 def _print_report(report: dict, as_json: bool) -> None:
@@ -52,14 +52,14 @@ def cmd_evaluate(args) -> int:
         from repro.training.trainer import evaluate_run
 
         if args.scores or args.image_of_caption:
-            raise UserError("evaluate: --run recomputes a run's own metrics; --scores and "
+            raise ReproError("evaluate: --run recomputes a run's own metrics; --scores and "
                             "--image-of-caption score a matrix: give one or the other")
         metrics = evaluate_run(Path(args.run), log=lambda m: print(m, file=sys.stderr),
                                write=args.write)
         _print_report(metrics if args.json else metrics.summary, args.json)
         return 0
     if not (args.scores and args.image_of_caption):
-        raise UserError("evaluate needs --run DIR, or both --scores and --image-of-caption")
+        raise ReproError("evaluate needs --run DIR, or both --scores and --image-of-caption")
     from repro.scoring import metrics
 
     scores = _load_npy(args.scores, "--scores")
@@ -68,8 +68,8 @@ def cmd_evaluate(args) -> int:
         report = metrics.retrieval_report(scores, groups)
     except ValueError as exc:
         if "image_of_caption" not in str(exc):
-            raise UserError(f"--scores {args.scores}: {exc}") from None
-        raise UserError(f"--image-of-caption {args.image_of_caption}: {exc} (--scores "
+            raise ReproError(f"--scores {args.scores}: {exc}") from None
+        raise ReproError(f"--image-of-caption {args.image_of_caption}: {exc} (--scores "
                         f"{args.scores} has shape {tuple(scores.shape)})") from None
     _print_report(report, args.json)
     return 0
@@ -89,7 +89,7 @@ def cmd_data(args) -> int:
                                      log=print)
         print(f"wrote {out}")
         return 0
-    raise UserError(f"unknown data command {args.data_cmd!r}")
+    raise ReproError(f"unknown data command {args.data_cmd!r}")
 
 
 def cmd_train(args) -> int:
@@ -146,7 +146,7 @@ def cmd_compare(args) -> int:
     from repro.report.compare import compare, fingerprint_difference, format_summary
 
     if not 0 < args.alpha < 1:  # also refuses nan
-        raise UserError(f"--alpha {args.alpha}: must be between 0 and 1 (a test level)")
+        raise ReproError(f"--alpha {args.alpha}: must be between 0 and 1 (a test level)")
     summary = compare(Path(args.old), Path(args.new), args.alpha)
     for line in format_summary(summary):
         print(line)
@@ -282,7 +282,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except UserError as exc:
+    except ReproError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

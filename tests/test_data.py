@@ -323,10 +323,11 @@ def test_caption_options():
 
 
 def test_text_ids_normalise():
-    from repro.data.textids import normalize_text, shared_text_ids, text_ids
+    from repro.data.textids import TextNumbering, normalize_text
 
     assert normalize_text("  Grinning\u00a0FACE ") == "grinning face"
     assert normalize_text("ｆｌａｇ") == "flag"   # NFKC folds full-width letters
-    assert text_ids(["flag", "Flag ", "face", "flag"]).tolist() == [0, 0, 1, 0]
-    a, b = shared_text_ids(["OK", "x"], ["ok", "y"])
+    assert TextNumbering().ids(["flag", "Flag ", "face", "flag"]).tolist() == [0, 0, 1, 0]
+    numbering = TextNumbering()  # one numbering across lists: a text in two lists, one id
+    a, b = numbering.ids(["OK", "x"]), numbering.ids(["ok", "y"])
     assert a.tolist() == [0, 1] and b.tolist() == [0, 2]

@@ -2,6 +2,7 @@
 
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,8 +11,27 @@ from repro.core import parallel
 from repro.core.errors import ReproError
 
 
-def test_usable_cores_is_the_affinity():
-    assert parallel.usable_cores() == len(os.sched_getaffinity(0)) >= 1
+def test_a_process_pinned_to_one_core_runs_one_job():
+    """``taskset -c N python -m repro reproduce`` (or a batch slot of one core) gets one job,
+    run here without worker processes, whatever the machine's core count; unpinned, one job
+    per core the process may use."""
+    import subprocess
+    import sys
+
+    script = ("import os, sys; from repro.core import parallel\n"
+              "if len(sys.argv) > 1: os.sched_setaffinity(0, {int(sys.argv[1])})\n"
+              "jobs = parallel.default_jobs('mini'); print(jobs, *parallel.work_plan('mini', jobs))")
+
+    def plan(*pin):
+        out = subprocess.run([sys.executable, "-c", script, *map(str, pin)], capture_output=True,
+                             text=True, cwd=Path(__file__).resolve().parents[1])
+        assert out.returncode == 0, out.stderr
+        return out.stdout.split()
+
+    allowed = sorted(os.sched_getaffinity(0))
+    assert plan(allowed[-1]) == ["1", "inline", "1"]
+    n = str(len(allowed))
+    assert plan() == ([n, "processes", n] if len(allowed) > 1 else ["1", "inline", "1"])
 
 
 @pytest.mark.parametrize("spec", ["local", "dask://127.0.0.1:8786", "dask://scheduler.lan:1"])

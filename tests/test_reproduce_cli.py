@@ -1,27 +1,46 @@
-"""``python -m repro reproduce``: every option documented with its default; only the default
-run rewrites README.md."""
+"""``python -m repro reproduce``: the plain command is the default run, each option's help states
+its real default; only the default run rewrites README.md."""
 
+import inspect
 from pathlib import Path
 
 import pytest
 
-from repro.cli import build_parser
+from repro.cli import build_parser, main
 from repro.design.grid import SEEDS
 from repro.experiments.reproduce import readme_refusal
+from repro.experiments.reproduce import reproduce as reproduce_fn
 
 
-def test_every_reproduce_option_says_what_it_does_and_its_default():
-    parser = build_parser()
-    sub = next(a for a in parser._actions if a.dest == "cmd")
-    rep = sub.choices["reproduce"]
-    options = [a for a in rep._actions if a.option_strings and a.dest != "help"]
-    assert {"--out", "--runs", "--seeds", "--set", "--jobs", "--update-readme"} <= {
-        a.option_strings[0] for a in options}
-    for a in options:
-        assert a.help and len(a.help) > 15, a.option_strings
-        if not a.option_strings[0] in ("--fresh", "--no-notebooks"):  # flags: off by default
-            assert "default" in a.help, a.option_strings
-    assert "--update-readme" in rep.format_help()
+def test_the_plain_command_is_the_default_run(tmp_path, monkeypatch):
+    """``python -m repro reproduce`` without options calls reproduce() with its own defaults:
+    the design's seeds (so the default run is the one that updates the README), and no option
+    whose default differs between the command and the function."""
+    from repro.experiments import reproduce
+
+    called = {}
+    monkeypatch.setattr(reproduce, "reproduce", lambda **kw: called.update(kw))
+    monkeypatch.chdir(tmp_path)
+    assert main(["reproduce"]) == 0
+    defaults = {name: p.default for name, p in inspect.signature(reproduce_fn).parameters.items()}
+    assert set(called) == set(defaults), set(called) ^ set(defaults)
+    for name, value in called.items():
+        if isinstance(value, list):
+            value = tuple(value)
+        assert value == defaults[name], (name, value, defaults[name])
+    assert readme_refusal(called["update_readme"], called["out"], called["seeds"],
+                          called["sets"]) is None
+
+
+def test_each_reproduce_option_help_states_its_real_default():
+    """Where an option has a value by default, its help names that value (with the word
+    "default"): changing a default without its help fails here."""
+    sub = next(a for a in build_parser()._actions if a.dest == "cmd")
+    for a in sub.choices["reproduce"]._actions:
+        if not a.option_strings or a.dest == "help" or a.default in (None, False, []):
+            continue
+        shown = " ".join(map(str, a.default)) if isinstance(a.default, list) else str(a.default)
+        assert "default" in a.help and shown in a.help, (a.option_strings[0], shown, a.help)
 
 
 @pytest.mark.parametrize("mode, out, seeds, sets, allowed", [

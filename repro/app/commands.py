@@ -12,14 +12,14 @@ from pathlib import Path
 
 from repro.app import search
 from repro.app.export import export, load_export, load_run
-from repro.core.errors import ReproError as UserError
+from repro.core.errors import ReproError
 from repro.core.fileio import output_dir
 
 
 def _load_model(args):
     """The model of ``--run RUN`` or ``--model DIR`` (exactly one)."""
     if bool(args.run) == bool(args.model):
-        raise UserError("give one of --run RUN (a finished run folder) or --model DIR (an export)")
+        raise ReproError("give one of --run RUN (a finished run folder) or --model DIR (an export)")
     return load_run(Path(args.run)) if args.run else load_export(Path(args.model))
 
 
@@ -29,11 +29,11 @@ def _check_sheet(path: str | None) -> None:
         return
     p = Path(path)
     if p.suffix.lower() != ".png":
-        raise UserError(f"--sheet {path}: must end in .png")
+        raise ReproError(f"--sheet {path}: must end in .png")
     if not p.parent.is_dir():
-        raise UserError(f"--sheet {path}: no such folder {p.parent}")
+        raise ReproError(f"--sheet {path}: no such folder {p.parent}")
     if p.is_dir():
-        raise UserError(f"--sheet {path}: is a folder")
+        raise ReproError(f"--sheet {path}: is a folder")
 
 
 def _images(args, m, files=None):
@@ -53,10 +53,10 @@ def _images(args, m, files=None):
 
 def cmd_search(args) -> int:
     if not args.query.strip():
-        raise UserError("query: empty text; give a non-empty query")
+        raise ReproError("query: empty text; give a non-empty query")
     lang = search.check_lang(args.lang) if args.lang else None
     if args.k < 1:
-        raise UserError(f"-k {args.k}: must be >= 1")
+        raise ReproError(f"-k {args.k}: must be >= 1")
     _check_sheet(args.sheet)
     with contextlib.redirect_stdout(sys.stderr):  # progress to stderr: stdout is the result
         m = _load_model(args)
@@ -75,7 +75,7 @@ def cmd_search(args) -> int:
 def cmd_tag(args) -> int:
     langs = [search.check_lang(c) for c in args.lang.split(",") if c.strip()] or ["en"]
     if args.k < 1:
-        raise UserError(f"-k {args.k}: must be >= 1")
+        raise ReproError(f"-k {args.k}: must be >= 1")
     _check_sheet(args.sheet)
     vocabs = {lang: search.vocabulary(lang, Path(args.vocab) if args.vocab else None)
               for lang in langs}

@@ -29,14 +29,3 @@ class TextNumbering:
         """(n,) int64 ids of ``texts`` in this numbering."""
         return np.array([self._seen.setdefault(normalize_text(t), len(self._seen))
                          for t in texts], dtype=np.int64)
-
-
-def text_ids(texts) -> np.ndarray:
-    """(n,) int64: equal ids exactly for texts that are equal after :func:`normalize_text`."""
-    return TextNumbering().ids(texts)
-
-
-def shared_text_ids(*lists) -> list[np.ndarray]:
-    """Text ids of several lists in one numbering (a text in two lists gets one id)."""
-    numbering = TextNumbering()
-    return [numbering.ids(texts) for texts in lists]

