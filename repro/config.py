@@ -9,6 +9,7 @@ import math
 from dataclasses import dataclass, fields
 
 from repro.core.errors import ReproError
+from repro.data.emoji import TRAIN_CAPTIONS
 from repro.model.losses import LOSSES
 from repro.towers.backbones import BACKBONES
 from repro.towers.text import TEXT_TOWERS
@@ -111,7 +112,7 @@ CHOICES = {
     "image_backbone": BACKBONES,
     "image_weights": ("imagenet", "none"),
     "device": ("auto", "cpu", "cuda"),
-    "train_captions": ("names+keywords", "names", "names+unique_keywords"),
+    "train_captions": TRAIN_CAPTIONS,
     "emoji_split": ("grouped", "random"),
 }
 

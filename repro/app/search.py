@@ -17,13 +17,13 @@ from repro.app.export import Loaded
 from repro.core.errors import ReproError
 from repro.core.fileio import save_png
 from repro.data import emoji
-from repro.data.paper import LANGS
+from repro.data.paper import CLDR_CODE, LANGS
 from repro.towers.backbones import load_rgb
 from repro.training.evaluation import embed_images, embed_texts
 from repro.training.tasks import image_features, text_features_of
 
 #: Codes a user may type for a language of :data:`repro.data.paper.LANGS` (ISO 639-1 for Japanese).
-LANG_ALIASES = {"ja": "jp"}
+LANG_ALIASES = {cldr: ours for ours, cldr in CLDR_CODE.items()}  # ja -> jp
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 
 

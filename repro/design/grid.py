@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from repro.config import MINI_STEPS, epochs_for_steps
 from repro.core.errors import ReproError
 from repro.core.registry import Registry
+from repro.data.emoji import TRAIN_CAPTIONS
 from repro.model.losses import LOSSES
 from repro.towers.text import TEXT_TOWERS, text_tower
 
@@ -166,7 +167,7 @@ def long_arm(arm: Arm) -> Arm:
 
 
 #: English training captions of each caption option (the shipped asset; checked by a test).
-CAPTION_COUNTS = {"names+keywords": 4434, "names": 1249, "names+unique_keywords": 2189}
+CAPTION_COUNTS = dict(zip(TRAIN_CAPTIONS, (4434, 1249, 2189)))
 #: The caption option the defaults sweep chose (also the config default) and the other one
 #: Table 2d trains on.
 CHOSEN_CAPTIONS = "names"
