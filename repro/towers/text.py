@@ -209,10 +209,19 @@ class TextTower:
     """A text tower of :data:`TEXT_TOWERS`: what every part of the package needs to know of it.
 
     ``build(cfg)`` returns the loaded tower: an object with ``dim``, ``weights_id`` and
-    ``encode(list[str]) -> float32 (n, dim)``. ``cache_meta(cfg, load)`` says what decides
-    its features (the feature-cache key; ``load()`` loads the tower, for weights that can be
-    identified no other way), ``unavailable(cfg)`` why it cannot run here (one line, without
-    loading it) or None.
+    ``encode(list[str]) -> float32 (n, dim)``. ``cache_meta(cfg, load)`` says what else
+    decides its features (weights' sha256 or revision, batch, ...: with its options' values,
+    the feature-cache key; ``load()`` loads the tower, for weights that can be identified no
+    other way), ``unavailable(cfg)`` why it cannot run here (one line, without loading it) or
+    None.
+
+    ``options`` declares its own config keys (those ``build``, ``cache_meta`` and
+    ``unavailable`` read), each mapped to the name of its value in the feature-cache key, or to
+    None for a key that decides only where the weights may come from, not what they are (the
+    weights' sha256 or revision in ``cache_meta`` says that). Every key that depends on a
+    tower's settings derives from it: the feature-cache key (:meth:`key_parts`), the task key
+    and the tower a worker process keeps loaded (:meth:`settings`). A key it reads but does
+    not declare would let features or a task made with another value be reused.
     """
 
     name: str                      # the config value: --set text_tower=NAME
@@ -221,6 +230,8 @@ class TextTower:
     build: Callable
     cache_meta: Callable
     unavailable: Callable
+    #: its config keys -> the name of each one's value in the feature-cache key (or None)
+    options: dict = field(default_factory=dict)
     #: computes on the config's device (a GPU when there is one); else on the CPU, in the
     #: feature workers
     on_device: bool = False
@@ -229,6 +240,22 @@ class TextTower:
     why_not_other_profiles: str = ""
     #: mini text sets it leaves out ("tags", "xtd10") -> why (a note of the task)
     leaves_out: dict = field(default_factory=dict)
+
+    def settings(self, cfg) -> tuple:
+        """``((key, value), ...)`` of its :attr:`options` in ``cfg``, in declared order: what
+        of ``cfg`` besides the generic keys decides what it computes."""
+        return tuple((key, getattr(cfg, key)) for key in self.options)
+
+    def key_parts(self, cfg, load=None) -> dict:
+        """Its part of the feature-cache key for ``cfg``: each option's value under its name
+        in :attr:`options` (None: not a part), and what ``cache_meta(cfg, load)`` adds. A part
+        named by both is a ValueError."""
+        parts = {part: getattr(cfg, key) for key, part in self.options.items() if part}
+        meta = self.cache_meta(cfg, load)
+        if parts.keys() & meta.keys():
+            raise ValueError(f"text tower {self.name!r}: cache_meta and options both name "
+                             f"{sorted(parts.keys() & meta.keys())}")
+        return {**meta, **parts}
 
 
 #: name -> :class:`TextTower`, in the order tables show them (:func:`register_text_tower`).
@@ -275,12 +302,16 @@ def _mbert_meta(cfg, load=None) -> dict:
     revision = mbert_revision(cfg.mbert_id)
     if revision is None:  # only reachable with mbert_download: the download says which commit
         revision = (load or (lambda: make_text_tower(cfg)))().weights_id
-    # mBERT runs on the GPU when there is one: its features are kept apart from CPU ones
-    return {"source": str(cfg.mbert_id), "revision": revision, "pooling": cfg.mbert_pooling,
-            "pooling_rule": MBERT_POOLING_RULES[cfg.mbert_pooling],
+    # mBERT runs on the GPU when there is one: its features are kept apart from CPU ones;
+    # "source" and "pooling" are its options (MBERT_OPTIONS)
+    return {"revision": revision, "pooling_rule": MBERT_POOLING_RULES[cfg.mbert_pooling],
             "max_length": MBERT_MAX_LENGTH, "truncation": "longest_first", "batch": 64,
             "padding": "longest in batch", "device": resolve_device(cfg.device).type}
 
+
+#: mBERT's config keys -> their names in its feature-cache key; mbert_download only allows a
+#: download (the revision says which weights came).
+MBERT_OPTIONS = {"mbert_id": "source", "mbert_pooling": "pooling", "mbert_download": None}
 
 register_text_tower(TextTower(
     "mbert", "mBERT", 768,
@@ -288,7 +319,7 @@ register_text_tower(TextTower(
                                  device=str(resolve_device(cfg.device))),
     cache_meta=_mbert_meta,
     unavailable=lambda cfg: mbert_unavailable(cfg.mbert_id, cfg.mbert_download),
-    on_device=True))
+    options=MBERT_OPTIONS, on_device=True))
 register_text_tower(TextTower(
     "muse", "mUSE", 512, build=lambda cfg: MuseTower(), cache_meta=_muse_meta,
     unavailable=_installed(muse_weights_sha256)))

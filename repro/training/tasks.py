@@ -71,12 +71,12 @@ def assert_english(text_set: TextSet, where: str) -> None:
 
 def tower_meta(cfg, load=None) -> dict:
     """Everything that decides a text tower's features, for the feature-cache key: the
-    tower's own parts (weights by sha256 or revision, preprocessing, pooling, truncation,
-    batch, device: :attr:`repro.towers.text.TextTower.cache_meta`) and how they are computed.
-    No thread count: features are computed in chunks of :data:`TEXT_CHUNK` texts, each on one
-    thread. ``load()`` (default: a new tower) is asked for the weights' id only when they can
-    be identified no other way (mBERT to be downloaded)."""
-    return dict(text_tower(cfg.text_tower).cache_meta(cfg, load), compute=COMPUTE)
+    tower's own parts (its options' values, weights by sha256 or revision, preprocessing,
+    truncation, batch, device: :meth:`repro.towers.text.TextTower.key_parts`) and how they are
+    computed. No thread count: features are computed in chunks of :data:`TEXT_CHUNK` texts,
+    each on one thread. ``load()`` (default: a new tower) is asked for the weights' id only
+    when they can be identified no other way (mBERT to be downloaded)."""
+    return dict(text_tower(cfg.text_tower).key_parts(cfg, load), compute=COMPUTE)
 
 
 #: Texts per chunk of feature work: one batch of mUSE and E5, four of mBERT, so a chunk
@@ -90,8 +90,9 @@ _PROCESS_TOWERS: dict = {}  # this process's loaded towers (a worker loads each 
 
 def encode_chunk(cfg, texts: list[str]) -> np.ndarray:
     """``cfg``'s text tower over one chunk of texts, float32 (n, dim): what a worker process
-    runs (it loads the tower on its first chunk)."""
-    key = (cfg.text_tower, cfg.mbert_id, cfg.mbert_pooling, cfg.mbert_download, cfg.device)
+    runs (it loads the tower on its first chunk, and keeps it for the chunks of every config
+    equal on the tower, the device and the tower's options)."""
+    key = (cfg.text_tower, cfg.device) + text_tower(cfg.text_tower).settings(cfg)
     if key not in _PROCESS_TOWERS:
         _PROCESS_TOWERS[key] = make_text_tower(cfg)
     return _PROCESS_TOWERS[key].encode(texts)
@@ -206,17 +207,22 @@ def _xtd10_alignment_text(cfg, enc: _Encoder, notes: list) -> dict:
             for lang in paper.LANGS}
 
 
-#: The config keys :func:`build_task` reads: configs equal on these have equal tasks (the
-#: other keys only change training).
-TASK_KEYS = ("profile", "text_tower", "mbert_id", "mbert_pooling", "mbert_download",
-             "text_preprocess", "image_backbone", "image_weights", "device", "train_captions",
-             "emoji_split", "coco_root", "coco_val_images", "xtd10_root", "xtd10_sums",
-             "allow_xtd10_leak")
+#: The config keys :func:`build_task` reads besides the text tower's own options: configs
+#: equal on these and on their tower's options have equal tasks (the other keys only change
+#: training).
+TASK_KEYS = ("profile", "text_tower", "text_preprocess", "image_backbone", "image_weights",
+             "device", "train_captions", "emoji_split", "coco_root", "coco_val_images",
+             "xtd10_root", "xtd10_sums", "allow_xtd10_leak")
 
 
 def task_key(cfg) -> tuple:
-    """What of ``cfg`` decides its task (:data:`TASK_KEYS`)."""
-    return tuple(getattr(cfg, k) for k in TASK_KEYS)
+    """What of ``cfg`` decides its task: the values of :data:`TASK_KEYS`, then the
+    ``(key, value)`` pairs of its text tower's options
+    (:meth:`repro.towers.text.TextTower.settings`). The options of ``cfg``'s tower only, not
+    of every registered tower: ``text_tower`` is a task key, so configs with equal keys have
+    the same tower and so the same options, and another tower's options (mBERT's pooling in
+    a mUSE config) change nothing of the task."""
+    return tuple(getattr(cfg, k) for k in TASK_KEYS) + text_tower(cfg.text_tower).settings(cfg)
 
 
 def build_task(cfg, with_xtd10: bool = True, tower=None, pool=None) -> Task:
