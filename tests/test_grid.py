@@ -1,4 +1,4 @@
-"""The experiment design (repro.design.grid): protocol arms, caption counts, seeds."""
+"""The experiment design (repro.design): protocol arms, caption counts, seeds."""
 
 import json
 
@@ -8,54 +8,54 @@ from conftest import call_main, few_perturbations
 from repro.config import MINI_STEPS, make_config
 from repro.core.errors import ReproError
 from repro.data import emoji
-from repro.design import grid
+from repro import design
 
 
 def test_caption_counts_match_the_asset():
     e = emoji.load_emoji()
-    for option, n in grid.CAPTION_COUNTS.items():
+    for option, n in design.CAPTION_COUNTS.items():
         assert len(e.english_captions("train", option)[0]) == n, option
-    assert grid.CHOSEN_CAPTIONS == make_config("mini").train_captions
-    assert grid.OTHER_CAPTIONS != grid.CHOSEN_CAPTIONS
+    assert design.CHOSEN_CAPTIONS == make_config("mini").train_captions
+    assert design.OTHER_CAPTIONS != design.CHOSEN_CAPTIONS
     # every caption option trains for about the same number of optimizer steps
-    for option, n in grid.CAPTION_COUNTS.items():
-        steps = grid.caption_epochs(option) * (n // 128)
+    for option, n in design.CAPTION_COUNTS.items():
+        steps = design.caption_epochs(option) * (n // 128)
         assert abs(steps - MINI_STEPS) <= n // 128, option
 
 
 def test_protocol_arms_reach_v1_by_config_keys_only():
     base = make_config("mini")
-    v1 = make_config("mini", grid.protocol_arm("M3", "v1").overrides(base.epochs))
+    v1 = make_config("mini", design.protocol_arm("M3", "v1").overrides(base.epochs))
     assert (v1.train_captions, v1.mask_same_text, v1.emoji_split) == (
         "names+keywords", False, "random")
     assert v1.lambda_tt == 1 and v1.lr == 1e-3 and v1.head_hidden == 512
-    assert v1.epochs == round(base.epochs * grid.caption_epochs("names+keywords")
-                              / grid.caption_epochs(grid.CHOSEN_CAPTIONS))
-    wide = make_config("mini", grid.protocol_arm("PATR", "v2, head 1024").overrides(base.epochs))
+    assert v1.epochs == round(base.epochs * design.caption_epochs("names+keywords")
+                              / design.caption_epochs(design.CHOSEN_CAPTIONS))
+    wide = make_config("mini", design.protocol_arm("PATR", "v2, head 1024").overrides(base.epochs))
     assert wide.head_hidden == 1024 and wide.lambda_tt == 0 and wide.mask_same_text
     # a shorter default length scales the protocol runs with it (tests, smoke runs)
-    short = make_config("mini", grid.protocol_arm("PATR", f"v2, {grid.OTHER_CAPTIONS}").overrides(2))
-    assert short.epochs == max(1, round(2 * grid.caption_epochs(grid.OTHER_CAPTIONS)
-                                        / grid.caption_epochs(grid.CHOSEN_CAPTIONS)))
+    short = make_config("mini", design.protocol_arm("PATR", f"v2, {design.OTHER_CAPTIONS}").overrides(2))
+    assert short.epochs == max(1, round(2 * design.caption_epochs(design.OTHER_CAPTIONS)
+                                        / design.caption_epochs(design.CHOSEN_CAPTIONS)))
     # the v2 row of Table 2d is the main grid's own PATR and M3 (not trained twice)
-    assert grid.protocol_arm("PATR", "v2") == grid.matched_pair(grid.PROTOCOL_LR)[0]
+    assert design.protocol_arm("PATR", "v2") == design.matched_pair(design.PROTOCOL_LR)[0]
     # every protocol row is a matched pair: PATR and M3 differ in lambda only
-    for p in grid.PROTOCOLS:
-        a, b = (json.loads(make_config("mini", grid.protocol_arm(x, p).overrides(30)).to_json())
+    for p in design.PROTOCOLS:
+        a, b = (json.loads(make_config("mini", design.protocol_arm(x, p).overrides(30)).to_json())
                 for x in ("PATR", "M3"))
         assert {k for k in a if a[k] != b[k]} == {"lambda_tt"}, p
-    assert {a.protocol for a in grid.grid_arms() if a.kind == "protocol"} == set(grid.PROTOCOLS) - {"v2"}
+    assert {a.protocol for a in design.grid_arms() if a.kind == "protocol"} == set(design.PROTOCOLS) - {"v2"}
 
 
 def test_every_arm_is_one_typed_record_with_a_unique_label():
     """Every grid arm is an Arm whose label names it once; its kind follows its fields, and a
     derived arm's config is its base's plus its own overrides."""
-    arms = grid.grid_arms()
-    assert all(isinstance(a, grid.Arm) for a in arms)
+    arms = design.grid_arms()
+    assert all(isinstance(a, design.Arm) for a in arms)
     assert len({a.name for a in arms}) == len(arms)
     kinds = [a.kind for a in arms]
-    assert kinds.count("curve") == len(grid.MATCHED_LRS) * len(grid.CURVE_LAMBDAS)
-    assert kinds.count("long") == 2 * len(grid.MATCHED_LRS) and kinds.count("raw") == 2
+    assert kinds.count("curve") == len(design.MATCHED_LRS) * len(design.CURVE_LAMBDAS)
+    assert kinds.count("long") == 2 * len(design.MATCHED_LRS) and kinds.count("raw") == 2
     for arm in arms:
         cfg = make_config("mini", arm.overrides(30))
         if arm.base is not None:
@@ -64,39 +64,39 @@ def test_every_arm_is_one_typed_record_with_a_unique_label():
             own = {o.split("=")[0] for o in arm.defines} | ({"epochs"} if arm.epochs(30) else set())
             assert changed <= own, arm.name
     with pytest.raises(ReproError, match="unknown arm 'Triplet'"):
-        grid.arm_named("Triplet")
+        design.arm_named("Triplet")
 
 
 def test_a_tower_plan_picks_its_arms_and_settings():
-    e5 = {a.name: make_config("mini", grid.run_overrides("e5", a, 30)) for a in grid.tower_arms("e5")}
+    e5 = {a.name: make_config("mini", design.run_overrides("e5", a, 30)) for a in design.tower_arms("e5")}
     assert list(e5) == ["PATR", "M3", "PATR raw features", "M3 raw features"]
     assert e5["M3"].text_preprocess == "center_en" and e5["M3 raw features"].text_preprocess == "none"
     assert e5["M3 raw features"].lr == e5["M3"].lr  # the arm's settings otherwise
-    muse = grid.tower_arms("muse")
-    assert not any(a.raw_features for a in muse) and len(muse) == len(grid.grid_arms()) - 2
+    muse = design.tower_arms("muse")
+    assert not any(a.raw_features for a in muse) and len(muse) == len(design.grid_arms()) - 2
 
 
 def test_each_arms_chosen_learning_rate_has_its_matched_pair():
     for arm in ("PATR", "M3"):
-        assert make_config("mini", grid.ARMS[arm].overrides()).lr in grid.MATCHED_LRS, arm
+        assert make_config("mini", design.ARMS[arm].overrides()).lr in design.MATCHED_LRS, arm
 
 
 def test_the_ablation_changes_one_thing():
     """PATR and M3 of a matched pair differ in lambda only; every point of a lambda curve is
     the paper's M3 (mu_t 0.5) at that lambda and learning rate."""
-    for lr in grid.MATCHED_LRS:
+    for lr in design.MATCHED_LRS:
         patr, m3 = (json.loads(make_config("mini", a.overrides(30)).to_json())
-                    for a in grid.matched_pair(lr))
+                    for a in design.matched_pair(lr))
         assert {k for k in patr if patr[k] != m3[k]} == {"lambda_tt"}
         assert (patr["lambda_tt"], m3["lambda_tt"], m3["lr"]) == (0, 1, lr)
-    curve = [a for a in grid.grid_arms() if a.kind == "curve"]
-    assert len(curve) == len(grid.MATCHED_LRS) * len(grid.CURVE_LAMBDAS)
+    curve = [a for a in design.grid_arms() if a.kind == "curve"]
+    assert len(curve) == len(design.MATCHED_LRS) * len(design.CURVE_LAMBDAS)
     for arm in curve:
         cfg = make_config("mini", arm.overrides(30))
         assert (cfg.lambda_tt, cfg.lr, cfg.margin_tt) == (arm.lam, arm.lr, 0.5), arm.name
-        assert arm.seeds_of(grid.SEEDS) == (grid.SEEDS if arm.lam in (0, 1) else grid.FIRST_SEEDS)
-    longs = [a for a in grid.grid_arms() if a.kind == "long"]
-    assert {a.continues for a in longs} == {a for lr in grid.MATCHED_LRS for a in grid.matched_pair(lr)}
+        assert arm.seeds_of(design.SEEDS) == (design.SEEDS if arm.lam in (0, 1) else design.FIRST_SEEDS)
+    longs = [a for a in design.grid_arms() if a.kind == "long"]
+    assert {a.continues for a in longs} == {a for lr in design.MATCHED_LRS for a in design.matched_pair(lr)}
     assert all(make_config("mini", a.overrides(30)).epochs == 60 for a in longs)
 
 
@@ -121,7 +121,7 @@ def test_seed_check_in_config():
 
 #: A reduced grid: two short arms of one seed on the mUSE tower, and the matched PATR at the
 #: learning rate of the PATR arm (the same config: trained once).
-SAME_AS_PATR = grid.curve_arm(0.0, make_config("mini", grid.ARMS["PATR"].overrides()).lr)
+SAME_AS_PATR = design.curve_arm(0.0, make_config("mini", design.ARMS["PATR"].overrides()).lr)
 REDUCED = dict(seeds=(0,), arms=("PATR", "M3", SAME_AS_PATR), towers=("muse",),
                sets=("epochs=1", "batch_size=256"), log=lambda *_: None)
 

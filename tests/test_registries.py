@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 from repro.config import make_config
 from repro.core.errors import ReproError
-from repro.design import grid as design
+from repro import design
 from repro.model import losses
 from repro.towers import text
 

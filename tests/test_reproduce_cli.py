@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from repro.cli import build_parser, main
-from repro.design.grid import SEEDS
+from repro.design import SEEDS
 from repro.experiments.reproduce import readme_refusal
 from repro.experiments.reproduce import reproduce as reproduce_fn
 

@@ -82,11 +82,11 @@ def test_the_sweep_record_is_current_with_the_trainer(keyword_task):
 
 
 def test_the_grid_trains_the_sweeps_choice():
-    """Every arm's settings in repro/design/grid.py are the ones the committed sweep chose."""
-    from repro.design import grid
+    """Every arm's settings in repro/design/__init__.py are the ones the committed sweep chose."""
+    from repro import design
 
     record = json.loads(sweep.RECORD.read_text())
     for arm, settings in record["arms"].items():
         chosen = make_config("mini", settings.split())
-        ours = make_config("mini", grid.ARMS[arm].overrides())
+        ours = make_config("mini", design.ARMS[arm].overrides())
         assert ours == chosen, (arm, settings)

@@ -22,7 +22,7 @@ def two_towers(tmp_path_factory, tiny_bert, mini_features):
     """The tiny random BERT as mBERT, with the output preprocessing and raw-feature rows that
     E5 has in the grid (same code path), beside mUSE; 2 seeds, 1 epoch; Table 5 with 3 of
     its 9 perturbations (two offsets, one rotation)."""
-    from repro.design import grid as design
+    from repro import design
 
     sets = ("epochs=1", "batch_size=256", f"mbert_id={tiny_bert}")
     with pytest.MonkeyPatch.context() as mp:

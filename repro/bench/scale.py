@@ -38,7 +38,7 @@ from transformers import BertConfig, BertModel
 
 from repro.config import make_config
 from repro.data.paper import LANGS
-from repro.design.grid import ARMS, SEEDS, grid_arms, tower_excluded
+from repro.design import ARMS, SEEDS, grid_arms, tower_excluded
 from repro.model.encoder import DualEncoder
 from repro.report.common import print_rows
 from repro.towers import backbones

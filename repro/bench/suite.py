@@ -31,7 +31,7 @@ from repro.config import make_config
 from repro.core import numerics
 from repro.core.errors import ReproError
 from repro.data import emoji
-from repro.design.grid import ARMS
+from repro.design import ARMS
 from repro.experiments.reproduce import run_grid
 from repro.experiments.sweep import bench_defaults, bench_defaults_paper, bench_defaults_tower
 from repro.model.encoder import DualEncoder

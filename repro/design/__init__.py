@@ -1,1 +1,323 @@
-"""The experiment design: arms and their chosen settings, seeds, curves, protocol rows."""
+"""The experiment design as data: every arm of the grid is an :class:`Arm`, every tower's
+policy a :class:`TowerPlan`, the protocols of Table 2d are :class:`Protocol` records.
+
+An arm's config, its label (what tables print and its run folder's name) and the seeds it runs
+derive from its typed fields; nothing reads a label back. :func:`grid_arms` lists every arm:
+the registered main arms (:data:`ARMS`), the λ curves, the long runs, the protocol rows and the
+raw-feature rows. The orchestrator (:mod:`repro.experiments.reproduce`), the report modules and
+the benchmarks read this module; it reads none of them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from repro.config import MINI_STEPS, epochs_for_steps
+from repro.core.errors import ReproError
+from repro.core.registry import Registry
+from repro.data.emoji import TRAIN_CAPTIONS
+from repro.model.losses import LOSSES
+from repro.towers.text import TEXT_TOWERS, text_tower
+
+#: The default seeds of the grid; some arms run on the first three only (budget).
+SEEDS = (0, 1, 2, 3, 4)
+FIRST_SEEDS = (0, 1, 2)
+
+#: The ablation proper (Tables 2 and 2c, Figure 3): PATR and the paper's M3 (λ 1) at each of
+#: these learning rates, everything else equal, so that M3 − PATR changes one thing. The
+#: learning rates are the competitive ones of the defaults sweep for either arm.
+MATCHED_LRS = (3e-4, 1e-3)
+#: Figure 3's λ at every matched learning rate (0: PATR, 1: the paper's M3); the points other
+#: than 0 and 1 run on :data:`FIRST_SEEDS`.
+CURVE_LAMBDAS = (0.0, 0.03, 0.1, 0.3, 1.0, 3.0)
+#: The λ of the paper's M3 and of PATR (M3 without its text term).
+PAPER_LAMBDA, PATR_LAMBDA = 1.0, 0.0
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One arm of the grid: a training configuration, run at its seeds on every tower whose
+    :class:`TowerPlan` takes it.
+
+    A main arm (registered in :data:`ARMS`) is defined by ``defines`` (the config overrides
+    that make it the method it is) and ``settings`` (its own hyperparameters, chosen on English
+    validation; applied after them). A derived arm starts from ``base``'s overrides and adds its
+    own ``defines``; its typed fields say what it is:
+
+    - ``lam``, ``lr``: a point of the λ curve (the paper's M3 at λ, μ_t 0.5, learning rate lr);
+    - ``length``: a multiple of the default training length (continues ``base``'s run);
+    - ``protocol``: a row of Table 2d (``base`` is the matched pair's arm at its learning rate);
+    - ``raw_features``: ``base`` on the tower's raw features (no output preprocessing);
+    - ``seeds``: the only seeds it runs (None: every seed of the grid).
+
+    ``method`` is the main arm the derived arm is a form of (PATR or M3); ``name`` is its label.
+    """
+
+    name: str
+    defines: tuple = ()
+    settings: tuple = ()
+    method: str = ""
+    base: Arm | None = None
+    lam: float | None = None
+    lr: float | None = None
+    length: int = 1
+    protocol: str | None = None
+    raw_features: bool = False
+    seeds: tuple | None = None
+
+    def __post_init__(self):
+        if not self.method:
+            object.__setattr__(self, "method", self.base.method if self.base else self.name)
+
+    @property
+    def kind(self) -> str:
+        """main, curve, long, protocol or raw."""
+        if self.raw_features:
+            return "raw"
+        if self.protocol is not None:
+            return "protocol"
+        if self.length > 1:
+            return "long"
+        return "curve" if self.lam is not None else "main"
+
+    @property
+    def continues(self) -> Arm | None:
+        """The arm whose default-length run a longer run continues (bit-identical to training
+        that long from the start), else None."""
+        return self.base if self.length > 1 else None
+
+    def overrides(self, base_epochs: int | None = None) -> list[str]:
+        """Config overrides of this arm (``base_epochs``: the default training length, needed
+        by the arms whose length is not the default)."""
+        own = self.base.overrides(base_epochs) if self.base is not None else []
+        own = [*own, *self.defines, *self.settings]
+        epochs = self.epochs(base_epochs)
+        return own + ([f"epochs={epochs}"] if epochs is not None else [])
+
+    def epochs(self, base_epochs: int) -> int | None:
+        """Its training length when it is not the default, else None: ``length`` times the
+        default, or a protocol's caption option at the default's optimizer steps."""
+        captions = PROTOCOLS[self.protocol].captions if self.protocol is not None else None
+        if self.length == 1 and captions is None:
+            return None
+        if base_epochs is None:
+            raise ReproError(f"arm {self.name!r}: its length needs the default length")
+        if self.length > 1:
+            return self.length * base_epochs
+        return max(1, round(base_epochs * caption_epochs(captions)
+                            / caption_epochs(CHOSEN_CAPTIONS)))
+
+    def seeds_of(self, seeds) -> tuple:
+        """The seeds of ``seeds`` this arm runs on, in their order."""
+        return tuple(s for s in seeds if self.seeds is None or s in self.seeds)
+
+
+#: name -> main :class:`Arm`, in the order tables show them (:func:`register_arm`).
+ARMS = Registry("arm")
+register_arm = ARMS.register
+
+# PATR and M3 are the paper's ablation (lambda_tt 0 vs 1); the other three are the baselines
+# beyond the paper. Each arm's settings are the choice of ``python -m repro.bench defaults``
+# (five seeds, the bootstrap choice rule of :mod:`repro.experiments.sweep`; the record, with
+# every setting tried, is docs/sweeps/defaults_mini.json, and a test checks these against it).
+# M3's own optimum is lambda 0.1 (the paper's lambda 1 is the matched pairs' M3).
+register_arm(Arm("PATR", ("loss=patr", "lambda_tt=0"), ("lr=0.0003",)))
+register_arm(Arm("M3", ("loss=patr", "lambda_tt=1"), ("lr=0.0003", "lambda_tt=0.1")))
+register_arm(Arm("PATR text_head=none", ("loss=patr", "lambda_tt=0", "text_head=none"),
+                 ("lr=0.003",)))
+register_arm(Arm("InfoNCE", ("loss=infonce",), ("lr=0.001", "tau=0.1")))
+register_arm(Arm("VSE++", ("loss=vsepp",),
+                 ("lr=0.001", "vsepp_margin=0.1", "vsepp_warmup_epochs=5")))
+
+#: The paired comparisons of the main arms (Tables 2b and 3b, the findings): (a, b) is a − b.
+COMPARISONS = (("M3", "PATR"), ("M3", "PATR text_head=none"), ("InfoNCE", "M3"))
+
+
+def lr_label(lr: float) -> str:
+    """3e-4, 1e-3: a learning rate as the tables write it."""
+    return f"{lr:.0e}".replace("e-0", "e-")
+
+
+def settings_label(cfg) -> str:
+    """An arm's own hyperparameters as a table says them: 'λ 1, μ_t 0.5, lr 3e-4'."""
+    return ", ".join(LOSSES[cfg.loss].label(cfg) + [f"lr {lr_label(cfg.lr)}"])
+
+
+def curve_arm(lam: float, lr: float) -> Arm:
+    """The point of the λ curve at ``lam`` and ``lr``: the paper's M3 there (λ 0 is PATR;
+    μ_t has no effect there). The points other than PATR and M3 run on the first seeds."""
+    method = "PATR" if lam == PATR_LAMBDA else "M3"
+    name = (f"PATR @lr {lr_label(lr)}" if lam == PATR_LAMBDA
+            else f"M3 λ={lam:g} @lr {lr_label(lr)}")
+    return Arm(name, ("loss=patr", f"lambda_tt={lam:g}", "margin_tt=0.5", f"lr={lr:g}"),
+               method=method, lam=lam, lr=lr,
+               seeds=None if lam in (PATR_LAMBDA, PAPER_LAMBDA) else FIRST_SEEDS)
+
+
+def matched_pair(lr: float) -> tuple[Arm, Arm]:
+    """(PATR, the paper's M3) at ``lr``: the ablation's pair."""
+    return curve_arm(PATR_LAMBDA, lr), curve_arm(PAPER_LAMBDA, lr)
+
+
+def long_arm(arm: Arm) -> Arm:
+    """``arm`` at twice the default length, continued from its default-length run (Table 2c
+    and Figure 4; the first seeds only)."""
+    return Arm(f"{arm.name} 2x epochs", base=arm, lam=arm.lam, lr=arm.lr, length=2,
+               seeds=FIRST_SEEDS)
+
+
+#: English training captions of each caption option (the shipped asset; checked by a test).
+CAPTION_COUNTS = dict(zip(TRAIN_CAPTIONS, (4434, 1249, 2189)))
+#: The caption option the defaults sweep chose (also the config default) and the other one
+#: Table 2d trains on.
+CHOSEN_CAPTIONS = "names"
+OTHER_CAPTIONS = "names+keywords"
+
+
+def caption_epochs(option: str, batch_size: int = 128) -> int:
+    """Epochs of ``option`` for :data:`repro.config.MINI_STEPS` optimizer steps."""
+    return epochs_for_steps(CAPTION_COUNTS[option], batch_size, MINI_STEPS)
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A row of Table 2d: ``what`` changes against the reference protocol, the config
+    overrides that change it (``sets``, applied after the matched pair's), and the caption
+    option whose epochs it trains for the reference's optimizer steps (None: the same)."""
+
+    name: str
+    what: str
+    sets: tuple = ()
+    captions: str | None = None
+
+
+#: Table 2d: which protocol choice decides the M3 vs PATR verdict. Every row is a matched pair
+#: at PROTOCOL_LR (PATR and the paper's M3 differ in λ only). The names are those of
+#: docs/history.md: the reference (every other table's protocol) is the matched pair itself;
+#: "v1" is kept for comparison: all English keywords as captions, identical texts of two emoji
+#: as negatives, a random split that lets near-duplicates straddle it, lr 1e-3, hidden width 512.
+PROTOCOL_LR = 1e-3
+REFERENCE_PROTOCOL = "v2"
+PROTOCOLS = Registry("protocol")
+for _p in (
+    Protocol(REFERENCE_PROTOCOL, "the protocol of every other table"),
+    Protocol("v1", "keyword captions, no text mask, random split, v1 settings",
+             ("train_captions=names+keywords", "mask_same_text=false", "emoji_split=random",
+              "lr=0.001", "head_hidden=512"), "names+keywords"),
+    Protocol("v2, head 1024", "hidden width 1024 instead of 512", ("head_hidden=1024",)),
+    Protocol(f"v2, {OTHER_CAPTIONS}", f"training captions: {OTHER_CAPTIONS}",
+             (f"train_captions={OTHER_CAPTIONS}",), OTHER_CAPTIONS),
+):
+    PROTOCOLS.register(_p)
+
+
+def protocol_arm(method: str, protocol: str) -> Arm:
+    """PATR or the paper's M3 (``method``) under ``protocol``: the reference is the matched
+    pair at :data:`PROTOCOL_LR` itself; another protocol adds its overrides to it."""
+    pair = dict(zip(("PATR", "M3"), matched_pair(PROTOCOL_LR)))
+    if method not in pair:
+        raise ReproError(f"protocol rows are PATR or M3, not {method!r}")
+    if protocol == REFERENCE_PROTOCOL:
+        return pair[method]
+    p = PROTOCOLS.lookup(protocol)
+    return Arm(f"{method} [{p.name}]", p.sets, base=pair[method], lam=pair[method].lam,
+               lr=PROTOCOL_LR, protocol=p.name)
+
+
+def raw_arm(method: str) -> Arm:
+    """Table 5's raw-feature row of a main arm: it on the tower's raw features (no output
+    preprocessing), at its settings otherwise (the first seeds)."""
+    return Arm(f"{method} raw features", ("text_preprocess=none",), base=ARMS.lookup(method),
+               raw_features=True, seeds=FIRST_SEEDS)
+
+
+#: The main arms with a raw-feature row, and the methods of the protocol rows.
+RAW_METHODS = PROTOCOL_METHODS = ("PATR", "M3")
+
+
+def grid_arms() -> tuple[Arm, ...]:
+    """Every arm of the grid, in grid order: the registered arms, the λ curves, the long
+    runs, the protocol rows and the raw-feature rows."""
+    curves = tuple(curve_arm(lam, lr) for lr in MATCHED_LRS for lam in CURVE_LAMBDAS)
+    longs = tuple(long_arm(a) for lr in MATCHED_LRS for a in matched_pair(lr))
+    protocols = tuple(protocol_arm(m, p) for p in PROTOCOLS if p != REFERENCE_PROTOCOL
+                      for m in PROTOCOL_METHODS)
+    raws = tuple(raw_arm(m) for m in RAW_METHODS)
+    return (*ARMS.values(), *curves, *longs, *protocols, *raws)
+
+
+def arm_named(name: str) -> Arm:
+    """The arm of :func:`grid_arms` called ``name`` (a one-line error naming the others)."""
+    arms = {a.name: a for a in grid_arms()}
+    if name not in arms:
+        raise ReproError(f"unknown arm {name!r}; expected one of {', '.join(arms)}")
+    return arms[name]
+
+
+def as_arm(arm: Arm | str) -> Arm:
+    """``arm`` itself, or the arm of that name."""
+    return arm if isinstance(arm, Arm) else arm_named(arm)
+
+
+def grid_towers() -> tuple:
+    """The grid's text towers: every registered one, in registry order."""
+    return tuple(TEXT_TOWERS)
+
+
+@dataclass(frozen=True)
+class TowerPlan:
+    """Which arms a text tower runs and its own settings.
+
+    ``defaults``: overrides of every arm on this tower, applied before the arm's own (the
+    tower's choices, e.g. its output preprocessing); ``methods``: the main arms it runs (None:
+    every arm of the grid but the raw-feature rows); with ``methods``, the raw-feature rows of
+    those methods too when ``raw_rows``; ``why``: why it runs only those (tables say it once).
+    """
+
+    defaults: tuple = ()
+    methods: tuple | None = None
+    raw_rows: bool = False
+    why: str = ""
+
+    def runs(self, arm: Arm) -> bool:
+        if self.methods is None:
+            return not arm.raw_features
+        return arm.method in self.methods and (
+            arm.kind == "main" or (self.raw_rows and arm.raw_features))
+
+
+#: A second tower trains every arm it runs at the settings chosen for the default tower, so
+#: that the tower table changes the tower only. E5 is a second real tower for the tower axis
+#: (budget): PATR and M3 at their own settings (which differ in λ only: a matched pair on
+#: centred features) and the raw-feature rows; its own choice is its output preprocessing
+#: (centred on the English training mean; the raw-feature rows show the other).
+TOWER_PLANS = {"e5": TowerPlan(
+    ("text_preprocess=center_en",), ("PATR", "M3"), raw_rows=True,
+    why="a second real tower for the tower axis, it runs PATR and M3 at their own settings "
+        "and their raw-feature rows only (budget)")}
+
+
+def tower_plan(tower: str) -> TowerPlan:
+    return TOWER_PLANS.get(tower, TowerPlan())
+
+
+def tower_excluded(tower: str, profile: str) -> str | None:
+    """Why ``tower`` is not part of ``profile``'s grid (its registry entry), or None when it is."""
+    spec = text_tower(tower)
+    return None if spec.profiles is None or profile in spec.profiles else spec.why_not_other_profiles
+
+
+def tower_overrides(tower: str) -> list[str]:
+    """The config overrides of ``tower``'s own task: the tower and its defaults."""
+    return [f"text_tower={tower}", *tower_plan(tower).defaults]
+
+
+def run_overrides(tower: str, arm: Arm, base_epochs: int) -> list[str]:
+    """The config overrides of ``arm`` on ``tower`` (``base_epochs``: the default length)."""
+    return [*tower_overrides(tower), *arm.overrides(base_epochs)]
+
+
+def tower_arms(tower: str) -> tuple[Arm, ...]:
+    """The arms of :func:`grid_arms` that ``tower`` runs, in grid order."""
+    plan = tower_plan(tower)
+    return tuple(a for a in grid_arms() if plan.runs(a))

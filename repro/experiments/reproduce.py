@@ -1,8 +1,8 @@
 """``python -m repro reproduce``: the experiment grid, ``paper_tables/`` and the notebooks.
 
 The grid: every text tower of :data:`repro.towers.text.TEXT_TOWERS` (those that can run here)
-x every arm of :func:`repro.design.grid.grid_arms` x its seeds; the design (arms, their
-settings, curves, long runs, protocol rows, seeds) lives in :mod:`repro.design.grid`.
+x every arm of :func:`repro.design.grid_arms` x its seeds; the design (arms, their
+settings, curves, long runs, protocol rows, seeds) lives in :mod:`repro.design`.
 Finished runs whose config matches are reused (``--fresh`` redoes them).
 A tower that cannot run here is reported as "not run: <reason>" in every table.
 """
@@ -29,8 +29,8 @@ from repro.towers.text import make_text_tower, text_tower
 from repro.training import runjob
 from repro.training.tasks import build_task, task_key
 
-from repro.design.grid import (SEEDS, Arm, as_arm, grid_arms, grid_towers, run_overrides,
-                               tower_arms, tower_excluded, tower_overrides)
+from repro.design import (SEEDS, Arm, as_arm, grid_arms, grid_towers, run_overrides,
+                          tower_arms, tower_excluded, tower_overrides)
 
 
 class RunKey(NamedTuple):
@@ -46,9 +46,9 @@ class RunKey(NamedTuple):
 
 @dataclass
 class GridResults:
-    """The results of a grid of runs (its design is :mod:`repro.design.grid`): per
+    """The results of a grid of runs (its design is :mod:`repro.design`): per
     :class:`RunKey` the run's :class:`~repro.training.results.RunResult`, folder and config.
-    Readers take an :class:`~repro.design.grid.Arm` or a main arm's name."""
+    Readers take an :class:`~repro.design.Arm` or a main arm's name."""
 
     profile: str
     reason: str
@@ -146,7 +146,7 @@ def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms
              executor: str = "local") -> GridResults:
     """Train (or reuse) every (tower, arm, seed) run; returns a :class:`GridResults`.
 
-    ``arms``: arms of :func:`repro.design.grid.grid_arms` or their names (default: all);
+    ``arms``: arms of :func:`repro.design.grid_arms` or their names (default: all);
     ``towers``: names of registered text towers (default: all). A longer arm continues the
     default-length run of its base arm (trained first when missing). ``jobs``: runs and feature chunks computed
     at once (default: feature chunks on every usable core, runs as

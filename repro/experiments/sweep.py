@@ -26,7 +26,7 @@ from repro.core.errors import ReproError
 from repro.core.fileio import atomic_write_bytes, git_commit
 from repro.core.parallel import limit_threads, map_ordered, process_pool, usable_cores
 from repro.data.emoji import TRAIN_CAPTIONS
-from repro.design.grid import ARMS
+from repro.design import ARMS
 from repro.report.common import print_rows
 from repro.report.compare import FINGERPRINT_KEYS
 from repro.scoring.stats import BOOTSTRAP_DRAWS, bootstrap_choice

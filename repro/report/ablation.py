@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from repro.data.paper import LANGS
-from repro.design.grid import (MATCHED_LRS, Arm, OTHER_CAPTIONS, PROTOCOLS, PROTOCOL_LR, long_arm,
-                               lr_label, matched_pair, protocol_arm)
+from repro.design import (MATCHED_LRS, Arm, OTHER_CAPTIONS, PROTOCOLS, PROTOCOL_LR, long_arm,
+                          lr_label, matched_pair, protocol_arm)
 from repro.report.cells import Counts, Interval
-from repro.report.common import (NON_EN, Difference, data_line, escape_steps, lang_mean, paired, plateau_count,
-                                 plateau_note)
+from repro.report.common import (NON_EN, Difference, data_line, escape_steps, lang_mean, paired,
+                                 plateau_count, plateau_note)
 from repro.report.figures import (CORRELATION_ALL, CORRELATION_PAPER, lambda_points, matched_pairs,
                                   plateau_exit)
 from repro.report.table import Table, mean_std
@@ -98,7 +98,7 @@ def _tagging_map(runs):
 
 
 def table2d(grid) -> list[Table]:
-    """M3 − PATR under each protocol of :data:`repro.design.grid.PROTOCOLS`: which construction choice
+    """M3 − PATR under each protocol of :data:`repro.design.PROTOCOLS`: which construction choice
     of the benchmark decides the verdict, the plateau and the escape steps."""
     out = []
     for tower in grid.towers_run:

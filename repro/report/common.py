@@ -14,7 +14,7 @@ import numpy as np
 
 from repro.config import PLATEAU_GAP, PLATEAU_WINDOW
 from repro.data.paper import LANGS
-from repro.design.grid import ARMS, Arm, as_arm
+from repro.design import Arm, as_arm
 from repro.report.cells import Counts, SeedList
 
 NON_EN = tuple(l for l in LANGS if l != "en")
@@ -58,11 +58,6 @@ class Estimates:
         if key not in cells:
             raise KeyError(f"{output} has no estimate {key}")
         return cells[key]
-
-
-def variants() -> tuple:
-    """The main arms, in the order tables show them (:data:`repro.design.grid.ARMS`)."""
-    return tuple(ARMS)
 
 
 #: Published text-to-image R@10 on XTD10 of the paper's mUSE models (method.md section 7).

@@ -19,9 +19,9 @@ import torch
 
 from repro.core.fileio import save_png
 from repro.data.paper import LANGS
-from repro.design.grid import (CURVE_LAMBDAS, MATCHED_LRS, PROTOCOLS, REFERENCE_PROTOCOL, Arm,
-                               as_arm, curve_arm, long_arm, lr_label, matched_pair, protocol_arm,
-                               raw_arm)
+from repro.design import (CURVE_LAMBDAS, MATCHED_LRS, PROTOCOLS, REFERENCE_PROTOCOL, Arm,
+                          as_arm, curve_arm, long_arm, lr_label, matched_pair, protocol_arm,
+                          raw_arm)
 from repro.model.encoder import DualEncoder
 from repro.report.common import NON_EN, lang_mean, paired
 from repro.scoring import metrics

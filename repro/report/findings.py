@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from repro.design.grid import (COMPARISONS, MATCHED_LRS, PROTOCOLS, REFERENCE_PROTOCOL, long_arm,
-                               lr_label, matched_pair, protocol_arm, raw_arm, settings_label)
+from repro.design import (ARMS, COMPARISONS, MATCHED_LRS, PROTOCOLS, REFERENCE_PROTOCOL,
+                          long_arm, lr_label, matched_pair, protocol_arm, settings_label)
 from repro.report.ablation import mechanism_correlations, mechanism_pairs
 from repro.report.common import (NON_EN, Difference, escape_steps, lang_mean, mean_non_en,
-                                 plateau_count, variants)
+                                 plateau_count)
 from repro.report.figures import CORRELATION_PAPER, lambda_points
 from repro.report.table import mean_std
-from repro.scoring.stats import Paired
 from repro.report.towerstudy import STUDY_METHODS, tower_pairs
+from repro.scoring.stats import Paired
 from repro.towers.text import text_tower
 
 #: The metric of most findings: text-to-image recall over the non-English languages.
@@ -193,7 +193,7 @@ def findings(grid, est, studies: dict, clusters: dict | None = None) -> str:
     for tower, why in grid.not_run.items():
         lines.append(f"- **{tower}**: not run ({why.split('. ')[0]}).")
     for tower in grid.towers_run:
-        have = {a for a in variants() if grid.runs(tower, a)}
+        have = {a for a in tuple(ARMS) if grid.runs(tower, a)}
         r1 = {a: mean_non_en(grid, tower, a, "t2i_R@1") for a in have}
         r10 = {a: mean_non_en(grid, tower, a, "t2i_R@10") for a in have}
         ms = lambda v: "{:.1f} ± {:.1f}".format(*mean_std(v))  # noqa: E731
@@ -216,7 +216,7 @@ def findings(grid, est, studies: dict, clusters: dict | None = None) -> str:
                          "text-cluster gap: " + "; ".join(
                              f"{lam:g}: {np.mean([r.text_clusters['gap'] for r in runs]):.3f}"
                              for lam, _, runs in points) + ".")
-        for arm in sorted(have, key=variants().index):
+        for arm in sorted(have, key=tuple(ARMS).index):
             runs = grid.runs(tower, arm)
             n = sum(r.ended_on_plateau for r in runs)
             lines.append(f"- **{tower}, {arm}**: ended on the plateau in {n} of {len(runs)} "
@@ -248,7 +248,7 @@ def findings(grid, est, studies: dict, clusters: dict | None = None) -> str:
                          f"{ms(maps)} averaged over the other languages.")
             per_variant = "; ".join(
                 f"{v} {ms([float(np.mean([r.tagging[l]['mAP'] for l in NON_EN])) for r in grid.runs(tower, v)])}"
-                for v in variants() if grid.runs(tower, v))
+                for v in tuple(ARMS) if grid.runs(tower, v))
             lines.append(f"- **{tower}, tagging for every variant (Table 3b)**: non-English mAP: "
                          f"{per_variant}.")
     lines += _tower_pair_lines(grid, est)

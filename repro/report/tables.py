@@ -10,11 +10,11 @@ from __future__ import annotations
 import numpy as np
 
 from repro.data.paper import LANGS
-from repro.design.grid import (COMPARISONS, MATCHED_LRS, lr_label, matched_pair, settings_label,
-                               tower_plan)
-from repro.report.common import (NON_EN, Difference, PUBLISHED_R10, arm_notes, data_line, lang_mean,
-                                 lang_values, not_run_notes, paired, plateau_mark, plateau_note,
-                                 variants)
+from repro.design import (ARMS, COMPARISONS, MATCHED_LRS, lr_label, matched_pair,
+                          settings_label, tower_plan)
+from repro.report.common import (NON_EN, PUBLISHED_R10, Difference, arm_notes, data_line,
+                                 lang_mean, lang_values, not_run_notes, paired, plateau_mark,
+                                 plateau_note)
 from repro.report.table import Table, mean_std
 from repro.report.towerstudy import tower_notes
 from repro.scoring.stats import paired_summary
@@ -116,11 +116,11 @@ def _number_word(n: int) -> str:
 def table2b(grid) -> list[Table]:
     tables = []
     for tower in grid.towers_run:
-        ran = [v for v in variants() if grid.runs(tower, v)]  # e5: PATR and M3 only
+        ran = [v for v in tuple(ARMS) if grid.runs(tower, v)]  # e5: PATR and M3 only
         pairs = [(a, b) for a, b in COMPARISONS if a in ran and b in ran]
         header = ["language"] + [f"{v}{plateau_mark(grid.runs(tower, v))} {m}"
                                  for v in ran for m in ("R@1", "R@10")]
-        which = f"{_number_word(len(ran))} variants" if len(ran) == len(variants()) else ", ".join(ran)
+        which = f"{_number_word(len(ran))} variants" if len(ran) == len(tuple(ARMS)) else ", ".join(ran)
         t = Table(f"table2b_variants_{tower}", f"Table 2b: beyond the paper, {which} ({tower})",
                   data_line(grid) + f" Text tower {tower}. Text-to-image R@1 and R@10 (%), "
                   "mean ± std over seeds.", header)
@@ -206,7 +206,7 @@ def table3b(grid) -> list[Table]:
     for tower in grid.towers_run:
         if not any(r.tagging for r in grid.runs(tower, "M3")):
             continue
-        ran = [v for v in variants() if grid.runs(tower, v)]
+        ran = [v for v in tuple(ARMS) if grid.runs(tower, v)]
         header = ["language"] + [f"{v}{plateau_mark(grid.runs(tower, v))} {m}"
                                  for v in ran for m in ("P@5", "mAP")]
         t = Table(f"table3b_tagging_variants_{tower}",
@@ -227,7 +227,7 @@ def table3b(grid) -> list[Table]:
 
 def table4(grid, section: str, name: str, title: str, what: str) -> Table:
     towers = [t for t in towers_with(grid, "M3") if getattr(grid.runs(t, "M3")[0], section)]
-    ran = {t: [v for v in variants() if grid.runs(t, v)] for t in towers}
+    ran = {t: [v for v in tuple(ARMS) if grid.runs(t, v)] for t in towers}
     header = ["language"]
     for tower in towers:
         header += [f"{tower} raw tower R@1", f"{tower} raw tower R@10"]
@@ -258,6 +258,6 @@ def table4(grid, section: str, name: str, title: str, what: str) -> Table:
         if runs and not getattr(runs[0], section):
             t.notes += [n for n in runs[0].notes if "alignment" in n]
     t.notes += left_out_notes(grid, "M3")
-    t.notes += [f"{tower}: {', '.join(v for v in variants() if v not in ran[tower])} not run "
-                f"({tower_plan(tower).why})" for tower in towers if ran[tower] != list(variants())]
+    t.notes += [f"{tower}: {', '.join(v for v in tuple(ARMS) if v not in ran[tower])} not run "
+                f"({tower_plan(tower).why})" for tower in towers if ran[tower] != list(tuple(ARMS))]
     return t

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from repro.design.grid import as_arm, grid_towers, raw_arm
+from repro.design import as_arm, grid_towers, raw_arm
 from repro.report.common import NON_EN, Difference, data_line, lang_mean
 from repro.report.figures import load_model
 from repro.towers.text import text_tower
@@ -82,7 +82,7 @@ def zero_shot(model, img: np.ndarray, task, feats: dict) -> dict:
 
 def study(grid, tower: str) -> list[dict]:
     """One row per (condition, centering): alignment R@1 and per-seed zero-shot R@1 / R@10 of
-    PATR and M3. A tower with raw-feature rows in the grid (:func:`repro.design.grid.raw_arm`)
+    PATR and M3. A tower with raw-feature rows in the grid (:func:`repro.design.raw_arm`)
     adds its real condition on the raw features, the raw-feature PATR and M3 in the arm
     columns (those rows have ``raw`` true)."""
     first = grid.config(tower, "M3")
