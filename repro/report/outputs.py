@@ -89,11 +89,11 @@ def _scopes(grid, stage: str) -> list:
     return {"examples": example_towers(grid), "tower figures": grid.towers_run}.get(stage, [None])
 
 
-def make_all(grid, ctx: Context) -> dict:
+def make_all(grid, ctx: Context, stages=STAGES) -> dict:
     """stage -> (tables, file names) of every registered output, made in registry order,
     stage by stage (a per-tower stage tower by tower)."""
     made = {}
-    for stage in STAGES:
+    for stage in stages:
         tables, files = [], []
         for tower in _scopes(grid, stage):
             for o in (o for o in OUTPUTS if o.stage == stage):
@@ -108,12 +108,7 @@ def make_all(grid, ctx: Context) -> dict:
 def all_tables(grid, studies: dict | None = None) -> tuple[list[Table], Estimates]:
     """The tables of the "tables" stage (no figure drawn) and their registered estimates."""
     ctx = Context(Path("."), tower_studies(grid) if studies is None else studies)
-    tables = []
-    for o in (o for o in OUTPUTS if o.stage == "tables"):
-        for t in o.make(grid, ctx):
-            tables.append(t)
-            ctx.estimates.setdefault(o.name, {}).update(t.estimates())
-    return tables, Estimates(ctx.estimates)
+    return make_all(grid, ctx, ("tables",))["tables"][0], Estimates(ctx.estimates)
 
 
 def write_all(grid, out: Path) -> list[str]:
