@@ -16,6 +16,7 @@ from repro.training import trainer
 from repro.training.runjob import reuse_or_train
 
 FAST = ["epochs=3", "batch_size=256"]
+STOP_AFTER_1, STOP_AFTER_2 = trainer.Hooks(stop_after_epochs=1), trainer.Hooks(stop_after_epochs=2)
 
 
 def _run(cfg, out, task, **kw):
@@ -24,7 +25,7 @@ def _run(cfg, out, task, **kw):
 
 def test_resume_equals_uninterrupted(tmp_path, mini_task):
     cfg = make_config("mini", FAST + ["loss=infonce"], seed=2)
-    trainer.train(cfg, tmp_path / "r", mini_task, resume=False, stop_after=1)
+    trainer.train(cfg, tmp_path / "r", mini_task, resume=False, hooks=STOP_AFTER_1)
     log1 = (tmp_path / "r/log.jsonl").read_text().splitlines()
     assert len(log1) == 1
     _run(cfg, tmp_path / "r", mini_task, resume=True)
@@ -45,9 +46,9 @@ def test_resume_after_a_crash_past_the_last_checkpoint(tmp_path, mini_task):
 
     cfg = make_config("mini", FAST, seed=3)
     run = tmp_path / "c"
-    trainer.train(cfg, run, mini_task, resume=False, stop_after=1)
+    trainer.train(cfg, run, mini_task, resume=False, hooks=STOP_AFTER_1)
     shutil.copy(run / "checkpoint.pt", tmp_path / "epoch1.pt")
-    trainer.train(cfg, run, mini_task, resume=True, stop_after=2)
+    trainer.train(cfg, run, mini_task, resume=True, hooks=STOP_AFTER_2)
     assert len((run / "log.jsonl").read_text().splitlines()) == 2
     shutil.copy(tmp_path / "epoch1.pt", run / "checkpoint.pt")  # the crash lost epoch 2's
     _run(cfg, run, mini_task, resume=True)
@@ -56,10 +57,12 @@ def test_resume_after_a_crash_past_the_last_checkpoint(tmp_path, mini_task):
     assert [json.loads(l)["epoch"] for l in (run / "log.jsonl").read_text().splitlines()] == [1, 2, 3]
 
 
-def test_sparse_checkpoints_change_nothing(tmp_path, mini_task):
+def test_sparse_checkpoints_change_nothing(tmp_path, mini_task, monkeypatch):
     cfg = make_config("mini", FAST, seed=4)
-    trainer.train(cfg, tmp_path / "every", mini_task, resume=False, checkpoint_seconds=0)
-    trainer.train(cfg, tmp_path / "end", mini_task, resume=False, checkpoint_seconds=1e9)
+    monkeypatch.setattr(trainer, "CHECKPOINT_SECONDS", 0)  # a checkpoint after every epoch
+    trainer.train(cfg, tmp_path / "every", mini_task, resume=False)
+    monkeypatch.setattr(trainer, "CHECKPOINT_SECONDS", 1e9)  # one at the end
+    trainer.train(cfg, tmp_path / "end", mini_task, resume=False)
     a = torch.load(tmp_path / "every/checkpoint.pt", weights_only=False)
     b = torch.load(tmp_path / "end/checkpoint.pt", weights_only=False)
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
@@ -132,13 +135,13 @@ def test_a_config_written_before_a_key_existed_reads_as_its_default(tmp_path, mi
     del old["text_preprocess"]
     (tmp_path / "r/config.json").write_text(json.dumps(old, indent=1, sort_keys=True))
     trained = lambda *a, **k: pytest.fail("retrained a finished run")  # noqa: E731
-    _, how = reuse_or_train(cfg, tmp_path / "r", mini_task, False, trained)
+    _, how = reuse_or_train(cfg, tmp_path / "r", mini_task, trained)
     assert how == "reused"
     assert trainer.can_continue(json.dumps(old), 3, make_config("mini", ["epochs=5", "batch_size=256"], seed=6))
     centred = make_config("mini", FAST + ["text_preprocess=center_en"], seed=6)
     assert not trainer.can_continue(json.dumps(old), 3, centred)
     calls = []
-    reuse_or_train(centred, tmp_path / "r", mini_task, False, lambda *a, **k: calls.append(a))
+    reuse_or_train(centred, tmp_path / "r", mini_task, lambda *a, **k: calls.append(a))
     assert len(calls) == 1  # another value of the key is another config: trained
 
 

@@ -18,7 +18,7 @@ def test_validation_item_scores_average_to_the_validation_rsum(tmp_path, mini_ta
     assert per_item.shape == (mini_task.val_images.shape[0],)
     # one name per validation emoji: the mean is the R-sum, each item 0..600 in steps of 100
     assert float(per_item.mean()) == pytest.approx(evaluation.validate(model, mini_task)["rsum"])
-    assert float(per_item.mean()) == pytest.approx(state["best_score"])
+    assert float(per_item.mean()) == pytest.approx(state.best_score)
     assert set(np.unique(per_item)) <= {100.0 * k for k in range(7)}
 
 

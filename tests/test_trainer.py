@@ -93,7 +93,7 @@ def test_plateau_escape_step_is_tracked_across_epochs():
     """On the plateau while the mean gap of the last PLATEAU_WINDOW batches is below
     PLATEAU_GAP; the escape step is the first step where it is not; falling back resets it."""
     w, g = trainer.PLATEAU_WINDOW, trainer.PLATEAU_GAP
-    state = {}
+    state = trainer.TrainState()
     first = trainer.update_plateau(state, np.zeros(30))
     assert first == {"step": 30, "on_plateau": True, "escape_step": None}
     # from step 31 on the gap is 3g: the window mean 3g k / w reaches g after k = 7 batches
@@ -104,7 +104,21 @@ def test_plateau_escape_step_is_tracked_across_epochs():
     back = trainer.update_plateau(state, np.zeros(w))  # back on it: a later escape counts
     assert back == {"step": 65 + w, "on_plateau": True, "escape_step": None}
     # a short first epoch (fewer batches than the window) is on the plateau whatever its gap
-    assert trainer.update_plateau({}, np.ones(w - 1))["on_plateau"]
+    assert trainer.update_plateau(trainer.TrainState(), np.ones(w - 1))["on_plateau"]
+
+
+def test_the_training_state_is_saved_as_the_dict_checkpoints_hold():
+    """checkpoint.pt keeps the state as a plain dict, keys in the order checkpoints always had
+    (resuming reads it back field for field); a key a checkpoint lacks takes its start value."""
+    state = trainer.TrainState(epoch=1, best_epoch=1, best_score=12.5, log=[{"loss": 0.5}])
+    trainer.update_plateau(state, np.ones(3))
+    saved = state.to_dict()
+    assert list(saved) == ["epoch", "best_epoch", "best_score", "best_model", "log", "step",
+                           "recent", "escape_step"]
+    assert saved["log"] is state.log and trainer.TrainState.from_dict(saved) == state
+    older = trainer.TrainState.from_dict({"epoch": 2, "best_epoch": 1, "best_score": 5.0,
+                                          "best_model": None, "log": []})
+    assert (older.step, older.recent, older.escape_step) == (0, [], None)
 
 
 def test_plateau_flag_on_real_runs(tmp_path, mini_task):

@@ -29,7 +29,8 @@ from repro.bench.scale import (IMAGE_DIM, measure, measure_extraction, one_time_
 from repro.config import make_config
 from repro.core.fileio import atomic_write_bytes
 from repro.model.encoder import DualEncoder
-from repro.training.trainer import TrainData, make_optimizer, seed_everything, train_epoch
+from repro.training.trainer import (Hooks, TrainData, make_optimizer, seed_everything,
+                                    train_epoch)
 
 #: Sizes of the full check (one GPU) and of the test's tiny one.
 FULL = {"short_scale": 0.02, "short_steps": 100, "epoch_steps": 30, "epoch_scale": 1.0,
@@ -57,7 +58,8 @@ def short_run(device: str, task, steps: int, seed: int = 0) -> dict:
     dev = seed_everything(cfg)
     model = DualEncoder(cfg, task.text_dim, IMAGE_DIM).to(dev)
     opt = make_optimizer(model, cfg)
-    means, _ = train_epoch(model, opt, task, cfg, 1, TrainData.of(task, dev), max_batches=steps)
+    means, _ = train_epoch(model, opt, task, cfg, 1, TrainData.of(task, dev),
+                           Hooks(stop_after_batches=steps))
     return {"weights": {k: v.detach().cpu() for k, v in model.state_dict().items()},
             "loss": means["loss"]}
 

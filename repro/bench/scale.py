@@ -45,7 +45,8 @@ from repro.towers import backbones
 from repro.towers.text import TEXT_TOWERS, MuseTower
 from repro.training.evaluation import evaluate, text_diagnostics, validate
 from repro.training.tasks import Task, TextSet
-from repro.training.trainer import TrainData, make_optimizer, seed_everything, train_epoch
+from repro.training.trainer import (Hooks, TrainData, TrainState, make_optimizer, seed_everything,
+                                    train_epoch)
 
 
 def curve_runs() -> int:
@@ -173,9 +174,11 @@ def synthetic_task(text_dim: int, scale: float = 1.0, seed: int = 0):
     train_text = text(n["train_captions"], n["train_images"], "en")
     val_text = text(n["val_captions"], n["val_images"], "en")
     test_text = {lang: text(n["test_images"], n["test_images"], lang) for lang in LANGS}
-    return Task("paper", text_dim, IMAGE_DIM, feats(n["train_images"], IMAGE_DIM), train_text,
-                feats(n["val_images"], IMAGE_DIM), val_text, val_text,
-                feats(n["test_images"], IMAGE_DIM), test_text, {}, test_text)
+    return Task(profile="paper", text_dim=text_dim, image_feat_dim=IMAGE_DIM,
+                train_images=feats(n["train_images"], IMAGE_DIM), train_text=train_text,
+                val_images=feats(n["val_images"], IMAGE_DIM), val_text=val_text,
+                val_groups=val_text, test_images=feats(n["test_images"], IMAGE_DIM),
+                test_text=test_text, tags={}, xtd10_text=test_text)
 
 
 def _sync(device):
@@ -199,10 +202,10 @@ def measure(text_dim: int, steps: int = 30, scale: float = 1.0, sets=()) -> dict
     _sync(device)
     t_move = time.perf_counter() - t0
     warm = 3
-    train_epoch(model, opt, task, cfg, 1, data, max_batches=warm)
+    train_epoch(model, opt, task, cfg, 1, data, Hooks(stop_after_batches=warm))
     _sync(device)
     t0 = time.perf_counter()
-    train_epoch(model, opt, task, cfg, 2, data, max_batches=steps)
+    train_epoch(model, opt, task, cfg, 2, data, Hooks(stop_after_batches=steps))
     _sync(device)
     step_s = (time.perf_counter() - t0) / steps
     t0 = time.perf_counter()
@@ -210,7 +213,7 @@ def measure(text_dim: int, steps: int = 30, scale: float = 1.0, sets=()) -> dict
     text_diagnostics(model, task.val_groups)
     val_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    evaluate(model, task, cfg, {"log": [], "epoch": 0, "best_epoch": 0})
+    evaluate(model, task, cfg, TrainState())
     test_s = time.perf_counter() - t0
     steps_per_epoch = COCO["train_captions"] // cfg.batch_size
     return {

@@ -5,6 +5,8 @@ text alignment, text clusters) that becomes ``metrics.json``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
@@ -15,6 +17,9 @@ from repro.model.encoder import DualEncoder
 from repro.scoring import metrics as M
 from repro.training.results import RunResult
 from repro.training.tasks import Task, assert_english
+
+if TYPE_CHECKING:  # the trainer imports this module
+    from repro.training.trainer import TrainState
 
 
 @torch.no_grad()
@@ -104,7 +109,7 @@ def _alignment(text_sets: dict, head: dict) -> dict:
     return out
 
 
-def evaluate(model: DualEncoder, task: Task, cfg: Config, state: dict) -> RunResult:
+def evaluate(model: DualEncoder, task: Task, cfg: Config, state: TrainState) -> RunResult:
     """The test report per language (retrieval, tagging, alignment), plus run facts: what
     ``metrics.json`` holds."""
     img = embed_images(model, task.test_images)
@@ -118,17 +123,17 @@ def evaluate(model: DualEncoder, task: Task, cfg: Config, state: dict) -> RunRes
     if cfg.loss == "patr" and cfg.lambda_tt and not model.has_trainable_text_side():
         notes.append("M3 text term has no trainable parameters with text_head=none: its "
                      "gradient is zero, so this run trains exactly as PATR does")
-    log = state["log"]
+    log = state.log
     return RunResult.from_dict({
         "metrics_version": METRICS_VERSION,
         "profile": cfg.profile, "arm": cfg.arm, "seed": cfg.seed, "text_tower": cfg.text_tower,
         "image_backbone": cfg.image_backbone, "image_weights": cfg.image_weights,
         "device": str(device_of(model)),
-        "best_epoch": state["best_epoch"], "epochs": state["epoch"],
-        "steps": state.get("step", 0), "escape_step": state.get("escape_step"),
-        "ended_on_plateau": state.get("escape_step") is None,
-        "on_plateau_at_best_epoch": (log[state["best_epoch"] - 1]["on_plateau"]
-                                     if log and state["best_epoch"] else None),
+        "best_epoch": state.best_epoch, "epochs": state.epoch,
+        "steps": state.step, "escape_step": state.escape_step,
+        "ended_on_plateau": state.escape_step is None,
+        "on_plateau_at_best_epoch": (log[state.best_epoch - 1]["on_plateau"]
+                                     if log and state.best_epoch else None),
         "last_epochs": [{k: v for k, v in e.items() if k != "seconds"} for e in log[-3:]],
         "retrieval": retrieval, "tagging": tagging,
         "alignment_test": _alignment(task.test_text, txt),

@@ -85,8 +85,7 @@ def train_job(cfg, out: Path, start_from, env: dict) -> tuple[RunResult, str, fl
     _check_one_job_per_process()
     t0 = time.perf_counter()
     limit_threads(cfg.threads)  # before the task is built (its centering computes)
-    metrics, how = reuse_or_train(cfg, out, task_of(cfg, env), False, train_and_evaluate,
-                                  start_from)
+    metrics, how = reuse_or_train(cfg, out, task_of(cfg, env), train_and_evaluate, start_from)
     return metrics, how, time.perf_counter() - t0
 
 
@@ -101,12 +100,10 @@ def finished_metrics(cfg, out: Path) -> RunResult | None:
     return None
 
 
-def reuse_or_train(cfg, out: Path, task, fresh: bool, train_fn,
+def reuse_or_train(cfg, out: Path, task, train_fn,
                    start_from: Path | None = None) -> tuple[RunResult, str]:
     """Reuse a finished run of the same config, else train (resuming its checkpoint, or
     continuing the finished shorter run ``start_from`` of the same arm and seed)."""
-    if fresh and out.exists():
-        shutil.rmtree(out)
     metrics = finished_metrics(cfg, out)
     if metrics is not None:
         return metrics, "reused"

@@ -41,7 +41,7 @@ class TextSet:
     text_id: np.ndarray | None = None  # (n,) int64
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Task:
     profile: str
     text_dim: int
@@ -279,9 +279,11 @@ def _mini_task(cfg, enc: _Encoder, with_xtd10: bool, pool=None) -> Task:
     unlabeled = {lang: enc(bench.names(lang, train_idx), lang, np.arange(len(train_idx)),
                            "training names (language centering)")
                  for lang in paper.LANGS if lang != "en"}
-    return Task("mini", train_text.feats.shape[1], images.shape[1], images[train_idx], train_text,
-                images[val_idx], val_text, val_groups, images[test_idx], test_text, tags, xtd,
-                notes, {"emoji_asset": bench.sha256}, unlabeled)
+    return Task(profile="mini", text_dim=train_text.feats.shape[1], image_feat_dim=images.shape[1],
+                train_images=images[train_idx], train_text=train_text,
+                val_images=images[val_idx], val_text=val_text, val_groups=val_groups,
+                test_images=images[test_idx], test_text=test_text, tags=tags, xtd10_text=xtd,
+                notes=notes, data_sha256={"emoji_asset": bench.sha256}, unlabeled=unlabeled)
 
 
 def _paper_task(cfg, enc: _Encoder, pool=None) -> Task:
@@ -321,9 +323,12 @@ def _paper_task(cfg, enc: _Encoder, pool=None) -> Task:
              "(the emoji benchmark of the mini profile has)"]
     if cfg.allow_xtd10_leak:
         notes.append("XTD10 images were kept in training (allow_xtd10_leak): numbers inflated")
-    return Task("paper", train_text.feats.shape[1], train_imgs.shape[1], train_imgs, train_text,
-                val_imgs, val_text, val_text, test_imgs, test_text, {}, test_text, notes,
-                {"xtd10_commit": paper.XTD10_COMMIT})
+    return Task(profile="paper", text_dim=train_text.feats.shape[1],
+                image_feat_dim=train_imgs.shape[1], train_images=train_imgs,
+                train_text=train_text, val_images=val_imgs, val_text=val_text,
+                val_groups=val_text, test_images=test_imgs, test_text=test_text, tags={},
+                xtd10_text=test_text, notes=notes,
+                data_sha256={"xtd10_commit": paper.XTD10_COMMIT})
 
 
 def _xtd10_fixture_args(cfg) -> dict:

@@ -9,6 +9,8 @@
   have passed since the previous one. Resuming from any checkpoint ends bitwise equal
   to an uninterrupted run. The epoch kept is the best on the English validation split (R-sum);
   non-English text never reaches training or selection.
+* Where a run stands is a :class:`TrainState` (saved in the checkpoint as a plain dict);
+  tests and benchmarks that cut a run or its epochs short pass :class:`Hooks`.
 * The run folder holds ``config.json``, ``checkpoint.pt``, ``log.jsonl`` and ``metrics.json``.
 """
 
@@ -20,7 +22,7 @@ import json
 import random
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,9 +42,70 @@ from repro.training.tasks import Task, assert_english, build_task
 #: A mid-run checkpoint at least every CHECKPOINT_EPOCHS epochs and whenever CHECKPOINT_SECONDS
 #: have passed since the previous one; one is always written at the end. (A mini checkpoint
 #: holds the heads, the best epoch's heads and the Adam state, 23 MB; writing one takes about
-#: 55 ms on an AMD EPYC, so every 10 of 113 epochs adds about 0.6 s to a 33 s run.)
+#: 55 ms on an AMD EPYC, so every 10 of 113 epochs adds about 0.6 s to a 33 s run.) Where
+#: checkpoints fall changes no result; a test that wants one after every epoch sets
+#: CHECKPOINT_SECONDS to 0 (monkeypatch), read when each epoch ends.
 CHECKPOINT_EPOCHS = 10
 CHECKPOINT_SECONDS = 60.0
+
+
+@dataclass
+class TrainState:
+    """Where a run stands after its last finished epoch: what :func:`train` returns, and what
+    ``checkpoint.pt`` keeps (as the plain dict of :meth:`to_dict`, keys in this order).
+
+    * ``epoch``: epochs finished (0 before the first).
+    * ``best_epoch``: the finished epoch with the highest English-validation R-sum, the one
+      evaluated (0: none yet).
+    * ``best_score``: that epoch's R-sum (R@1 + R@5 + R@10 of both directions, in percent,
+      so 0 to 600; -1.0 before the first epoch).
+    * ``best_model``: that epoch's parameters, a copy on the CPU (None before the first epoch).
+    * ``log``: one dict of statistics per finished epoch, unrounded (``log.jsonl`` rounds them).
+    * ``step``: optimizer steps so far (one per batch).
+    * ``recent``: the gaps cos(t, v+) - cos(t, hardest v-) of the last :data:`PLATEAU_WINDOW`
+      batches, oldest first (the plateau rule's window).
+    * ``escape_step``: the step at which the run left the loss plateau; None while on it.
+    """
+
+    epoch: int = 0
+    best_epoch: int = 0
+    best_score: float = -1.0
+    best_model: dict | None = None
+    log: list = field(default_factory=list)
+    step: int = 0
+    recent: list = field(default_factory=list)
+    escape_step: int | None = None
+
+    def to_dict(self) -> dict:
+        """The checkpoint's form: a dict of the fields (the objects themselves, not copies)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> TrainState:
+        """A checkpoint's state dict; a key it lacks takes its start value."""
+        return cls(**{f.name: saved[f.name] for f in dataclasses.fields(cls) if f.name in saved})
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """Where a test or benchmark cuts training short; real runs pass none. A stop changes no
+    bit of what does run: a run stopped after epoch k writes the checkpoint and log that
+    epoch k of the full run would have left (a crash after it), and an epoch stopped after b
+    batches runs exactly the full epoch's first b batches.
+
+    * ``stop_after_epochs``: :func:`train` ends once this many epochs are done (checkpointed).
+    * ``stop_after_batches``: each epoch (:func:`train_epoch`) ends after this many batches.
+    """
+
+    stop_after_epochs: int | None = None
+    stop_after_batches: int | None = None
+
+    def stops_after(self, epoch: int) -> bool:
+        """Does the run end once ``epoch`` epochs are done?"""
+        return self.stop_after_epochs is not None and epoch >= self.stop_after_epochs
+
+
+NO_HOOKS = Hooks()
 
 
 def deterministic_algorithms() -> None:
@@ -139,18 +202,18 @@ def diverged(cfg: Config, epoch: int, batch: int, n_batches: int, loss: float) -
 
 def train_epoch(model, opt, task: Task, cfg: Config, epoch: int,
                 data: TrainData | None = None,
-                max_batches: int | None = None) -> tuple[dict, np.ndarray]:
+                hooks: Hooks = NO_HOOKS) -> tuple[dict, np.ndarray]:
     """One epoch of optimizer steps. Returns (epoch means of loss, cos_pos, cos_neg, win;
     the per-batch gap cos(t, v+) - cos(t, hardest v-) as float64 (n_batches,)).
 
     Batches are drawn on the CPU (seeded), indices moved to the model's device; diagnostics
-    stay there until the epoch ends (one transfer per epoch). ``max_batches`` stops early
-    (benchmarks only).
+    stay there until the epoch ends (one transfer per epoch). ``hooks`` may end the epoch
+    early (benchmarks).
     """
     gen = epoch_generator(cfg, epoch)
     model.train()
     data = data or TrainData.of(task, device_of(model), cfg.mask_same_text)
-    batches = epoch_batches(task, cfg, gen)[:max_batches]
+    batches = epoch_batches(task, cfg, gen)[:hooks.stop_after_batches]
     rows = []
     for b, caps in enumerate(batches):
         caps = caps.to(data.feats.device)
@@ -173,15 +236,13 @@ def train_epoch(model, opt, task: Task, cfg: Config, epoch: int,
     return stats, per_batch[:, 1] - per_batch[:, 2]
 
 
-def update_plateau(state: dict, gaps: np.ndarray) -> dict:
-    """Track the plateau over optimizer steps (rule: :data:`PLATEAU_GAP`, :data:`PLATEAU_WINDOW`).
-
-    ``state`` carries ``step`` (optimizer steps so far), ``recent`` (the last window of batch
-    gaps) and ``escape_step`` (the step at which the run left the plateau; None while on it).
-    Returns this epoch's plateau fields for the log.
+def update_plateau(state: TrainState, gaps: np.ndarray) -> dict:
+    """Track the plateau over optimizer steps (rule: :data:`PLATEAU_GAP`, :data:`PLATEAU_WINDOW`):
+    advance ``state``'s ``step``, ``recent`` and ``escape_step`` over this epoch's batch
+    ``gaps``. Returns this epoch's plateau fields for the log.
     """
-    recent = list(state.get("recent", []))
-    step, escape = state.get("step", 0), state.get("escape_step")
+    recent = list(state.recent)
+    step, escape = state.step, state.escape_step
     for g in gaps:
         step += 1
         recent = (recent + [float(g)])[-PLATEAU_WINDOW:]
@@ -190,7 +251,7 @@ def update_plateau(state: dict, gaps: np.ndarray) -> dict:
             escape = step
         elif not off and len(recent) == PLATEAU_WINDOW:
             escape = None  # back on the plateau: a later escape counts
-    state.update(step=step, recent=recent, escape_step=escape)
+    state.step, state.recent, state.escape_step = step, recent, escape
     return {"step": step, "on_plateau": escape is None, "escape_step": escape}
 
 
@@ -213,13 +274,12 @@ def _progress(total, desc):
 
 
 def train(cfg: Config, out: Path, task: Task | None = None, resume: bool = True,
-          stop_after: int | None = None, checkpoint_seconds: float = CHECKPOINT_SECONDS,
-          epoch_lines: bool = False) -> tuple[DualEncoder, dict]:
+          epoch_lines: bool = False, hooks: Hooks = NO_HOOKS) -> tuple[DualEncoder, TrainState]:
     """Train (or resume) one arm into ``out``; returns (best model, training state).
 
-    ``stop_after`` ends the run after that many epochs (to test resuming). A checkpoint is
-    written after the last epoch and whenever ``checkpoint_seconds`` have passed since the
-    previous one (0: every epoch). Neither changes any result.
+    A checkpoint is written after the last epoch, every :data:`CHECKPOINT_EPOCHS` epochs and
+    whenever :data:`CHECKPOINT_SECONDS` have passed since the previous one. ``hooks`` (tests
+    and benchmarks) may end the run or its epochs early; none changes any result.
     """
     out.mkdir(parents=True, exist_ok=True)
     device = seed_everything(cfg)
@@ -229,55 +289,54 @@ def train(cfg: Config, out: Path, task: Task | None = None, resume: bool = True,
     data = TrainData.of(task, device, cfg.mask_same_text)
     opt = make_optimizer(model, cfg)
     ckpt_path = out / "checkpoint.pt"
-    state = {"epoch": 0, "best_epoch": 0, "best_score": -1.0, "best_model": None, "log": []}
+    state = TrainState()
     if resume and ckpt_path.exists():
         saved = load_checkpoint(ckpt_path)
-        if not can_continue(saved["config"], saved["state"]["epoch"], cfg):
+        state = TrainState.from_dict(saved["state"])
+        if not can_continue(saved["config"], state.epoch, cfg):
             raise ReproError(f"{ckpt_path}: checkpoint of another config; use --fresh or "
                              "another --out")
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
-        state = saved["state"]
-        if state["epoch"] < cfg.epochs:
-            print(f"{out}: resuming from the checkpoint of epoch {state['epoch']} of "
+        if state.epoch < cfg.epochs:
+            print(f"{out}: resuming from the checkpoint of epoch {state.epoch} of "
                   f"{cfg.epochs}", file=sys.stderr)
     atomic_write_bytes(out / "config.json", cfg.to_json().encode())
     # The log restarts from the checkpoint: epochs run after it (before a crash) are redone.
-    _write_log(out / "log.jsonl", state["log"])
+    _write_log(out / "log.jsonl", state.log)
     bar = _progress(cfg.epochs, cfg.arm)
-    bar.update(state["epoch"])
+    bar.update(state.epoch)
     t_saved = time.perf_counter()
-    while state["epoch"] < cfg.epochs:
-        if stop_after is not None and state["epoch"] >= stop_after:
-            break
+    while state.epoch < cfg.epochs and not hooks.stops_after(state.epoch):
         t0 = time.perf_counter()
-        epoch = state["epoch"] + 1
-        stats, gaps = train_epoch(model, opt, task, cfg, epoch, data)
+        epoch = state.epoch + 1
+        stats, gaps = train_epoch(model, opt, task, cfg, epoch, data, hooks)
         stats.update(update_plateau(state, gaps))
         val = validate(model, task)
         stats.update(text_diagnostics(model, task.val_groups))
         stats.update(epoch=epoch, val_rsum=val["rsum"], val_t2i_R1=val["t2i_R@1"],
                      seconds=round(time.perf_counter() - t0, 3))
-        state["log"].append(stats)
-        if val["rsum"] > state["best_score"]:
-            state.update(best_epoch=epoch, best_score=val["rsum"], best_model=_cpu_state(model))
-        state["epoch"] = epoch
-        last = epoch == cfg.epochs or (stop_after is not None and epoch >= stop_after)
+        state.log.append(stats)
+        if val["rsum"] > state.best_score:
+            state.best_epoch, state.best_score = epoch, val["rsum"]
+            state.best_model = _cpu_state(model)
+        state.epoch = epoch
+        last = epoch == cfg.epochs or hooks.stops_after(epoch)
         if (last or epoch % CHECKPOINT_EPOCHS == 0
-                or time.perf_counter() - t_saved >= checkpoint_seconds):
+                or time.perf_counter() - t_saved >= CHECKPOINT_SECONDS):
             atomic_write_bytes(ckpt_path, _state_bytes({
                 "config": cfg.to_json(), "model": _cpu_state(model),
-                "optimizer": opt.state_dict(), "state": state}))
+                "optimizer": opt.state_dict(), "state": state.to_dict()}))
             t_saved = time.perf_counter()
-        _write_log(out / "log.jsonl", state["log"])
+        _write_log(out / "log.jsonl", state.log)
         bar.update(1)
         if epoch_lines:
             print(f"{cfg.arm} epoch {epoch}/{cfg.epochs}: loss {stats['loss']:.4f}, English "
                   f"validation R@1 {val['t2i_R@1']:.1f} (best so far: epoch "
-                  f"{state['best_epoch']})", file=sys.stderr, flush=True)
+                  f"{state.best_epoch})", file=sys.stderr, flush=True)
     bar.close()
     best = DualEncoder(cfg, task.text_dim, task.image_feat_dim).to(device)
-    best.load_state_dict(state["best_model"] or model.state_dict())
+    best.load_state_dict(state.best_model or model.state_dict())
     return best, state
 
 
@@ -333,7 +392,7 @@ def train_and_evaluate(cfg: Config, out: Path, resume: bool = True,
     result = evaluate(model, task, cfg, state)
     atomic_write_bytes(out / "best_model.pt", _state_bytes(model.state_dict()))
     result.write(out / "metrics.json")
-    timing = {"train_seconds": round(sum(e["seconds"] for e in state["log"]), 3),
+    timing = {"train_seconds": round(sum(e["seconds"] for e in state.log), 3),
               "wall_seconds_this_call": round(time.perf_counter() - t0, 3)}
     atomic_write_bytes(out / "timing.json", json.dumps(timing, indent=1).encode())
     return result
@@ -353,9 +412,9 @@ def evaluate_run(out: Path, log=print, write: bool = False) -> RunResult:
     device = seed_everything(cfg)
     task = build_task(cfg)
     saved = load_checkpoint(ckpt_path)
-    state = saved["state"]
+    state = TrainState.from_dict(saved["state"])
     model = DualEncoder(cfg, task.text_dim, task.image_feat_dim).to(device)
-    model.load_state_dict(state["best_model"] or saved["model"])
+    model.load_state_dict(state.best_model or saved["model"])
     result = evaluate(model, task, cfg, state)
     metrics_path = out / "metrics.json"
     before = metrics_path.read_bytes() if metrics_path.is_file() else None
