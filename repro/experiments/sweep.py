@@ -104,9 +104,9 @@ def sweep_job(sets: list[str], seed: int, profile: str, env: dict) -> dict:
     task = task_of(cfg, env)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as d:
-        model, state = train(cfg, Path(d), task, resume=False, checkpoint_seconds=1e9)
-    return {"best": max(e["val_rsum"] for e in state["log"]),
-            "escape": state.get("escape_step"), "seconds": time.perf_counter() - t0,
+        model, state = train(cfg, Path(d), task, resume=False)
+    return {"best": max(e["val_rsum"] for e in state.log),
+            "escape": state.escape_step, "seconds": time.perf_counter() - t0,
             "per_item": validation_item_scores(model, task).round(4).tolist()}
 
 
@@ -170,11 +170,11 @@ def trainer_digest(task=None) -> str:
     for sets in DIGEST_RUNS:
         cfg = make_config("mini", [*DIGEST_TASK, *sets], seed=0)
         with tempfile.TemporaryDirectory() as d:
-            model, state = train(cfg, Path(d), task, resume=False, checkpoint_seconds=1e9)
+            model, state = train(cfg, Path(d), task, resume=False)
         for name, tensor in model.state_dict().items():
             h.update(name.encode())
             h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-        log = [{k: v for k, v in e.items() if k != "seconds"} for e in state["log"]]
+        log = [{k: v for k, v in e.items() if k != "seconds"} for e in state.log]
         h.update(json.dumps(log, sort_keys=True).encode())
     return h.hexdigest()
 
