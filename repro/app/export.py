@@ -19,7 +19,7 @@ from repro.core.fileio import atomic_write_bytes
 from repro.model.encoder import DualEncoder
 from repro.towers.backbones import weights_id
 from repro.training.results import RunResult
-from repro.training.tasks import build_task, tower_meta
+from repro.training.tasks import build_task, english_mean, tower_meta
 
 HEADS = "heads.safetensors"
 META = "model.json"
@@ -96,8 +96,7 @@ def _text_mean(cfg: Config) -> torch.Tensor | None:
     through the feature cache; None when the config does not centre)."""
     if cfg.text_preprocess != "center_en":
         return None
-    raw = build_task(_uncentred(cfg), with_xtd10=False)
-    return raw.train_text.feats.mean(dim=0, keepdim=True)
+    return english_mean(build_task(_uncentred(cfg), with_xtd10=False))
 
 
 def _uncentred(cfg: Config) -> Config:

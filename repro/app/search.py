@@ -20,7 +20,7 @@ from repro.data import emoji
 from repro.data.paper import CLDR_CODE, LANGS
 from repro.towers.backbones import load_rgb
 from repro.training.evaluation import embed_images, embed_texts
-from repro.training.tasks import image_features, text_features_of
+from repro.training.tasks import center_features, image_features, text_features_of
 
 #: Codes a user may type for a language of :data:`repro.data.paper.LANGS` (ISO 639-1 for Japanese).
 LANG_ALIASES = {cldr: ours for ours, cldr in CLDR_CODE.items()}  # ja -> jp
@@ -43,7 +43,7 @@ def embed_queries(m: Loaded, texts: list[str], lang: str, cache: bool = False) -
         raise ReproError("query: empty text; give a non-empty query")
     feats = text_features_of(m.cfg, texts, lang, cache)
     if m.text_mean is not None:
-        feats = torch.nn.functional.normalize(feats - m.text_mean, dim=1)
+        feats = center_features(feats, m.text_mean)
     return embed_texts(m.model, feats)
 
 

@@ -132,10 +132,6 @@ def not_run_notes(grid) -> list[str]:
     return [f"{t}: not run: {why}" for t, why in grid.not_run.items()]
 
 
-def lang_values(runs, lang, key, section="retrieval"):
-    return [getattr(r, section)[lang][key] for r in runs]
-
-
 def lang_mean(runs, langs, key):
     """Per seed, the mean over ``langs``; returns the per-seed list."""
     return [float(np.mean([r.retrieval[l][key] for l in langs])) for r in runs]

@@ -13,7 +13,7 @@ from repro.data.paper import LANGS
 from repro.design import (ARMS, COMPARISONS, MATCHED_LRS, lr_label, matched_pair,
                           settings_label, tower_plan)
 from repro.report.common import (NON_EN, PUBLISHED_R10, Difference, arm_notes, data_line,
-                                 lang_mean, lang_values, not_run_notes, paired, plateau_mark,
+                                 lang_mean, not_run_notes, paired, plateau_mark,
                                  plateau_note)
 from repro.report.table import Table, mean_std
 from repro.report.towerstudy import tower_notes
@@ -37,34 +37,35 @@ def left_out_notes(grid, *arms) -> list[str]:
     return notes
 
 
-def _m3_header(grid, metrics) -> list[str]:
-    """["language", "<tower> M3[†k/n] <metric>" for each tower that ran M3 and metric]."""
-    header = ["language"]
-    for tower in towers_with(grid, "M3"):
-        m3 = "M3" + plateau_mark(grid.runs(tower, "M3"))
-        header += [f"{tower} {m3} {m}" for m in metrics]
-    return header
+def _m3_table(grid, name: str, title: str, caption: str, towers: list[str], section: str,
+              metrics: dict) -> Table:
+    """Tables 1 and 3: per language and the mean over all 11, M3's mean ± std over seeds of
+    each metric (label -> key of the run's ``section``) on every tower of ``towers``."""
+    header = ["language"] + [f"{tower} M3{plateau_mark(grid.runs(tower, 'M3'))} {m}"
+                             for tower in towers for m in metrics]
+    t = Table(name, title, data_line(grid) + caption, header)
+    for lang in LANGS + ("mean",):
+        langs = LANGS if lang == "mean" else (lang,)
+        row = [lang]
+        for tower in towers:
+            runs = grid.runs(tower, "M3")
+            row += [mean_std([float(np.mean([getattr(r, section)[l][key] for l in langs]))
+                              for r in runs]) for key in metrics.values()]
+        t.add(row)
+    t.notes.append(plateau_note(grid))
+    t.notes += left_out_notes(grid, "M3")
+    return t
 
 
 def table1(grid) -> Table:
-    header = _m3_header(grid, ("R@1", "R@5", "R@10"))
-    t = Table("table1_main", "Table 1: zero-shot text-to-image retrieval (M3)",
-              data_line(grid) + " Text-to-image recall (%) per language, mean ± std over seeds; "
-              "training saw English only.", header)
-    for lang in LANGS + ("mean",):
-        row = [lang]
-        for tower in towers_with(grid, "M3"):
-            runs = grid.runs(tower, "M3")
-            for k in (1, 5, 10):
-                key = f"t2i_R@{k}"
-                vals = lang_mean(runs, LANGS, key) if lang == "mean" else lang_values(runs, lang, key)
-                row.append(mean_std(vals))
-        t.add(row)
-    t.notes.append("M3 at its own settings, chosen on English validation: " + "; ".join(
-        f"{tower} {settings_label(grid.config(tower, 'M3'))}"
-        for tower in towers_with(grid, "M3")) + " (the paper's λ is 1: Table 2).")
-    t.notes.append(plateau_note(grid))
-    t.notes += left_out_notes(grid, "M3")
+    towers = towers_with(grid, "M3")
+    t = _m3_table(grid, "table1_main", "Table 1: zero-shot text-to-image retrieval (M3)",
+                  " Text-to-image recall (%) per language, mean ± std over seeds; training saw "
+                  "English only.", towers, "retrieval",
+                  {f"R@{k}": f"t2i_R@{k}" for k in (1, 5, 10)})
+    t.notes.insert(0, "M3 at its own settings, chosen on English validation: " + "; ".join(
+        f"{tower} {settings_label(grid.config(tower, 'M3'))}" for tower in towers)
+        + " (the paper's λ is 1: Table 2).")
     return t
 
 
@@ -169,29 +170,14 @@ def table2b(grid) -> list[Table]:
 
 
 def table3(grid) -> Table:
-    header = ["language"] + [f"{tower} M3{plateau_mark(grid.runs(tower, 'M3'))} {m}"
-                             for tower in _tagged(grid) for m in ("P@1", "P@5", "mAP")]
-    t = Table("table3_tagging", "Table 3: zero-shot image tagging (M3)",
-              data_line(grid) + " Each test image ranks the whole keyword vocabulary of the "
-              "language (CLDR keywords); its own keywords are the ground truth. Percent, mean ± std "
-              "over seeds. Only English text was seen in training.", header)
-    for lang in LANGS + ("mean",):
-        row = [lang]
-        for tower in _tagged(grid):
-            runs = grid.runs(tower, "M3")
-            for key in ("P@1", "P@5", "mAP"):
-                if lang == "mean":
-                    vals = [float(np.mean([r.tagging[l][key] for l in LANGS])) for r in runs]
-                else:
-                    vals = [r.tagging[lang][key] for r in runs]
-                row.append(mean_std(vals))
-        t.add(row)
-    for tower in grid.towers_run:
-        runs = grid.runs(tower, "M3")
-        if runs and not runs[0].tagging:
-            t.notes += [n for n in runs[0].notes if n.startswith("tagging")]
-    t.notes.append(plateau_note(grid))
-    t.notes += left_out_notes(grid, "M3")
+    t = _m3_table(grid, "table3_tagging", "Table 3: zero-shot image tagging (M3)",
+                  " Each test image ranks the whole keyword vocabulary of the language (CLDR "
+                  "keywords); its own keywords are the ground truth. Percent, mean ± std over "
+                  "seeds. Only English text was seen in training.", _tagged(grid), "tagging",
+                  {k: k for k in ("P@1", "P@5", "mAP")})
+    untagged = [grid.runs(tower, "M3")[0] for tower in towers_with(grid, "M3")
+                if tower not in _tagged(grid)]
+    t.notes[:0] = [n for r in untagged for n in r.notes if n.startswith("tagging")]
     return t
 
 

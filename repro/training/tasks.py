@@ -165,15 +165,25 @@ def text_features_of(cfg, texts: list[str], lang: str, cache: bool = True) -> to
     return torch.from_numpy(enc._compute(texts))  # the cache's own chunked computation
 
 
+def english_mean(task: Task) -> torch.Tensor:
+    """center_en's vector: the mean tower feature of the English training captions, (1, dim)."""
+    return task.train_text.feats.mean(dim=0, keepdim=True)
+
+
+def center_features(feats: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+    """center_en applied to tower features (n, dim): minus ``mean``, L2-renormalised."""
+    return torch.nn.functional.normalize(feats - mean, dim=1)
+
+
 def center_on_english(task: Task) -> Task:
     """``text_preprocess=center_en``: every text feature of ``task`` minus the mean feature of
     the English training captions, L2-renormalised (a label-free repair of an anisotropic
     tower, whose unrelated texts sit at a high cosine). The same vector is subtracted in every
     language: this is not language centering (:mod:`repro.towers.controlled`)."""
-    mean = task.train_text.feats.mean(dim=0, keepdim=True)
+    mean = english_mean(task)
 
     def center(ts: TextSet) -> TextSet:
-        return dataclasses.replace(ts, feats=torch.nn.functional.normalize(ts.feats - mean, dim=1))
+        return dataclasses.replace(ts, feats=center_features(ts.feats, mean))
 
     return dataclasses.replace(
         task, train_text=center(task.train_text), val_text=center(task.val_text),
