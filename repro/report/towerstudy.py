@@ -21,7 +21,7 @@ from repro.report.common import NON_EN, Difference, data_line, lang_mean
 from repro.report.figures import load_model
 from repro.towers.text import text_tower
 from repro.report.table import Table, mean_std
-from repro.scoring import metrics as M
+from repro.scoring import metrics
 from repro.scoring.stats import paired_summary
 from repro.towers import controlled
 from repro.training.evaluation import embed_images, embed_texts
@@ -68,14 +68,14 @@ def alignment_r1(feats: dict) -> float:
     """Mean over non-English languages of caption-to-English R@1 (%) of tower features."""
     norm = {l: torch.nn.functional.normalize(x, dim=-1).numpy() for l, x in feats.items()}
     n = norm["en"].shape[0]
-    return float(np.mean([100 * np.mean(M.ranks(norm[l] @ norm["en"].T, np.arange(n)) <= 1)
+    return float(np.mean([100 * np.mean(metrics.ranks(norm[l] @ norm["en"].T, np.arange(n)) <= 1)
                           for l in NON_EN if l in norm]))
 
 
 def zero_shot(model, img: np.ndarray, task, feats: dict) -> dict:
     """Non-English mean t2i R@1 and R@10 (%) of one model on changed features (``img``: the
     model's embeddings of the task's test images, (n_images, embed_dim))."""
-    reports = {l: M.retrieval_report(embed_texts(model, feats[l]) @ img.T, task.test_text[l].item)
+    reports = {l: metrics.retrieval_report(embed_texts(model, feats[l]) @ img.T, task.test_text[l].item)
                for l in NON_EN if l in feats}
     return {k: float(np.mean([r[f"t2i_{k}"] for r in reports.values()])) for k in ("R@1", "R@10")}
 

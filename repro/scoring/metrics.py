@@ -8,15 +8,14 @@ Conventions (method.md section 6):
   positive ``p``: ``rank = 1 + #{j : S[j] > S[p]} + #{j < p : S[j] == S[p]}``.
 * Ranks are computed by counting, a chunk of query rows at a time; no row is ever sorted.
 * Recalls and precisions are percentages; ranks are 1-based floats.
-* Usable on its own with precomputed score matrices or embeddings.
+* Usable on its own with precomputed score matrices.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ranks", "retrieval_report", "retrieval_report_from_embeddings", "tagging_report",
-           "cluster_stats"]
+__all__ = ["ranks", "retrieval_report", "tagging_report", "cluster_stats"]
 
 #: Elements of a score block processed at once (about 16 MB of float32): the block and its
 #: boolean temporaries stay small whatever the number of queries.
@@ -25,25 +24,25 @@ _BLOCK_ELEMENTS = 1 << 22
 
 # ----------------------------------------------------------------------------- validation
 
-def _as_scores(scores, name: str = "scores") -> np.ndarray:
+def _as_scores(scores) -> np.ndarray:
     """Return ``scores`` as a finite 2-D float array, or raise ValueError."""
     arr = np.asarray(scores)
     if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D matrix, got shape {arr.shape}")
+        raise ValueError(f"scores must be a 2-D matrix, got shape {arr.shape}")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} must be non-empty, got shape {arr.shape}")
+        raise ValueError(f"scores must be non-empty, got shape {arr.shape}")
     if arr.dtype.itemsize < 4 and (np.issubdtype(arr.dtype, np.floating)
                                    or arr.dtype.name == "bfloat16"):
-        # float16 / bfloat16 (e.g. ml_dtypes): widened exactly to float32, so that products and
-        # sums run, and rounding bands are sized, in float32 (a float16 band is about 1.0)
+        # float16 / bfloat16 (e.g. ml_dtypes, not a NumPy floating type): widened exactly to
+        # float32, which changes no order and no tie, so the rest sees float32 or float64 only
         arr = arr.astype(np.float32)
     elif not np.issubdtype(arr.dtype, np.floating):
         if not np.issubdtype(arr.dtype, np.integer):
-            raise ValueError(f"{name} must be numeric, got dtype {arr.dtype}")
+            raise ValueError(f"scores must be numeric, got dtype {arr.dtype}")
         arr = arr.astype(np.float64)
     if not np.isfinite(arr).all():
         bad = int((~np.isfinite(arr)).sum())
-        raise ValueError(f"{name} contains {bad} NaN or inf value(s)")
+        raise ValueError(f"scores contains {bad} NaN or inf value(s)")
     return arr
 
 
@@ -227,104 +226,6 @@ def retrieval_report(scores, image_of_caption, ks=(1, 5, 10)) -> dict:
     scores_t = scores.T
     i2t = _ranks_of_best(scores_t, _best_positive(scores_t, caps))
     return _report(t2i, i2t, ks)
-
-
-def _dot_error_bound(text_emb: np.ndarray, image_emb: np.ndarray) -> np.ndarray:
-    """Per-image bound on the difference of two float computations of any caption score.
-
-    For a d-dimensional dot product in precision u, any summation order errs by at most
-    ``d * u * |t| |v|`` (first order); two such computations differ by at most twice that.
-    A factor of 4 leaves room for the second-order terms. Shape (n_images,).
-    """
-    d = text_emb.shape[1]
-    u = np.finfo(np.result_type(text_emb, image_emb)).eps / 2
-    t_max = float(np.sqrt((text_emb.astype(np.float64) ** 2).sum(1).max()))
-    v_norm = np.sqrt((image_emb.astype(np.float64) ** 2).sum(1))
-    return 4.0 * d * u * t_max * v_norm + np.finfo(np.float64).tiny
-
-
-def retrieval_report_from_embeddings(text_emb, image_emb, image_of_caption, ks=(1, 5, 10)) -> dict:
-    """The report of :func:`retrieval_report` for ``scores = text_emb @ image_emb.T``.
-
-    The score matrix is computed once, a chunk of caption rows at a time, and never held
-    whole: memory stays O(chunk x n_images) whatever the number of captions.
-
-    Text-to-image ranks are exact within each row chunk. For image-to-text, each image's
-    count of captions above its best positive is accumulated over chunks against a cheap
-    estimate of that positive's score; the few scores inside the rounding band of the
-    estimate are kept and compared exactly once all chunks are seen. The result is the
-    report of the score matrix as the chunks computed it.
-
-    Half-precision inputs (float16, bfloat16) are widened exactly to float32 first: the
-    scores are then the float32 dot products of the given half-precision vectors, and the
-    memory promise holds as for float32 (the band stays ~1e-5, not ~1).
-
-    Args:
-        text_emb: (n_captions, d) float array (float16/bfloat16/float32/float64).
-        image_emb: (n_images, d) float array.
-        image_of_caption: (n_captions,) int array, as in :func:`retrieval_report`.
-        ks: recall cut-offs.
-    """
-    ks = _check_ks(ks)
-    text_emb = _as_scores(text_emb, "text_emb")
-    image_emb = _as_scores(image_emb, "image_emb")
-    if text_emb.shape[1] != image_emb.shape[1]:
-        raise ValueError(f"text_emb has shape {text_emb.shape} and image_emb has shape "
-                         f"{image_emb.shape}: embedding widths differ")
-    n_captions, n_images = text_emb.shape[0], image_emb.shape[0]
-    g = _check_image_of_caption(image_of_caption, n_captions, n_images)
-
-    # Estimate of each image's best positive score, and the band that holds its exact value.
-    estimate = np.full(n_images, -np.inf)
-    pos_scores = np.einsum("cd,cd->c", text_emb, image_emb[g], dtype=np.float64)
-    np.maximum.at(estimate, g, pos_scores)
-    band = _dot_error_bound(text_emb, image_emb)
-    lo, hi = estimate - band, estimate + band
-
-    t2i = np.empty(n_captions, dtype=np.int64)
-    above = np.zeros(n_images, dtype=np.int64)
-    kept_rows, kept_cols, kept_vals = [], [], []
-    step = _rows_per_chunk(n_images)
-    lo_blk, hi_blk = lo[None, :], hi[None, :]
-    for start in range(0, n_captions, step):
-        stop = min(start + step, n_captions)
-        block = text_emb[start:stop] @ image_emb.T
-        t2i[start:stop] = _count_ranks(block, g[start:stop])
-        over = block > hi_blk
-        above += np.count_nonzero(over, axis=0)
-        # In band: >= lo and not > hi (bool ">" is "and not"); flatnonzero is an order of
-        # magnitude faster than a 2-D nonzero here.
-        flat = np.flatnonzero(np.greater_equal(block, lo_blk) > over)
-        r, c = np.divmod(flat, n_images)
-        kept_rows.append(r + start)
-        kept_cols.append(c)
-        kept_vals.append(block.ravel()[flat])
-
-    i2t = above + 1 + _resolve_band(
-        np.concatenate(kept_rows), np.concatenate(kept_cols), np.concatenate(kept_vals),
-        g, n_images,
-    )
-    return _report(t2i, i2t, ks)
-
-
-def _resolve_band(rows, cols, vals, image_of_caption, n_images) -> np.ndarray:
-    """Exact count, per image, of in-band captions ranked before the image's best positive.
-
-    Args:
-        rows, cols, vals: the in-band entries (caption, image, score) of the score matrix.
-            The best positive of every image is among them.
-    Returns:
-        int64 array of shape (n_images,).
-    """
-    is_pos = image_of_caption[rows] == cols
-    pos_vals = np.where(is_pos, vals, -np.inf)
-    top = np.full(n_images, -np.inf)
-    np.maximum.at(top, cols, pos_vals)
-    at_top = is_pos & (vals == top[cols])
-    best = np.full(n_images, np.iinfo(np.int64).max)
-    np.minimum.at(best, cols[at_top], rows[at_top])
-    before = (vals > top[cols]) | ((vals == top[cols]) & (rows < best[cols]))
-    return np.bincount(cols[before], minlength=n_images).astype(np.int64)
 
 
 def tagging_report(scores, tags_of_image, ks=(1, 5, 10)) -> dict:

@@ -14,7 +14,7 @@ from repro.config import METRICS_VERSION, Config
 from repro.core import numerics
 from repro.data.paper import LANGS
 from repro.model.encoder import DualEncoder
-from repro.scoring import metrics as M
+from repro.scoring import metrics
 from repro.training.results import RunResult
 from repro.training.tasks import Task, assert_english
 
@@ -49,7 +49,7 @@ def validate(model: DualEncoder, task: Task) -> dict:
     """English validation report (model selection only ever sees this)."""
     assert_english(task.val_text, "model selection")
     img, txt = embed_images(model, task.val_images), embed_texts(model, task.val_text.feats)
-    return M.retrieval_report(txt @ img.T, task.val_text.item)
+    return metrics.retrieval_report(txt @ img.T, task.val_text.item)
 
 
 def validation_item_scores(model: DualEncoder, task: Task, ks=(1, 5, 10)) -> np.ndarray:
@@ -62,8 +62,8 @@ def validation_item_scores(model: DualEncoder, task: Task, ks=(1, 5, 10)) -> np.
     img, txt = embed_images(model, task.val_images), embed_texts(model, task.val_text.feats)
     item = np.asarray(task.val_text.item)
     n = img.shape[0]
-    t2i = M.ranks(txt @ img.T, item)
-    i2t = M.ranks(img @ txt.T, [np.flatnonzero(item == i) for i in range(n)])
+    t2i = metrics.ranks(txt @ img.T, item)
+    i2t = metrics.ranks(img @ txt.T, [np.flatnonzero(item == i) for i in range(n)])
     hits_t2i = sum((t2i <= k).astype(float) for k in ks)
     per_image_t2i = np.bincount(item, weights=hits_t2i, minlength=n) / np.bincount(item, minlength=n)
     return 100.0 * (sum((i2t <= k).astype(float) for k in ks) + per_image_t2i)
@@ -102,8 +102,8 @@ def _alignment(text_sets: dict, head: dict) -> dict:
     raw = {l: torch.nn.functional.normalize(s.feats, dim=-1).numpy() for l, s in text_sets.items()}
     n = raw["en"].shape[0]
     for lang in text_sets:
-        r_raw = M.ranks(raw[lang] @ raw["en"].T, np.arange(n))
-        r_head = M.ranks(head[lang] @ head["en"].T, np.arange(n))
+        r_raw = metrics.ranks(raw[lang] @ raw["en"].T, np.arange(n))
+        r_head = metrics.ranks(head[lang] @ head["en"].T, np.arange(n))
         out[lang] = {f"{name}_R@{k}": float(100 * np.mean(r <= k))
                      for name, r in (("raw", r_raw), ("head", r_head)) for k in (1, 10)}
     return out
@@ -116,9 +116,9 @@ def evaluate(model: DualEncoder, task: Task, cfg: Config, state: TrainState) -> 
     txt = {lang: embed_texts(model, ts.feats) for lang, ts in task.test_text.items()}
     retrieval, tagging = {}, {}
     for lang, ts in task.test_text.items():
-        retrieval[lang] = M.retrieval_report(txt[lang] @ img.T, ts.item)
+        retrieval[lang] = metrics.retrieval_report(txt[lang] @ img.T, ts.item)
     for lang, (vocab, tag_lists) in task.tags.items():
-        tagging[lang] = M.tagging_report(img @ embed_texts(model, vocab.feats).T, tag_lists)
+        tagging[lang] = metrics.tagging_report(img @ embed_texts(model, vocab.feats).T, tag_lists)
     notes = list(task.notes)
     if cfg.loss == "patr" and cfg.lambda_tt and not model.has_trainable_text_side():
         notes.append("M3 text term has no trainable parameters with text_head=none: its "
@@ -137,7 +137,7 @@ def evaluate(model: DualEncoder, task: Task, cfg: Config, state: TrainState) -> 
         "last_epochs": [{k: v for k, v in e.items() if k != "seconds"} for e in log[-3:]],
         "retrieval": retrieval, "tagging": tagging,
         "alignment_test": _alignment(task.test_text, txt),
-        "text_clusters": M.cluster_stats(txt, _text_ids(task.test_text)),
+        "text_clusters": metrics.cluster_stats(txt, _text_ids(task.test_text)),
         "alignment_xtd10": _alignment(task.xtd10_text, {l: embed_texts(model, ts.feats)
                                                         for l, ts in task.xtd10_text.items()}),
         "notes": notes, "data_sha256": task.data_sha256, "numerics": numerics.record(),
