@@ -5,7 +5,6 @@ text alignment, text clusters) that becomes ``metrics.json``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -16,10 +15,9 @@ from repro.data.paper import LANGS
 from repro.model.encoder import DualEncoder
 from repro.scoring import metrics
 from repro.training.results import RunResult
+from repro.training.state import TrainState
 from repro.training.tasks import Task, assert_english
 
-if TYPE_CHECKING:  # the trainer imports this module
-    from repro.training.trainer import TrainState
 
 
 @torch.no_grad()

@@ -22,7 +22,7 @@ import json
 import random
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +37,7 @@ from repro.model.encoder import DualEncoder
 from repro.model.losses import LOSSES, compute_loss
 from repro.training.evaluation import device_of, evaluate, text_diagnostics, validate
 from repro.training.results import RunResult
+from repro.training.state import TrainState
 from repro.training.tasks import Task, assert_english, build_task
 
 #: A mid-run checkpoint at least every CHECKPOINT_EPOCHS epochs and whenever CHECKPOINT_SECONDS
@@ -47,43 +48,6 @@ from repro.training.tasks import Task, assert_english, build_task
 #: CHECKPOINT_SECONDS to 0 (monkeypatch), read when each epoch ends.
 CHECKPOINT_EPOCHS = 10
 CHECKPOINT_SECONDS = 60.0
-
-
-@dataclass
-class TrainState:
-    """Where a run stands after its last finished epoch: what :func:`train` returns, and what
-    ``checkpoint.pt`` keeps (as the plain dict of :meth:`to_dict`, keys in this order).
-
-    * ``epoch``: epochs finished (0 before the first).
-    * ``best_epoch``: the finished epoch with the highest English-validation R-sum, the one
-      evaluated (0: none yet).
-    * ``best_score``: that epoch's R-sum (R@1 + R@5 + R@10 of both directions, in percent,
-      so 0 to 600; -1.0 before the first epoch).
-    * ``best_model``: that epoch's parameters, a copy on the CPU (None before the first epoch).
-    * ``log``: one dict of statistics per finished epoch, unrounded (``log.jsonl`` rounds them).
-    * ``step``: optimizer steps so far (one per batch).
-    * ``recent``: the gaps cos(t, v+) - cos(t, hardest v-) of the last :data:`PLATEAU_WINDOW`
-      batches, oldest first (the plateau rule's window).
-    * ``escape_step``: the step at which the run left the loss plateau; None while on it.
-    """
-
-    epoch: int = 0
-    best_epoch: int = 0
-    best_score: float = -1.0
-    best_model: dict | None = None
-    log: list = field(default_factory=list)
-    step: int = 0
-    recent: list = field(default_factory=list)
-    escape_step: int | None = None
-
-    def to_dict(self) -> dict:
-        """The checkpoint's form: a dict of the fields (the objects themselves, not copies)."""
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-
-    @classmethod
-    def from_dict(cls, saved: dict) -> TrainState:
-        """A checkpoint's state dict; a key it lacks takes its start value."""
-        return cls(**{f.name: saved[f.name] for f in dataclasses.fields(cls) if f.name in saved})
 
 
 @dataclass(frozen=True)
