@@ -129,3 +129,15 @@ def test_a_registered_tower_loss_and_arm_reach_grid_tables_figures_and_findings(
     findings = (out / "findings.md").read_text()
     assert "- **hash, Gap hinge**: ended on the plateau in" in findings
     assert "- **mbert**: not run (not part of this grid" in findings
+    # only the towers that ran have columns; the others are named once, in a note
+    for name in ("table1_main", "table3_tagging", "table4b_alignment_test_items"):
+        header, *rows = (out / f"{name}.csv").read_text().splitlines()
+        assert header.split(",")[1].startswith("hash M3"), name
+        assert not any(t in header for t in ("muse", "mbert", "e5")), name
+        assert not any("not run" in r for r in rows), name
+        md = (out / f"{name}.md").read_text()
+        for tower in ("mbert", "muse", "e5"):
+            assert md.count(f"- {tower}: not run: not part of this grid") == 1, (name, tower)
+    # Table 2 needs the matched pairs, which this grid did not train: no tower has columns
+    table2 = (out / "table2_ablation.md").read_text()
+    assert "- hash: not in this table: its grid does not run these arms" in table2
