@@ -120,8 +120,10 @@ def cmd_train(args) -> int:
 
 
 def cmd_reproduce(args) -> int:
+    from repro.config import check_seeds
     from repro.experiments.reproduce import reproduce
 
+    check_seeds(args.seeds, "--seeds")  # run_grid checks them too; here before --out
     output_dir(args.out, "--out")
     output_dir(args.runs, "--runs")
     reproduce(profile=args.profile, out=Path(args.out), runs=Path(args.runs), fresh=args.fresh,

@@ -6,6 +6,7 @@ import dataclasses
 import difflib
 import json
 import math
+import numbers
 from dataclasses import dataclass, fields
 
 from repro.core.errors import ReproError
@@ -156,6 +157,31 @@ def check_seed(seed: int) -> None:
     """A seed NumPy, torch and ``random`` all accept, else a one-line error."""
     if not 0 <= seed < 2**32:
         raise ReproError(f"config seed={seed}: must be between 0 and 2**32 - 1")
+
+
+def check_seeds(seeds, option: str = "--seeds") -> tuple[int, ...]:
+    """The seeds of a grid as a tuple, in their order: a non-empty set of integers that
+    :func:`check_seed` accepts, else a one-line error naming ``option``. A seed given twice
+    would pair a run with itself in every paired table (a spread of 0, p = 0, a verdict from
+    one run)."""
+    seeds = tuple(seeds)
+    given = " ".join(map(str, seeds))
+    if not seeds:
+        raise ReproError(f"{option}: no seed given; give one or more distinct seeds (two or "
+                         "more for a spread and paired tests)")
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+            raise ReproError(f"{option} {given}: seed {seed!r} is not an integer")
+        try:
+            check_seed(seed)
+        except ReproError as exc:
+            raise ReproError(f"{option} {given}: {exc}") from None
+    twice = sorted({s for s in seeds if seeds.count(s) > 1})
+    if twice:
+        raise ReproError(f"{option} {given}: seed {', '.join(map(str, twice))} given more than "
+                         "once; the seeds are a set (a run paired with itself has no spread "
+                         "and would give p = 0)")
+    return tuple(int(s) for s in seeds)
 
 
 #: The range of every numeric key: (low, high, what the rule says); a value must be finite and

@@ -178,3 +178,167 @@ def test_an_interrupted_run_says_what_it_kept_and_resumes_to_the_same_bits(tmp_p
     assert third.returncode == 0
     assert f"{out}: a finished run of this config; reusing it" in third.stderr
     assert (out / "metrics.json").read_bytes() == (whole / "metrics.json").read_bytes()
+
+
+def _tree(root: Path) -> dict:
+    """Every path under ``root`` with its bytes (None for a folder): what a command wrote."""
+    return {p: (None if p.is_dir() else p.read_bytes()) for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.parametrize("seeds,why", [
+    (["0", "0"], "--seeds 0 0: seed 0 given more than once; the seeds are a set (a run paired "
+                 "with itself has no spread and would give p = 0)"),
+    (["2", "0", "1", "2", "1"], "--seeds 2 0 1 2 1: seed 1, 2 given more than once;"),
+    (["0", "-1"], "--seeds 0 -1: config seed=-1: must be between 0 and 2**32 - 1"),
+    (["4294967296"], "--seeds 4294967296: config seed=4294967296: must be between 0 and"),
+])
+def test_the_seeds_of_a_grid_are_a_set_checked_before_any_work(seeds, why, tmp_path,
+                                                               monkeypatch, capsys):
+    """``reproduce --seeds 0 0`` would pair a run with itself (std 0, p = 0, a verdict from one
+    run): refused before --out is even looked at, nothing written."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a_file").write_text("x")
+    before = _tree(tmp_path)
+    res = call_main(cli.main, ["reproduce", "--no-notebooks", "--seeds", *seeds,
+                               "--out", "a_file", "--runs", "runs"], capsys)
+    assert res.returncode == 2 and res.stdout == ""
+    [line] = _error_lines(res.stderr)
+    assert line.startswith(f"error: {why}"), line
+    assert _tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("seeds,why", [
+    ((), "--seeds: no seed given; give one or more distinct seeds"),
+    ((3, 3), "--seeds 3 3: seed 3 given more than once"),
+    ((0, -2), "--seeds 0 -2: config seed=-2: must be between"),
+    ((0, 1.5), "--seeds 0 1.5: seed 1.5 is not an integer"),
+])
+def test_run_grid_refuses_bad_seeds_before_any_work(seeds, why, tmp_path):
+    """An empty grid cannot come from the CLI (nargs="+"), but from ``run_grid(seeds=())``."""
+    from repro.experiments.reproduce import run_grid
+
+    said = []
+    with pytest.raises(ReproError) as err:
+        run_grid("mini", tmp_path / "runs", seeds=seeds, towers=("muse",), log=said.append)
+    assert str(err.value).startswith(why), str(err.value)
+    assert said == [] and not any(tmp_path.iterdir())  # nothing said, nothing written
+
+
+def test_one_seed_is_a_grid(tmp_path):
+    from repro.config import check_seeds
+
+    assert check_seeds([7]) == (7,) and check_seeds((2, 0, 1)) == (2, 0, 1)  # order kept
+
+
+def _finished_run(out: Path, metrics: bytes) -> None:
+    """A run folder of ``train``'s default config whose metrics.json holds ``metrics``."""
+    out.mkdir()
+    (out / "config.json").write_text(make_config("mini", seed=0).to_json())
+    (out / "metrics.json").write_bytes(metrics)
+
+
+@pytest.mark.parametrize("metrics,why", [
+    (b'{"metrics_version": 3, "prof', "JSONDecodeError: Unterminated string starting at: "
+                                       "line 1 column 24 (char 23); cut or edited?)"),
+    (b"", "JSONDecodeError: Expecting value: line 1 column 1 (char 0); cut or edited?)"),
+    (b"\xff\xfe{}", "UnicodeDecodeError: "),
+    (b"[1, 2]", "not a run result (a JSON object is expected)"),
+])
+def test_a_cut_metrics_json_in_a_finished_run_is_named(metrics, why, tmp_path, capsys):
+    """``train`` into a folder whose config matches and whose metrics.json is cut: one line
+    naming the file, nothing trained or written (it was a JSONDecodeError traceback)."""
+    out = tmp_path / "run"
+    _finished_run(out, metrics)
+    before = _tree(tmp_path)
+    res = call_main(cli.main, ["train", "--out", str(out)], capsys)
+    assert res.returncode == 2 and res.stdout == ""
+    [line] = _error_lines(res.stderr)
+    reason = why if why.startswith("not a") else f"unreadable run result ({why}"
+    assert line.startswith(f"error: {out / 'metrics.json'}: {reason}"), line
+    assert _tree(tmp_path) == before
+
+
+def test_a_cut_metrics_json_stops_reproduce_before_any_job(tmp_path):
+    """The grid reads every run folder of a phase before it sends any job: a cut
+    metrics.json is a one-line error naming it, and no run starts (the worker's own
+    reuse_or_train refuses it too)."""
+    from repro import design
+    from repro.experiments import reproduce
+    from repro.training.runjob import reuse_or_train
+
+    cfg = make_config("mini", seed=0)
+    unfinished, cut = tmp_path / "unfinished", tmp_path / "cut"
+    _finished_run(cut, b'{"metrics_version": 3, "prof')
+    arm = design.ARMS["PATR"]
+    phase = [(reproduce.RunKey("muse", arm, 0), cfg, unfinished, None),
+             (reproduce.RunKey("muse", arm, 1), cfg, cut, None)]
+
+    class NoPool:
+        def submit(self, *args):
+            raise AssertionError("a job was sent before the cut metrics.json was found")
+
+    grid = reproduce.GridResults("mini", "test", (0, 1))
+    with pytest.raises(ReproError, match=f"^{cut / 'metrics.json'}: unreadable run result "
+                                         r"\(JSONDecodeError: "):
+        reproduce._run_phase(grid, phase, False, NoPool(), print)
+    assert grid.results == {} and not unfinished.exists()
+
+    def train(*args, **kwargs):
+        raise AssertionError("trained over a cut metrics.json")
+
+    with pytest.raises(ReproError, match=f"^{cut / 'metrics.json'}: unreadable run result"):
+        reuse_or_train(cfg, cut, None, train)
+
+
+@pytest.mark.parametrize("argv,why", [
+    (["--vocab", "{tmp}/tags"], "--vocab {tmp}/tags: is a folder, expected a file (one tag a "
+                                "line, UTF-8)"),
+    (["--lang", ",,"], "--lang ,,: no language in it; give one or more codes, comma-separated "
+                       "(e.g. --lang pl,ja), or leave it out for en"),
+    (["--lang", " , "], "--lang  , : no language in it;"),
+    (["--lang", ""], "--lang : no language in it;"),
+    (["--lang", "pl,,xx"], "--lang xx: unknown language; expected one of"),
+    (["--vocab", "{tmp}/long.txt"], "--vocab {tmp}/long.txt: line 2: 1,001 characters, over "
+                                    "the limit of 1,000 (a query is a phrase;"),
+])
+def test_tag_options_are_checked_before_the_model_loads(argv, why, tmp_path, capsys):
+    """``tag --vocab DIR`` was an IsADirectoryError traceback and ``tag --lang ,,`` silently
+    tagged in English: each is a one-line error naming the option, before the model is
+    looked for (the --run folder does not exist) and with nothing written."""
+    (tmp_path / "tags").mkdir()
+    (tmp_path / "long.txt").write_text("kot\n" + "a" * 1001 + "\npies\n", encoding="utf-8")
+    before = _tree(tmp_path)
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    res = call_main(cli.main, ["tag", "--run", str(tmp_path / "no-run"),
+                               str(tmp_path / "img.png"), *argv], capsys)
+    assert res.returncode == 2 and res.stdout == ""
+    [line] = _error_lines(res.stderr)
+    assert line.startswith(f"error: {why.format(tmp=tmp_path)}"), line
+    assert _tree(tmp_path) == before
+
+
+@pytest.mark.parametrize("query,why", [
+    ("x" * 10_000, "query: 10,000 characters, over the limit of 1,000 (a query is a phrase; "
+                   "the text towers read short texts)"),
+    ("un chat " * 126, "query: 1,008 characters, over the limit of 1,000 (a query is a "
+                       "phrase; the text towers read short texts)"),
+    ("  ", "query: empty text; give a non-empty query"),
+])
+def test_a_query_longer_than_the_towers_read_is_refused(query, why, tmp_path, capsys):
+    """A 10,000-character query was embedded silently (mBERT reads 128 tokens of it); now
+    refused with the limit, before the model is looked for."""
+    res = call_main(cli.main, ["search", query, "--run", str(tmp_path / "no-run")], capsys)
+    assert res.returncode == 2 and res.stdout == ""
+    assert _error_lines(res.stderr) == [f"error: {why}"]
+    assert not any(tmp_path.iterdir())
+
+
+def test_the_query_limit_is_inclusive_and_also_guards_the_api():
+    from repro.app import search
+
+    assert search.MAX_QUERY_CHARS == 1000
+    assert search.check_query("ü" * 1000) == "ü" * 1000
+    with pytest.raises(ReproError, match="^query: 1,001 characters, over the limit of 1,000"):
+        search.embed_queries(None, ["kot", "k" * 1001], "pl")  # before the model is used
+    with pytest.raises(ReproError, match="^--lang : unknown language"):
+        search.check_lang("")

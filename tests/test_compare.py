@@ -171,6 +171,18 @@ def test_the_lambda_table_is_tested_with_its_own_3_seeds(copy):
     assert cell.p != pytest.approx(welch_p(m, sd, 5, new, sd, 5), rel=1e-3)
 
 
+def test_a_paired_cell_of_one_seed_is_inconsistent(copy):
+    """A p-value and verdict that claim n = 1 (one replicate has none) fail the folder."""
+    _edit(copy, T2C, ("non-English R@1", "1e-3", BASE), "M3 − PATR n", lambda v: "1")
+    s = compare(COMMITTED, copy)
+    where = f"{T2C} / non-English R@1 / 1e-3 / {BASE} / M3 − PATR"
+    assert not s["ok"]
+    assert f"copy (new): {where}: a p-value and verdict from n 1: fewer than 2 seeds have " \
+           "none (the cell should be n/a)" in s["problems"]
+    assert [(c.row, c.why) for c in s["failed"]] == [
+        (f"non-English R@1 / 1e-3 / {BASE}", "n 5 -> 1: below 2 seeds")]  # no Welch test of it
+
+
 def test_derived_per_seed_values_and_counts(copy):
     name = "table2b_paired_R1_muse.csv"
     _edit(copy, name, ("de",), "InfoNCE − M3 seed 2", lambda v: f"{float(v) + 1:.4f}")

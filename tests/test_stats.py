@@ -21,6 +21,21 @@ def test_t_interval_by_hand():
         stats.t_interval([1.0])
 
 
+@pytest.mark.parametrize("diffs", [[], [1.3], np.array([2.5]), 0.7])
+def test_one_replicate_has_no_p_value_and_no_verdict(diffs):
+    """A paired summary of fewer than 2 differences (one seed, or a seed paired with itself
+    once) is refused by paired_summary itself: no caller can print a p-value or a verdict
+    from one replicate (the tables print "n/a" there)."""
+    assert stats.MIN_PAIRED_N == 2
+    with pytest.raises(ValueError, match=r"^a paired summary needs at least 2 per-seed "
+                                         r"differences \(one per distinct seed\), got [01]: one "
+                                         "replicate has no spread, so no p-value and no verdict$"):
+        stats.paired_summary(diffs)
+    two = stats.paired_summary([1.0, 3.0])  # the smallest summary: n 2, one degree of freedom
+    assert (two.n, two.mean) == (2, 2.0)
+    assert two.p_t == pytest.approx(sps.ttest_1samp([1.0, 3.0], 0).pvalue)
+
+
 def test_sign_flip_p_by_hand():
     # all 3 positive and distinct: only the all-plus and all-minus patterns reach |mean| 2
     assert stats.sign_flip_p([1.0, 2.0, 3.0]) == pytest.approx(2 / 8)

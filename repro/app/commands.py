@@ -52,9 +52,8 @@ def _images(args, m, files=None):
 
 
 def cmd_search(args) -> int:
-    if not args.query.strip():
-        raise ReproError("query: empty text; give a non-empty query")
-    lang = search.check_lang(args.lang) if args.lang else None
+    search.check_query(args.query)
+    lang = search.check_lang(args.lang) if args.lang is not None else None
     if args.k < 1:
         raise ReproError(f"-k {args.k}: must be >= 1")
     _check_sheet(args.sheet)
@@ -73,7 +72,10 @@ def cmd_search(args) -> int:
 
 
 def cmd_tag(args) -> int:
-    langs = [search.check_lang(c) for c in args.lang.split(",") if c.strip()] or ["en"]
+    langs = [search.check_lang(c) for c in args.lang.split(",") if c.strip()]
+    if not langs:
+        raise ReproError(f"--lang {args.lang}: no language in it; give one or more codes, "
+                         "comma-separated (e.g. --lang pl,ja), or leave it out for en")
     if args.k < 1:
         raise ReproError(f"-k {args.k}: must be >= 1")
     _check_sheet(args.sheet)

@@ -26,6 +26,27 @@ from repro.training.tasks import center_features, image_features, text_features_
 LANG_ALIASES = {cldr: ours for ours, cldr in CLDR_CODE.items()}  # ja -> jp
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 
+#: The longest query or tag (characters) that ``search`` and ``tag`` embed. The models were
+#: trained on short texts (emoji names and keywords: at most a few hundred characters; COCO
+#: and XTD10 captions: one sentence), and a text tower reads a bounded input: mBERT its first
+#: :data:`repro.towers.text.MBERT_MAX_LENGTH` tokens (a few hundred characters), dropping the
+#: rest without a word. A longer text is a pasted document, not a query: it is refused rather
+#: than embedded in part or far outside what the model saw.
+MAX_QUERY_CHARS = 1000
+
+
+def check_query(text: str, what: str = "query") -> str:
+    """``text`` if it is a query the towers can embed whole: not blank, at most
+    :data:`MAX_QUERY_CHARS` characters; else a one-line error naming ``what`` (the option,
+    or the file and line it came from)."""
+    if not text.strip():
+        raise ReproError(f"{what}: empty text; give a non-empty query")
+    if len(text) > MAX_QUERY_CHARS:
+        raise ReproError(f"{what}: {len(text):,} characters, over the limit of "
+                         f"{MAX_QUERY_CHARS:,} (a query is a phrase; the text towers read short "
+                         "texts)")
+    return text
+
 
 def check_lang(code: str) -> str:
     """The package's code of language ``code`` (``ja`` -> ``jp``), or a one-line error."""
@@ -39,8 +60,10 @@ def check_lang(code: str) -> str:
 def embed_queries(m: Loaded, texts: list[str], lang: str, cache: bool = False) -> np.ndarray:
     """Text embeddings of ``texts`` in ``lang``, float32 (n, D), L2-normalised: tower features
     (through the feature cache when ``cache``), the model's text preprocessing, its text head."""
-    if not texts or any(not t.strip() for t in texts):
+    if not texts:
         raise ReproError("query: empty text; give a non-empty query")
+    for text in texts:
+        check_query(text)
     feats = text_features_of(m.cfg, texts, lang, cache)
     if m.text_mean is not None:
         feats = center_features(feats, m.text_mean)
@@ -130,13 +153,22 @@ def vocabulary(lang: str, path: Path | None = None) -> list[str]:
     if path is None:
         return emoji.load_emoji().tag_vocabulary(lang)[0]
     path = Path(path)
+    if path.is_dir():
+        raise ReproError(f"--vocab {path}: is a folder, expected a file (one tag a line, UTF-8)")
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ReproError(f"--vocab {path}: no such file") from None
     except UnicodeDecodeError as exc:
         raise ReproError(f"--vocab {path}: not UTF-8 text (byte {exc.start})") from None
-    words = list(dict.fromkeys(w.strip() for w in text.splitlines() if w.strip()))
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise ReproError(f"--vocab {path}: unreadable ({why})") from None
+    lines = text.splitlines()
+    for number, line in enumerate(lines, 1):
+        if len(line.strip()) > MAX_QUERY_CHARS:
+            check_query(line.strip(), f"--vocab {path}: line {number}")
+    words = list(dict.fromkeys(w.strip() for w in lines if w.strip()))
     if not words:
         raise ReproError(f"--vocab {path}: no tag in it (one tag a line)")
     return words

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
-from repro.config import check_seed, make_config
+from repro.config import check_seeds, make_config
 from repro.core import fileio, numerics, parallel
 from repro.core.errors import ReproError
 from repro.data import emoji, paper
@@ -153,9 +153,8 @@ def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms
     :func:`repro.core.parallel.default_jobs`); ``executor``: ``local`` or ``dask://HOST:PORT``.
     Every run computes on the config's thread count (one in the mini profile), so its bits
     are the same whatever ``jobs`` and ``executor``."""
+    seeds = check_seeds(seeds)  # a non-empty set: a duplicate would pair a run with itself
     parallel.check_executor(executor)
-    for seed in seeds:
-        check_seed(seed)
     known = grid_arms()
     asked = known if arms is None else [as_arm(a) for a in arms]  # an unknown name: one line
     towers = grid_towers() if towers is None else towers
@@ -262,10 +261,12 @@ def _run_phase(grid: GridResults, phase: list, fresh: bool, pool, log) -> None:
     record and log each result in grid order as it comes."""
     env = runjob.data_env()
     pending = []
-    for key, cfg, out, start in phase:
+    for _, _, out, _ in phase:
         if fresh and out.exists():
             shutil.rmtree(out)
-        metrics = runjob.finished_metrics(cfg, out)
+    # every folder read before any job starts: an unreadable metrics.json stops the phase first
+    finished = [runjob.finished_metrics(cfg, out) for _, cfg, out, _ in phase]
+    for (key, cfg, out, start), metrics in zip(phase, finished):
         if metrics is not None:
             pending.append((key, cfg, out, None, (metrics, "reused", 0.0)))
         else:

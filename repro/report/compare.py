@@ -34,8 +34,8 @@ from repro.core.errors import ReproError
 from repro.report.folder import Folder, changed_files, load_folder
 from repro.report.markdown import markdown_problems
 from repro.report.schema import FILE, KINDS, MISSING, PAIRED_FIELDS
-from repro.scoring.stats import (EXACT_SIGN_FLIP_MAX_N, LEVEL, VERDICTS, holm, paired_summary,
-                                 t_p_from_interval, verdict_of)
+from repro.scoring.stats import (EXACT_SIGN_FLIP_MAX_N, LEVEL, MIN_PAIRED_N, VERDICTS, holm,
+                                 paired_summary, t_p_from_interval, verdict_of)
 
 #: A k of a k/n count may move by this many seeds (one seed near the plateau threshold).
 COUNT_TOLERANCE = 1
@@ -142,6 +142,9 @@ def _cell_consistency(where: str, col: str, kind: str, cells: list[str], n, alph
     out = []
     if n is not None and c["n"] != n:
         out.append(f"{where} / {col}: n {c['n']} differs from {FILE}'s {n}")
+    if c["n"] < MIN_PAIRED_N:
+        return out + [f"{where} / {col}: a p-value and verdict from n {c['n']}: fewer than "
+                      f"{MIN_PAIRED_N} seeds have none (the cell should be n/a)"]
     if not c["CI low"] - ROUNDING <= c["mean"] <= c["CI high"] + ROUNDING:
         out.append(f"{where} / {col}: mean {c['mean']} outside its interval")
     implied = t_p_from_interval(c["mean"], c["CI low"], c["CI high"], c["n"])
@@ -178,6 +181,10 @@ def _row_relations(where: str, entry: dict, row: dict) -> list[str]:
         if _missing(cells) or any(_missing(row[s][0]) for s in seeds):
             continue
         values = [float(row[s][0][0]) for s in seeds]
+        if len(values) < MIN_PAIRED_N:  # the writer prints "not run" for one seed
+            out.append(f"{where} / {col}: a paired summary of {len(values)} per-seed value(s); "
+                       f"it needs at least {MIN_PAIRED_N}")
+            continue
         s = paired_summary(values)
         c = _paired(cells)
         if (abs(s.mean - c["mean"]) > ROUNDING or abs(s.low - c["CI low"]) > 5 * ROUNDING
@@ -245,6 +252,9 @@ def _compare_cell(name, key, col, kind, old, new) -> Cell:
         cell.old, cell.new, cell.p = (m1, s1), (m2, s2), welch_p(m1, s1, n_a, m2, s2, n_b)
     elif kind == "paired":
         p1, p2 = _paired(a), _paired(b)
+        if min(p1["n"], p2["n"]) < MIN_PAIRED_N:  # no spread to test (consistency says so)
+            cell.ok, cell.why = False, f"n {p1['n']} -> {p2['n']}: below {MIN_PAIRED_N} seeds"
+            return cell
         sd1 = _sd_of_interval(p1["CI low"], p1["CI high"], p1["n"])
         sd2 = _sd_of_interval(p2["CI low"], p2["CI high"], p2["n"])
         cell.old, cell.new = (p1["mean"], sd1), (p2["mean"], sd2)

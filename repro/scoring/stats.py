@@ -132,9 +132,20 @@ class Paired:
                 f"**{self.verdict}**")
 
 
+#: The fewest paired differences (distinct seeds) a :class:`Paired` summary is made of: one
+#: difference has no spread, so no interval, no p-value and no verdict.
+MIN_PAIRED_N = 2
+
+
 def paired_summary(diffs, level: float = LEVEL) -> Paired:
-    """The :class:`Paired` summary of per-seed differences (n >= 2), as a family of one."""
+    """The :class:`Paired` summary of per-seed differences, as a family of one. Fewer than
+    :data:`MIN_PAIRED_N` differences are a ValueError: a table prints "n/a" for them (its
+    caller checks), so no p-value or verdict ever comes from a single replicate."""
     d = np.asarray(diffs, dtype=float)
+    if d.size < MIN_PAIRED_N:
+        raise ValueError(f"a paired summary needs at least {MIN_PAIRED_N} per-seed differences "
+                         f"(one per distinct seed), got {d.size}: one replicate has no spread, "
+                         "so no p-value and no verdict")
     mean, low, high = t_interval(d, level)
     p = t_test_p(mean, float(d.std(ddof=1)) / math.sqrt(d.size), d.size)
     return Paired(int(d.size), mean, low, high, p, p, sign_flip_p(d),

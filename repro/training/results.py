@@ -64,22 +64,35 @@ class RunResult:
     @classmethod
     def read(cls, path: Path) -> RunResult:
         """The result a ``metrics.json`` holds; a one-line error when it is not one."""
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise ReproError(f"{path}: unreadable run result ({type(exc).__name__})") from None
-        return cls.read_bytes(data, path)
+        return cls.from_dict(cls.read_values(path), str(path))
 
     @classmethod
     def read_bytes(cls, data: bytes, path: Path) -> RunResult:
         """The result that the bytes of ``path`` hold."""
+        return cls.from_dict(cls.values_of(data, path), str(path))
+
+    @staticmethod
+    def read_values(path: Path) -> dict:
+        """The JSON object a ``metrics.json`` holds, its fields not checked yet (a reader may
+        look at its ``metrics_version`` first); a one-line error naming the file when it
+        cannot be read or is not a JSON object (cut, edited)."""
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise ReproError(f"{path}: unreadable run result ({type(exc).__name__})") from None
+        return RunResult.values_of(data, path)
+
+    @staticmethod
+    def values_of(data: bytes, path: Path) -> dict:
+        """The JSON object of the bytes of ``path`` (see :meth:`read_values`)."""
         try:
             values = json.loads(data.decode("utf-8"))
-        except ValueError as exc:
-            raise ReproError(f"{path}: unreadable run result ({type(exc).__name__})") from None
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            raise ReproError(f"{path}: unreadable run result ({type(exc).__name__}: {exc}; "
+                             "cut or edited?)") from None
         if not isinstance(values, dict):
             raise ReproError(f"{path}: not a run result (a JSON object is expected)")
-        return cls.from_dict(values, str(path))
+        return values
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

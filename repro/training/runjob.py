@@ -7,7 +7,6 @@ feature cache, under the data environment of the process that submitted the job)
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -91,10 +90,11 @@ def train_job(cfg, out: Path, start_from, env: dict) -> tuple[RunResult, str, fl
 
 def finished_metrics(cfg, out: Path) -> RunResult | None:
     """The result of a finished run of the same config in ``out`` (of this metrics version),
-    else None."""
+    else None. A ``metrics.json`` that is not a JSON object (cut, edited) is a one-line error
+    naming it (:meth:`RunResult.read_values`), never taken for an unfinished run."""
     metrics_path, cfg_path = out / "metrics.json", out / "config.json"
     if metrics_path.is_file() and cfg_path.is_file() and same_config(cfg_path, cfg):
-        values = json.loads(metrics_path.read_text())
+        values = RunResult.read_values(metrics_path)
         if values.get("metrics_version") == METRICS_VERSION:
             return RunResult.from_dict(values, str(metrics_path))
     return None
