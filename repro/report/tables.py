@@ -236,8 +236,7 @@ def table4(grid, section: str, name: str, title: str, what: str) -> Table:
     t.notes.append("text_head=none leaves the tower's space untouched, so its value equals the "
                    "raw tower's.")
     t.notes += [f"{tower}: {n}; its raw columns are these features (Table 5 has its raw "
-                "features)" for tower in grid.towers_run if grid.runs(tower, "M3")
-                for n in tower_notes(grid, tower)]
+                "features)" for tower in towers for n in tower_notes(grid, tower)]
     t.notes.append(plateau_note(grid))
     for tower in grid.towers_run:
         runs = grid.runs(tower, "M3")
