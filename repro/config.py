@@ -34,7 +34,7 @@ def epochs_for_steps(n_captions: int, batch_size: int, steps: int = MINI_STEPS) 
 
 
 #: Version of what ``metrics.json`` holds; finished runs of another version are not reused.
-METRICS_VERSION = 3
+METRICS_VERSION = 4
 
 
 @dataclass(frozen=True)

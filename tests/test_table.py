@@ -23,7 +23,7 @@ def _table() -> Table:
         diffs = [q - p for p, q in zip(a, b)]
         t.add([metric, "30", mean_std(a), mean_std(b), stats.paired_summary(diffs),
                Counts("0/3, 1/3"), SeedList("10, 12, never"),
-               Interval(*stats.t_interval(a)[1:])])
+               Interval(*stats.t_interval(a)[1:])], {"B − A": ("B − A", metric)})
     return t
 
 
@@ -54,7 +54,14 @@ def test_the_table_is_one_holm_family():
     t.adjust()
     cells = [r[4] for r in t.rows]
     assert [c.p_holm for c in cells] == pytest.approx(stats.holm([c.p_t for c in cells]))
-    assert t.find("B − A", "y") is cells[1]
+    # the registered estimates are the printed cells, after the adjustment
+    assert t.estimates() == {("B − A", "x"): cells[0], ("B − A", "y"): cells[1]}
+
+
+def test_an_estimate_registered_twice_is_refused():
+    t = _table()
+    with pytest.raises(ValueError, match="twice"):
+        t.add(list(t.rows[0]), {"B − A": ("B − A", "x")})
 
 
 def test_a_written_table_is_consistent_and_compares_identical(tmp_path):

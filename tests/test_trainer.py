@@ -85,7 +85,7 @@ def test_non_english_guard(tmp_path, mini_task):
 def test_text_head_none_m3_says_so(tmp_path, mini_task):
     cfg = make_config("mini", FAST + ["text_head=none", "epochs=1"])
     res = _run(cfg, tmp_path / "n", mini_task)
-    assert any("no trainable parameters" in n for n in res.notes)
+    assert any("no trainable parameters" in n for n in res.notes["training"])
     assert res.arm == "M3 text_head=none"
 
 
@@ -287,6 +287,6 @@ def test_a_tower_without_tag_or_xtd10_encoding_says_so(monkeypatch, mini_feature
     monkeypatch.setitem(TEXT_TOWERS, "muse", dataclasses.replace(TEXT_TOWERS["muse"], leaves_out=leaves_out))
     task = build_task(make_config("mini", FAST + ["xtd10_root=/no/such/dir"]), with_xtd10=True)
     assert task.tags == {} and task.xtd10_text == {}
-    assert "tagging not run for muse: a test" in task.notes
-    assert "XTD10 text alignment: a test" in task.notes
+    assert task.notes["tagging"] == ["tagging not run for muse: a test"]
+    assert task.notes["alignment"] == ["XTD10 text alignment: a test"]
     assert set(task.test_text) == {"en", "de", "es", "fr", "it", "jp", "ko", "pl", "ru", "tr", "zh"}

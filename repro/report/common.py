@@ -153,7 +153,7 @@ def paired(grid, tower, a, b, lang_or_langs, key):
 def arm_notes(grid, tower, arm) -> list[str]:
     notes = set()
     for r in grid.runs(tower, arm):
-        notes.update(n for n in r.notes if "trainable" in n)
+        notes.update(r.notes.get("training", []))
     return sorted(notes)
 
 

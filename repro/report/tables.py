@@ -177,7 +177,7 @@ def table3(grid) -> Table:
                   {k: k for k in ("P@1", "P@5", "mAP")})
     untagged = [grid.runs(tower, "M3")[0] for tower in towers_with(grid, "M3")
                 if tower not in _tagged(grid)]
-    t.notes[:0] = [n for r in untagged for n in r.notes if n.startswith("tagging")]
+    t.notes[:0] = [n for r in untagged for n in r.notes.get("tagging", [])]
     return t
 
 
@@ -241,7 +241,7 @@ def table4(grid, section: str, name: str, title: str, what: str) -> Table:
     for tower in grid.towers_run:
         runs = grid.runs(tower, "M3")
         if runs and not getattr(runs[0], section):
-            t.notes += [n for n in runs[0].notes if "alignment" in n]
+            t.notes += runs[0].notes.get("alignment", [])
     t.notes += left_out_notes(grid, "M3")
     t.notes += [f"{tower}: {', '.join(v for v in tuple(ARMS) if v not in ran[tower])} not run "
                 f"({tower_plan(tower).why})" for tower in towers if ran[tower] != list(tuple(ARMS))]

@@ -16,7 +16,7 @@ from repro.model.encoder import DualEncoder
 from repro.scoring import metrics
 from repro.training.results import RunResult
 from repro.training.state import TrainState
-from repro.training.tasks import Task, assert_english
+from repro.training.tasks import Task, assert_english, with_note
 
 
 
@@ -117,10 +117,11 @@ def evaluate(model: DualEncoder, task: Task, cfg: Config, state: TrainState) -> 
         retrieval[lang] = metrics.retrieval_report(txt[lang] @ img.T, ts.item)
     for lang, (vocab, tag_lists) in task.tags.items():
         tagging[lang] = metrics.tagging_report(img @ embed_texts(model, vocab.feats).T, tag_lists)
-    notes = list(task.notes)
+    notes = task.notes
     if cfg.loss == "patr" and cfg.lambda_tt and not model.has_trainable_text_side():
-        notes.append("M3 text term has no trainable parameters with text_head=none: its "
-                     "gradient is zero, so this run trains exactly as PATR does")
+        notes = with_note(notes, "training", "M3 text term has no trainable parameters with "
+                          "text_head=none: its gradient is zero, so this run trains exactly as "
+                          "PATR does")
     log = state.log
     return RunResult.from_dict({
         "metrics_version": METRICS_VERSION,

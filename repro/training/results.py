@@ -47,7 +47,7 @@ class RunResult:
     alignment_test: dict
     alignment_xtd10: dict
     text_clusters: dict        # same / diff / gap / separation of the test captions' embeddings
-    notes: list                # what the task left out, and why
+    notes: dict                # topic (tasks.NOTE_TOPICS) -> sentences: what was left out, and why
     data_sha256: dict          # the training data's checksums
     numerics: dict             # the machine's numerics record (repro.core.numerics.record)
     summary: dict

@@ -29,6 +29,24 @@ from repro.towers.cache import text_features
 from repro.towers.text import make_text_tower, text_tower
 
 
+#: The topics of a run's notes (``RunResult.notes``, ``Task.notes``): a table quotes the notes
+#: of its topic, never a sentence found by its words.
+NOTE_TOPICS = {
+    "tagging": "why the run has no tagging numbers",
+    "alignment": "why the run has no XTD10 alignment numbers",
+    "features": "how the text features were preprocessed",
+    "training": "what the loss could not train",
+    "data": "what the training data holds that the protocol would not",
+}
+
+
+def with_note(notes: dict, topic: str, text: str) -> dict:
+    """A copy of ``notes`` with ``text`` added under ``topic`` (one of :data:`NOTE_TOPICS`)."""
+    if topic not in NOTE_TOPICS:
+        raise ValueError(f"note topic {topic!r} is not one of {', '.join(NOTE_TOPICS)}")
+    return {**notes, topic: [*notes.get(topic, []), text]}
+
+
 @dataclass
 class TextSet:
     """Captions as frozen tower features, with the item of each, their language and the id
@@ -55,7 +73,7 @@ class Task:
     test_text: dict              # lang -> TextSet, item -> test image row
     tags: dict                   # lang -> (TextSet of the vocabulary, list of tag arrays) or {}
     xtd10_text: dict             # lang -> TextSet of XTD10 captions (alignment), may be {}
-    notes: list = field(default_factory=list)
+    notes: dict = field(default_factory=dict)  # topic (NOTE_TOPICS) -> sentences
     data_sha256: dict = field(default_factory=dict)
     # lang -> TextSet of unlabeled non-test text (language centering's means; no image is
     # used): the training emoji's names in each non-English language; {} when there is none
@@ -192,8 +210,8 @@ def center_on_english(task: Task) -> Task:
         tags={l: (center(v), lists) for l, (v, lists) in task.tags.items()},
         xtd10_text={l: center(t) for l, t in task.xtd10_text.items()},
         unlabeled={l: center(t) for l, t in task.unlabeled.items()},
-        notes=task.notes + ["text features centered on the English training captions' mean "
-                            "and L2-renormalised (text_preprocess=center_en)"])
+        notes=with_note(task.notes, "features", "text features centered on the English training "
+                        "captions' mean and L2-renormalised (text_preprocess=center_en)"))
 
 
 def xtd10_dir(cfg) -> Path | None:
@@ -207,14 +225,14 @@ def xtd10_dir(cfg) -> Path | None:
     return cached_dir if complete else None  # a failed download leaves an incomplete folder
 
 
-def _xtd10_alignment_text(cfg, enc: _Encoder, notes: list) -> dict:
+def _xtd10_alignment_text(cfg, enc: _Encoder) -> tuple[dict, str | None]:
+    """(lang -> XTD10 caption features, None), or ({}, why not)."""
     root = xtd10_dir(cfg)
     if root is None:
-        notes.append("XTD10 text alignment not run: no XTD10 folder (set XLIR_XTD10_DIR)")
-        return {}
+        return {}, "XTD10 text alignment not run: no XTD10 folder (set XLIR_XTD10_DIR)"
     x = paper.load_xtd10(root)
     return {lang: enc(x.captions[lang], lang, np.arange(1000), "XTD10 captions (Table 4)")
-            for lang in paper.LANGS}
+            for lang in paper.LANGS}, None
 
 
 #: The config keys :func:`build_task` reads besides the text tower's own options: configs
@@ -276,16 +294,18 @@ def _mini_task(cfg, enc: _Encoder, with_xtd10: bool, pool=None) -> Task:
                      "validation captions (diagnostics)")
     test_text = {lang: enc(bench.names(lang, test_idx), lang, np.arange(len(test_idx)),
                            "test names") for lang in paper.LANGS}
-    tags, notes = {}, []
+    tags, notes = {}, {}
     if not with_tags:
-        notes.append(leaves_out["tags"])
+        notes = with_note(notes, "tagging", leaves_out["tags"])
     for lang in paper.LANGS if with_tags else ():
         vocab, tag_lists = bench.tag_vocabulary(lang)
         tags[lang] = (enc(vocab, lang, np.arange(len(vocab)), "tag keywords (Table 3)"),
                       [tag_lists[i] for i in test_idx])
     if with_xtd10 and "xtd10" in leaves_out:
-        notes.append(leaves_out["xtd10"])
-    xtd = {} if skip_xtd10 else _xtd10_alignment_text(cfg, enc, notes)
+        notes = with_note(notes, "alignment", leaves_out["xtd10"])
+    xtd, why_not = ({}, None) if skip_xtd10 else _xtd10_alignment_text(cfg, enc)
+    if why_not:
+        notes = with_note(notes, "alignment", why_not)
     unlabeled = {lang: enc(bench.names(lang, train_idx), lang, np.arange(len(train_idx)),
                            "training names (language centering)")
                  for lang in paper.LANGS if lang != "en"}
@@ -329,10 +349,11 @@ def _paper_task(cfg, enc: _Encoder, pool=None) -> Task:
     test_item = [test_row[i] for i in x.coco_ids]
     test_text = {lang: enc(x.captions[lang], lang, test_item, "XTD10 captions")
                  for lang in x.captions}
-    notes = ["tagging not run: the paper profile has no multilingual tag ground truth "
-             "(the emoji benchmark of the mini profile has)"]
+    notes = with_note({}, "tagging", "tagging not run: the paper profile has no multilingual "
+                      "tag ground truth (the emoji benchmark of the mini profile has)")
     if cfg.allow_xtd10_leak:
-        notes.append("XTD10 images were kept in training (allow_xtd10_leak): numbers inflated")
+        notes = with_note(notes, "data", "XTD10 images were kept in training "
+                          "(allow_xtd10_leak): numbers inflated")
     return Task(profile="paper", text_dim=train_text.feats.shape[1],
                 image_feat_dim=train_imgs.shape[1], train_images=train_imgs,
                 train_text=train_text, val_images=val_imgs, val_text=val_text,
