@@ -248,6 +248,8 @@ def grid_arms() -> tuple[Arm, ...]:
 
 def arm_named(name: str) -> Arm:
     """The arm of :func:`grid_arms` called ``name`` (a one-line error naming the others)."""
+    if name in ARMS:  # the common case: a main arm is its registry entry
+        return ARMS[name]
     arms = {a.name: a for a in grid_arms()}
     if name not in arms:
         raise ReproError(f"unknown arm {name!r}; expected one of {', '.join(arms)}")

@@ -187,7 +187,11 @@ class MechanismPair:
     m3: Arm
     lam: float
     plateau_exit: float
-    mean_diff: float
+    diffs: tuple  # per-seed M3 − PATR non-English R@1
+
+    @property
+    def mean_diff(self) -> float:
+        return float(sum(self.diffs) / len(self.diffs))
 
 
 def mechanism_pairs(grid) -> list[MechanismPair]:
@@ -197,8 +201,7 @@ def mechanism_pairs(grid) -> list[MechanismPair]:
         for label, patr, m3 in matched_pairs(grid, tower):
             diffs = paired(grid, tower, m3, patr, NON_EN, "t2i_R@1")
             out.append(MechanismPair(tower, label, patr, m3, grid.config(tower, m3).lambda_tt,
-                                     plateau_exit(grid.runs(tower, patr)),
-                                     float(sum(diffs) / len(diffs))))
+                                     plateau_exit(grid.runs(tower, patr)), tuple(diffs)))
     return out
 
 
@@ -241,7 +244,7 @@ def table6(grid) -> list[Table]:
         diff = Difference.of(p.tower, p.m3, p.patr, NON_EN, "t2i_R@1")
         t.add([p.tower, p.label, lr_label(grid.config(p.tower, p.m3).lr), f"{p.lam:g}",
                p.plateau_exit, escape_steps(pr), Counts(f"{plateau_count(pr)}, {plateau_count(mr)}"),
-               _paired_cell(paired(grid, p.tower, p.m3, p.patr, NON_EN, "t2i_R@1"))],
+               _paired_cell(list(p.diffs))],
               {"M3 − PATR non-English R@1": diff})
     t.notes.append(plateau_note(grid))
     out = [t]

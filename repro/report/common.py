@@ -100,9 +100,9 @@ def backbone_line(grid) -> str:
 def data_line(grid) -> str:
     seeds = ", ".join(map(str, grid.seeds))
     if grid.profile == "mini":
-        cfgs = [grid.configs[k] for k in grid.configs if k.arm.name == "PATR"]
-        cfgs += list(grid.configs.values())
-        captions = cfgs[0].train_captions if cfgs else "?"
+        cfg = next((c for k, c in grid.configs.items() if k.arm.name == "PATR"),
+                   next(iter(grid.configs.values()), None))
+        captions = cfg.train_captions if cfg else "?"
         return ("Profile **mini**: offline emoji benchmark v2 (CLDR 41 names, Twemoji images; "
                 f"train on the English {captions} of 1,249 emoji, identical caption texts never "
                 "negatives; split by near-duplicate groups; test on 500 held-out emoji, one "

@@ -51,15 +51,13 @@ def _median_escape(runs) -> str:
 def _protocol_lines(grid, est, tower) -> list[str]:
     """Table 2d in sentences: per protocol the M3 − PATR verdicts and escape steps, and how far
     each choice moves them from the reference protocol."""
-    rows = {}
-    for p in PROTOCOLS:
-        arms = (protocol_arm("M3", p), protocol_arm("PATR", p))
-        if all(grid.runs(tower, a) for a in arms) and "Table 2d" in est.by_output:
-            rows[p] = {k: est("Table 2d", Difference.of(tower, *arms, *m))
-                       for k, m in (("R@1", R1), ("R@10", R10))}
-    names = list(rows)
-    if REFERENCE_PROTOCOL not in names or len(names) < 2:
+    ran = {p: (protocol_arm("M3", p), protocol_arm("PATR", p)) for p in PROTOCOLS}
+    ran = {p: arms for p, arms in ran.items() if all(grid.runs(tower, a) for a in arms)}
+    if REFERENCE_PROTOCOL not in ran or len(ran) < 2:  # Table 2d needs two protocols
         return []
+    rows = {p: {k: est("Table 2d", Difference.of(tower, *arms, *m))
+                for k, m in (("R@1", R1), ("R@10", R10))} for p, arms in ran.items()}
+    names = list(rows)
     out = []
     for p in names:
         s1, s10 = rows[p]["R@1"], rows[p]["R@10"]

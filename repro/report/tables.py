@@ -30,10 +30,10 @@ def towers_with(grid, *arms) -> list[str]:
 def left_out_notes(grid, *arms) -> list[str]:
     """Once per table: each tower of the grid that has no column in it, and why."""
     notes = not_run_notes(grid)
-    for tower in grid.towers_run:
-        if not all(grid.runs(tower, a) for a in arms):
-            why = tower_plan(tower).why or "its grid does not run these arms"
-            notes.append(f"{tower}: not in this table: {why}")
+    shown = towers_with(grid, *arms)
+    for tower in (t for t in grid.towers_run if t not in shown):
+        why = tower_plan(tower).why or "its grid does not run these arms"
+        notes.append(f"{tower}: not in this table: {why}")
     return notes
 
 
@@ -170,13 +170,14 @@ def table2b(grid) -> list[Table]:
 
 
 def table3(grid) -> Table:
+    tagged = _tagged(grid)
     t = _m3_table(grid, "table3_tagging", "Table 3: zero-shot image tagging (M3)",
                   " Each test image ranks the whole keyword vocabulary of the language (CLDR "
                   "keywords); its own keywords are the ground truth. Percent, mean ± std over "
-                  "seeds. Only English text was seen in training.", _tagged(grid), "tagging",
+                  "seeds. Only English text was seen in training.", tagged, "tagging",
                   {k: k for k in ("P@1", "P@5", "mAP")})
     untagged = [grid.runs(tower, "M3")[0] for tower in towers_with(grid, "M3")
-                if tower not in _tagged(grid)]
+                if tower not in tagged]
     t.notes[:0] = [n for r in untagged for n in r.notes.get("tagging", [])]
     return t
 
