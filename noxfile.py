@@ -1,12 +1,16 @@
 """Two sessions: ``nox -s tests`` (pytest) and ``nox -s reproduce`` (tables, figures, notebooks).
 
-Both keep their virtualenv between runs (``reuse_venv``) and install everything themselves.
-PyTorch is pinned to the build this project is tested with; set ``XLIR_TORCH`` to another
-requirement string (e.g. ``"torch==2.9.1 torchvision==0.24.1"``) on other platforms.
+Both run in one virtualenv, ``.nox/shared`` (PyTorch's default Linux build alone is 5.5 GB: one
+copy, not one per session), made with virtualenv and filled with pip on first use and again
+whenever ``pyproject.toml`` or the torch pin changes. PyTorch is pinned to the build this
+project is tested with; set ``XLIR_TORCH`` to another requirement string (e.g.
+``"torch==2.9.1 torchvision==0.24.1"``) on other platforms.
 """
 
+import hashlib
 import importlib.util
 import os
+import sys
 
 import nox
 
@@ -14,7 +18,9 @@ nox.options.sessions = ["tests"]
 nox.options.default_venv_backend = "virtualenv"
 
 TORCH = os.environ.get("XLIR_TORCH", "torch==2.14.1 torchvision==0.29.1").split()
-SHARED_XTD10 = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "shared", "data", "xtd10")
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHARED_XTD10 = os.path.join(HERE, "..", "shared", "data", "xtd10")
+SHARED_ENV = os.path.join(HERE, ".nox", "shared")
 
 
 def _numerics_env() -> dict:
@@ -35,33 +41,55 @@ def _env() -> dict:
     return env
 
 
-def _install(session: nox.Session) -> None:
-    # torch first, pinned, so that no dependency resolves to another (multi-GB) build.
-    session.install(*TORCH)
-    session.install("-e", ".[test,notebooks,cluster]", *TORCH)
+def _shared_python(session: nox.Session) -> str:
+    """The python of the shared virtualenv, made and filled when missing or out of date."""
+    bin_dir = os.path.join(SHARED_ENV, "bin")
+    python = os.path.join(bin_dir, "python")
+    stamp = os.path.join(SHARED_ENV, "installed-for.txt")
+    with open(os.path.join(HERE, "pyproject.toml"), "rb") as f:
+        want = hashlib.sha256(f.read() + " ".join(TORCH).encode()).hexdigest()
+    if not os.path.exists(python):
+        session.run(sys.executable, "-m", "virtualenv", "-q", SHARED_ENV, external=True)
+    if not os.path.exists(stamp) or open(stamp).read() != want:
+        # torch first, pinned, so that no dependency resolves to another (multi-GB) build.
+        session.run(python, "-m", "pip", "install", "-q", *TORCH, external=True)
+        session.run(python, "-m", "pip", "install", "-q", "-e", ".[test,notebooks,cluster]",
+                    *TORCH, external=True)
+        with open(stamp, "w") as f:
+            f.write(want)
+    return python
 
 
-@nox.session(reuse_venv=True)
+def _shared_env(session: nox.Session) -> dict:
+    """:func:`_env` with the shared virtualenv first on PATH (notebook kernels, subprocesses)."""
+    bin_dir = os.path.join(SHARED_ENV, "bin")
+    return {**_env(), "VIRTUAL_ENV": SHARED_ENV,
+            "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+
+
+@nox.session(venv_backend="none")
 def tests(session: nox.Session) -> None:
     """Run the test suite (offline; reads ../shared/data when present) on every usable core:
     one pytest-xdist worker per core, each test module on one worker (its module fixtures
     built once) in the order of tests/conftest.py (not xdist's largest-count-first), each
     worker with a feature cache of its own."""
-    _install(session)
-    session.run("pytest", *(session.posargs or ["-q", "-n", "auto", "--dist", "loadscope",
-                                                 "--no-loadscope-reorder"]),
-                env=_env())
+    python = _shared_python(session)
+    session.run(python, "-m", "pytest", *(session.posargs or [
+        "-q", "-n", "auto", "--dist", "loadscope", "--no-loadscope-reorder"]),
+        env=_shared_env(session), external=True)
 
 
-@nox.session(reuse_venv=True)
+@nox.session(venv_backend="none")
 def reproduce(session: nox.Session) -> None:
-    """Run the experiment grid, write paper_tables/, execute the notebooks.
+    """Run the experiment grid, write paper_tables/ (with a record of every run), execute the
+    notebooks.
 
     Arguments after ``--`` go to ``python -m repro reproduce`` (e.g. ``--profile paper``,
-    ``--fresh``).
+    ``--fresh``; CI passes ``--sample``).
     """
-    _install(session)
-    session.run("python", "-m", "repro", "reproduce", *session.posargs, env=_env())
+    python = _shared_python(session)
+    session.run(python, "-m", "repro", "reproduce", *session.posargs,
+                env=_shared_env(session), external=True)
 
 
 @nox.session(reuse_venv=True)

@@ -126,9 +126,14 @@ def cmd_reproduce(args) -> int:
     check_seeds(args.seeds, "--seeds")  # run_grid checks them too; here before --out
     output_dir(args.out, "--out")
     output_dir(args.runs, "--runs")
+    if args.from_records and args.sample:
+        raise ReproError("--from-records and --sample: choose one (--sample already ends with "
+                         "the tables from the records)")
+    source = "records" if args.from_records else "sample" if args.sample else "train"
     reproduce(profile=args.profile, out=Path(args.out), runs=Path(args.runs), fresh=args.fresh,
               notebooks=not args.no_notebooks, seeds=args.seeds, sets=args.set,
-              update_readme=args.update_readme, jobs=args.jobs, executor=args.executor)
+              update_readme=args.update_readme, jobs=args.jobs, executor=args.executor,
+              source=source)
     return 0
 
 
@@ -257,6 +262,15 @@ def build_parser() -> argparse.ArgumentParser:
                     help="where the runs go: local worker processes (default) or the Dask "
                          "scheduler at HOST:PORT (pip install 'xlir-repro[cluster]'; runs "
                          "folder and feature cache on a filesystem the workers share)")
+    rp.add_argument("--from-records", action="store_true",
+                    help="train nothing: every table, figure and notebook from the run records "
+                         "in OUT/runs alone (default: train or reuse every run, then write "
+                         "their records there)")
+    rp.add_argument("--sample", action="store_true",
+                    help="CI's check: train only the declared sample of the grid (every "
+                         "distinct configuration at its first seed, one more seed per arm "
+                         "chosen from the commit hash), fail unless each equals its record in "
+                         "OUT/runs, then as --from-records (default: the whole grid)")
     rp.add_argument("--update-readme", choices=["auto", "yes", "no"], default="auto",
                     help="embed the tables in README.md: auto (default) only when --out is "
                          "./paper_tables and --seeds and --set are the defaults")

@@ -33,8 +33,9 @@ def epochs_for_steps(n_captions: int, batch_size: int, steps: int = MINI_STEPS) 
     return max(1, round(steps / max(1, n_captions // batch_size)))
 
 
-#: Version of what ``metrics.json`` holds; finished runs of another version are not reused.
-METRICS_VERSION = 4
+#: Version of what a finished run folder holds (``metrics.json``, and since 5 its per-query
+#: ``test_ranks.json``); finished runs of another version are not reused.
+METRICS_VERSION = 5
 
 
 @dataclass(frozen=True)

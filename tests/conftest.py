@@ -167,10 +167,10 @@ def call_main(main, argv: list[str], capsys):
 def few_perturbations(mp: pytest.MonkeyPatch) -> None:
     """Table 5 with 3 of its 9 perturbations (offsets 0.5 and 4, rotation 1): the same code
     at a third of the evaluation."""
-    from repro.report import towerstudy
+    from repro.report import analysis
 
-    mp.setattr(towerstudy, "BETAS", (0.5, 4.0))
-    mp.setattr(towerstudy, "ALPHAS", (1.0,))
+    mp.setattr(analysis, "BETAS", (0.5, 4.0))
+    mp.setattr(analysis, "ALPHAS", (1.0,))
 
 
 @pytest.fixture(scope="session")

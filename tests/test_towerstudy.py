@@ -9,7 +9,7 @@ import torch
 from conftest import few_perturbations
 from repro.data.paper import LANGS
 from repro.experiments.reproduce import run_grid
-from repro.report import towerstudy
+from repro.report import analysis, towerstudy
 from repro.report.common import Difference
 from repro.report.findings import findings
 from repro.report.outputs import all_tables, tower_studies
@@ -51,12 +51,12 @@ def test_zero_perturbation_reproduces_the_grid_exactly(two_towers):
                          for l in NON_EN]))
     assert real["alignment_R@1"] == pytest.approx(raw, abs=1e-9)   # Table 4b's raw column
     # every condition comes with and without centering (the mini task has unlabeled names)
-    assert len(rows) == 2 * len(towerstudy.conditions())
+    assert len(rows) == 2 * len(analysis.conditions())
     by = {(r["condition"], r["centered"]): r for r in rows}
-    big = f"offset β={towerstudy.BETAS[-1]:g}"
+    big = f"offset β={analysis.BETAS[-1]:g}"
     assert by[(big, False)]["alignment_R@1"] < real["alignment_R@1"] - 10
     # centering removes a pure offset: the centered offset rows equal the centered real row
-    for b in towerstudy.BETAS:
+    for b in analysis.BETAS:
         c = by[(f"offset β={b:g}", True)]
         assert c["alignment_R@1"] == pytest.approx(by[("real", True)]["alignment_R@1"], abs=1e-9)
         assert c["M3"]["R@1"] == pytest.approx(by[("real", True)]["M3"]["R@1"], abs=1e-9)

@@ -24,6 +24,7 @@ from repro.config import check_seeds, make_config
 from repro.core import fileio, numerics, parallel
 from repro.core.errors import ReproError
 from repro.data import emoji, paper
+from repro.experiments import records
 from repro.report import outputs
 from repro.towers.text import make_text_tower, text_tower
 from repro.training import runjob
@@ -62,6 +63,8 @@ class GridResults:
     steps: list = field(default_factory=list)       # timing rows for the manifest
     plan: dict = field(default_factory=dict)        # where the runs went (executor, jobs)
     same_as: dict = field(default_factory=dict)     # RunKey -> the RunKey trained
+    analyses: dict = field(default_factory=dict)    # RunKey -> its analysis (report.analysis)
+    sample: set = field(default_factory=set)        # the keys trained for --sample
 
     def key(self, tower: str, arm: Arm | str, seed: int) -> RunKey:
         return RunKey(tower, as_arm(arm), seed)
@@ -143,7 +146,8 @@ def _tower_loader(cfg):
 
 def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms=None,
              towers=None, fresh: bool = False, sets=(), log=print, jobs: int | None = None,
-             executor: str = "local") -> GridResults:
+             executor: str = "local", train: bool = True,
+             sample: str | None = None) -> GridResults:
     """Train (or reuse) every (tower, arm, seed) run; returns a :class:`GridResults`.
 
     ``arms``: arms of :func:`repro.design.grid_arms` or their names (default: all);
@@ -152,7 +156,9 @@ def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms
     at once (default: feature chunks on every usable core, runs as
     :func:`repro.core.parallel.default_jobs`); ``executor``: ``local`` or ``dask://HOST:PORT``.
     Every run computes on the config's thread count (one in the mini profile), so its bits
-    are the same whatever ``jobs`` and ``executor``."""
+    are the same whatever ``jobs`` and ``executor``. ``train=False``: every run must be
+    finished in ``runs`` (records); ``sample``: train only CI's declared sample
+    (:func:`repro.experiments.records.sample_keys` of this commit string) and what it continues."""
     seeds = check_seeds(seeds)  # a non-empty set: a duplicate would pair a run with itself
     parallel.check_executor(executor)
     known = grid_arms()
@@ -184,12 +190,15 @@ def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms
     local_pool = parallel.process_pool(feature_workers) if feature_workers > 1 else None
     try:
         jobs_by_phase = _plan_runs(grid, profile, extra, arms, towers, runs, local_pool, log)
+        if sample is not None:
+            jobs_by_phase = _sampled(grid, jobs_by_phase, sample)
         with parallel.run_executor(plan, executor, local_pool) as pool:
             for phase in jobs_by_phase:
-                _run_phase(grid, phase, fresh, pool, log)
+                _run_phase(grid, phase, fresh, pool, log, train)
         for key, first in grid.same_as.items():  # the same config: the same run
-            grid.results[key], grid.run_dirs[key] = grid.results[first], grid.run_dirs[first]
-            grid.configs[key] = grid.configs[first]
+            if first in grid.results:
+                grid.results[key], grid.run_dirs[key] = grid.results[first], grid.run_dirs[first]
+                grid.configs[key] = grid.configs[first]
     except KeyboardInterrupt:  # also while the features are computed
         parallel.terminate_workers(local_pool)
         raise
@@ -256,9 +265,23 @@ def _plan_runs(grid: GridResults, profile: str, extra: list, arms: list, towers,
     return phases
 
 
-def _run_phase(grid: GridResults, phase: list, fresh: bool, pool, log) -> None:
-    """Reuse the finished runs of ``phase`` here; send the others to ``pool`` all at once;
-    record and log each result in grid order as it comes."""
+def _sampled(grid: GridResults, phases: tuple, commit: str) -> tuple:
+    """``phases`` cut to CI's declared sample (kept in ``grid.sample``) and the runs that
+    sampled runs continue."""
+    planned = {}
+    for phase in phases:
+        for key, *_ in phase:
+            planned.setdefault((key.tower, key.arm), []).append(key)
+    grid.sample = records.sample_keys(planned, commit)
+    bases = {start for key, _, _, start in phases[1] if key in grid.sample}
+    first = [job for job in phases[0] if job[0] in grid.sample or job[2] in bases]
+    return first, [job for job in phases[1] if job[0] in grid.sample]
+
+
+def _run_phase(grid: GridResults, phase: list, fresh: bool, pool, log, train: bool = True) -> None:
+    """Reuse the finished runs of ``phase`` here; send the others to ``pool`` all at once
+    (``train=False``: a run not finished is an error); record and log each result in grid
+    order as it comes."""
     env = runjob.data_env()
     pending = []
     for _, _, out, _ in phase:
@@ -269,6 +292,9 @@ def _run_phase(grid: GridResults, phase: list, fresh: bool, pool, log) -> None:
     for (key, cfg, out, start), metrics in zip(phase, finished):
         if metrics is not None:
             pending.append((key, cfg, out, None, (metrics, "reused", 0.0)))
+        elif not train:
+            raise ReproError(f"{out}: no record of {key} with this config and metrics version "
+                             "(python -m repro reproduce trains the grid and writes them)")
         else:
             start = start.resolve() if start is not None else None
             pending.append((key, cfg, out, pool.submit(runjob.train_job, cfg, out.resolve(),
@@ -349,16 +375,38 @@ def readme_refusal(update_readme: str, out: Path, seeds, sets) -> str | None:
     return None
 
 
+#: Where the records of the runs go, inside the tables folder.
+RECORDS = "runs"
+
+
 def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Path = Path("runs"),
               fresh: bool = False, notebooks: bool = True, seeds=SEEDS, sets=(),
               update_readme: str = "auto", jobs: int | None = None,
-              executor: str = "local") -> GridResults:
-    """Run the grid, write every table and figure into ``out``, execute the notebooks."""
+              executor: str = "local", source: str = "train") -> GridResults:
+    """Write every table and figure into ``out``, execute the notebooks. ``source``:
+
+    * ``train``: train (or reuse from ``runs``) every run of the grid, then keep a record of
+      each in ``out/runs`` (:mod:`repro.experiments.records`);
+    * ``records``: no training: the tables from the records in ``out/runs`` alone;
+    * ``sample``: train CI's declared sample into ``runs``, fail unless each sampled run
+      equals its record (bit for bit on the same numerics), then as ``records``.
+    """
     t_start = time.perf_counter()
     commit = fileio.git_commit()  # before this run rewrites README.md
-    grid = run_grid(profile, runs, seeds, fresh=fresh, sets=sets, jobs=jobs, executor=executor)
+    record_root = Path(out) / RECORDS
+    kw = dict(seeds=seeds, sets=sets, jobs=jobs, executor=executor)
+    checked = {}
+    if source == "sample":
+        sampled = run_grid(profile, runs, fresh=fresh, sample=commit.removesuffix("+dirty"), **kw)
+        checked = verify_sample(sampled, record_root)
+    if source in ("records", "sample"):
+        grid = run_grid(profile, record_root, train=False, **kw)
+    else:
+        grid = run_grid(profile, runs, fresh=fresh, **kw)
     t0 = time.perf_counter()
     written = outputs.write_all(grid, Path(out))
+    if source == "train":
+        _write_records(grid, record_root)
     why_not = readme_refusal(update_readme, Path(out), seeds, sets)
     if why_not is None:
         if outputs.update_readme(Path(out), Path("README.md")):
@@ -368,13 +416,73 @@ def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Pat
     grid.steps.append({"step": "tables and figures", "seconds": time.perf_counter() - t0,
                        "peak_rss_MB": _peak_rss_mb()})
     if notebooks:
-        os.environ[NOTEBOOK_ENV] = json.dumps({"profile": profile, "runs": str(runs),
-                                               "seeds": list(grid.seeds), "sets": list(sets)})
+        os.environ[NOTEBOOK_ENV] = json.dumps({
+            "profile": profile, "seeds": list(grid.seeds), "sets": list(sets),
+            "runs": str(runs if source == "train" else record_root), "models": str(runs)})
         grid.steps.extend(run_notebooks(Path(out)))
     wall = time.perf_counter() - t_start
-    manifest = {
+    manifest = _manifest(grid, commit, source, checked, record_root, notebooks, written, wall)
+    fileio.atomic_write_bytes(Path(out) / "manifest.json",
+                              json.dumps(manifest, indent=1, sort_keys=True).encode())
+    print(f"reproduce: profile {grid.profile}, {len(grid.results)} runs ({source}), "
+          f"{wall:.0f} s wall, peak RSS {manifest['peak_rss_MB_total']:.0f} MB -> {out}/")
+    return grid
+
+
+def _write_records(grid: GridResults, root: Path) -> None:
+    """A record of every run of ``grid`` under ``root`` (folders as in ``runs/``); records of
+    runs no longer in the grid are removed."""
+    from repro.report import analysis
+
+    analysis.ensure_all(grid)
+    keep = set()
+    for key, run_dir in grid.run_dirs.items():
+        if key in grid.same_as:
+            continue
+        dest = _run_dir(root, grid.profile, key)
+        records.write_record(run_dir, dest)
+        keep.add(dest)
+    records.remove_stale(root, keep)
+
+
+def verify_sample(sampled: GridResults, root: Path, log=print) -> dict:
+    """Each sampled run against its record: ``{run: "identical" | "differs: files" |
+    "other numerics: files"}``. Raises (one line per run) when a run differs from a record
+    made on the same numerics, or has no record."""
+    from repro.report import analysis
+
+    out, failed = {}, []
+    for key in sorted(sampled.sample, key=str):
+        run_dir = sampled.run_dirs[key]
+        if analysis.kinds(key.arm, sampled.arm_task(key.tower, key.arm)):
+            analysis.of(sampled, key.tower, key.arm, key.seed)
+        record = _run_dir(root, sampled.profile, key)
+        diff = records.differences(run_dir, record)
+        if not diff:
+            out[str(key)] = "identical"
+        elif diff != ["no record"] and not records.same_numerics(run_dir, record):
+            out[str(key)] = "other numerics: " + ", ".join(diff)
+        else:
+            out[str(key)] = "differs: " + ", ".join(diff)
+            failed.append(f"{record}: {key} retrained differs from its record in "
+                          + ", ".join(diff))
+    same = sum(v == "identical" for v in out.values())
+    log(f"sample: {len(out)} runs retrained, {same} byte-identical to their records, "
+        f"{sum(v.startswith('other') for v in out.values())} on other numerics (not "
+        f"comparable bit for bit), {len(failed)} differ")
+    if failed:
+        raise ReproError("the records no longer match the code (rerun python -m repro "
+                         "reproduce and commit paper_tables/):\n" + "\n".join(failed))
+    return out
+
+
+def _manifest(grid: GridResults, commit: str, source: str, checked: dict, record_root: Path,
+              notebooks: bool, written: list, wall: float) -> dict:
+    return {
         "profile": grid.profile, "profile_reason": grid.reason, "seeds": list(grid.seeds),
         "git_commit": commit, "versions": _versions(), "data": _data_checksums(grid),
+        "source": source, "sample_checked": checked,
+        "records": _record_sources(grid, record_root),
         "torch_threads": make_config(grid.profile).threads,
         "work": grid.plan, "usable_cores": parallel.usable_cores(),
         "numerics": numerics.record(),
@@ -394,11 +502,18 @@ def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Pat
         "notebooks_executed": notebooks,
         "files": sorted(written),
     }
-    fileio.atomic_write_bytes(Path(out) / "manifest.json",
-                            json.dumps(manifest, indent=1, sort_keys=True).encode())
-    print(f"reproduce: profile {grid.profile}, {len(grid.results)} runs, "
-          f"{wall:.0f} s wall, peak RSS {manifest['peak_rss_MB_total']:.0f} MB -> {out}/")
-    return grid
+
+
+def _record_sources(grid: GridResults, root: Path) -> dict:
+    """Per record: the commit that trained it, its CPU and seconds (its provenance.json)."""
+    out = {}
+    for key in grid.run_dirs:
+        if key in grid.same_as:
+            continue
+        folder = _run_dir(root, grid.profile, key)
+        if folder.is_dir():
+            out[str(folder.relative_to(root))] = records.provenance(folder)
+    return dict(sorted(out.items()))
 
 
 #: reproduce() passes its settings to the notebooks it executes through this variable, so a
@@ -407,10 +522,26 @@ NOTEBOOK_ENV = "XLIR_REPRODUCE_SETTINGS"
 
 
 def notebook_grid(arms=None) -> GridResults:
-    """The grid a notebook needs: finished runs are reused, missing ones are trained."""
+    """The grid a notebook needs: when run by ``reproduce``, the runs or records it just used
+    (records: nothing trains); run on its own, finished runs in ``runs/`` are reused and
+    missing ones trained."""
     settings = json.loads(os.environ.get(NOTEBOOK_ENV, "{}"))
     return run_grid(profile=settings.get("profile", "auto"),
                     runs=Path(settings.get("runs", "runs")),
                     seeds=tuple(settings.get("seeds", SEEDS)),
                     arms=None if arms is None else tuple(arms),
-                    sets=tuple(settings.get("sets", ())))
+                    sets=tuple(settings.get("sets", ())),
+                    train=settings.get("runs", "runs") == settings.get("models", "runs"))
+
+
+def model_run(grid: GridResults, tower: str, arm: Arm | str, seed: int) -> Path:
+    """The folder of a run with its weights (for ``search`` and ``tag``): the grid's own run,
+    or, when the grid was read from records, the trained run in ``reproduce``'s runs folder."""
+    settings = json.loads(os.environ.get(NOTEBOOK_ENV, "{}"))
+    key = grid.key(tower, arm, seed)
+    folder = _run_dir(Path(settings.get("models", "runs")), grid.profile,
+                      grid.same_as.get(key, key))
+    if not (folder / "best_model.pt").is_file():
+        raise ReproError(f"{folder}: no trained run with weights (python -m repro reproduce "
+                         "trains it)")
+    return folder

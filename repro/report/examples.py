@@ -1,4 +1,5 @@
-"""Examples a reader looks at first, drawn by a rule declared here (never picked by hand):
+"""Examples a reader looks at first, drawn by a rule declared in :mod:`repro.report.analysis`
+(never picked by hand):
 Figure 7 (retrieval: the names of a few test emoji in every language and their top images,
 PATR and M3 of the first seed) and Figure 8 (tagging: a few test images and their top tags in
 four languages), each with a table of the same results that ``compare`` checks.
@@ -10,30 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from repro.app.search import top_k
 from repro.data import emoji
 from repro.data.paper import LANGS
-from repro.report.figures import finish_figure, load_model, pyplot
+from repro.report import analysis
+from repro.report.analysis import (EXAMPLE_SEED, EXAMPLES, RETRIEVAL_ARMS, TAG_LANGS,
+                                   TAGGING_ARM, TOP, example_items)
+from repro.report.figures import finish_figure, pyplot
 from repro.report.table import Table
-from repro.training.evaluation import embed_images, embed_texts
-
-#: The rule: EXAMPLES test emoji drawn without replacement by numpy's default generator
-#: seeded with EXAMPLE_SEED, in test-split order.
-EXAMPLE_SEED = 7
-EXAMPLES = 6
-TOP = 5
-#: Figure 7's arms and Figure 8's arm (the tagging table's), at the grid's first seed.
-RETRIEVAL_ARMS = ("PATR", "M3")
-TAGGING_ARM = "M3"
-#: Figure 8's languages: four scripts the default font draws (Latin, Cyrillic).
-TAG_LANGS = ("en", "es", "pl", "ru")
-
-
-def example_items(n_test: int) -> np.ndarray:
-    """Test-split positions of the examples (sorted), by the declared rule."""
-    rng = np.random.default_rng(EXAMPLE_SEED)
-    return np.sort(rng.choice(n_test, size=min(EXAMPLES, n_test), replace=False))
-
 
 def _test_paths(grid, tower: str) -> list[Path]:
     """The test images of ``tower``'s task, in test-split order."""
@@ -54,23 +38,9 @@ def _drawable(text: str) -> bool:
 
 def retrieval_examples(grid, tower: str) -> list[dict]:
     """Per example emoji, language and arm: the name, the top image positions, and the rank
-    of the emoji's own image (1 = first)."""
-    task, seed = grid.tasks[tower], grid.seeds[0]
-    picks = example_items(task.test_images.shape[0])
-    out = []
-    for arm in RETRIEVAL_ARMS:
-        model = load_model(grid, tower, arm, seed)
-        images = embed_images(model, task.test_images)
-        for lang in LANGS:
-            ts = task.test_text[lang]
-            texts = embed_texts(model, ts.feats)
-            order, _ = top_k(texts, images, images.shape[0])
-            for item in picks:
-                row = int(np.flatnonzero(ts.item == item)[0])
-                out.append({"arm": arm, "lang": lang, "item": int(item),
-                            "top": order[row, :TOP].tolist(),
-                            "rank": int(np.flatnonzero(order[row] == item)[0]) + 1})
-    return out
+    of the emoji's own image (1 = first), from the runs' analyses."""
+    return [{"arm": arm, **row} for arm in RETRIEVAL_ARMS
+            for row in analysis.of(grid, tower, arm, grid.seeds[0])["examples"]]
 
 
 def table7(grid, tower: str, rows: list[dict], names: dict) -> Table:
@@ -173,21 +143,9 @@ def _image(path: Path) -> np.ndarray:
 
 def tagging_examples(grid, tower: str) -> dict:
     """(lang, test position) -> the top tags of that example image, each (tag, is one of the
-    emoji's own keywords)."""
-    task, seed = grid.tasks[tower], grid.seeds[0]
-    model = load_model(grid, tower, TAGGING_ARM, seed)
-    images = embed_images(model, task.test_images)
-    picks = example_items(task.test_images.shape[0])
-    bench = emoji.load_emoji()
-    out = {}
-    for lang in TAG_LANGS:
-        vocab_set, truth = task.tags[lang]
-        vocab, _ = bench.tag_vocabulary(lang)
-        order, _ = top_k(images[picks], embed_texts(model, vocab_set.feats), TOP)
-        for item, row in zip(picks, order):
-            own = set(truth[int(item)].tolist())
-            out[(lang, int(item))] = [(vocab[j], int(j) in own) for j in row]
-    return out
+    emoji's own keywords), from the tagging run's analysis."""
+    rows = analysis.of(grid, tower, TAGGING_ARM, grid.seeds[0])["tags"]
+    return {(r["lang"], r["item"]): [(w, own) for w, own in r["tags"]] for r in rows}
 
 
 def figure8(grid, out: Path, tower: str) -> tuple[list[str], Table] | None:

@@ -22,12 +22,11 @@ from repro.data.paper import LANGS
 from repro.design import (CURVE_LAMBDAS, MATCHED_LRS, PROTOCOLS, REFERENCE_PROTOCOL, Arm,
                           as_arm, curve_arm, long_arm, lr_label, matched_pair, protocol_arm,
                           raw_arm)
-from repro.model.encoder import DualEncoder
+from repro.report import analysis
 from repro.report.common import NON_EN, lang_mean, paired
-from repro.scoring import metrics
 from repro.scoring.stats import t_interval
 from repro.towers.text import text_tower
-from repro.training.evaluation import embed_images, embed_texts
+from repro.training.evaluation import RANKS_FILE, read_ranks
 
 
 def pyplot():
@@ -49,40 +48,24 @@ def finish_figure(fig, out: Path, name: str, title: str | None = None) -> str:
     return name
 
 
-def load_model(grid, tower, arm, seed, task=None):
-    """The evaluated (best-validation) model of a finished run, on the CPU, in eval mode
-    (``task``: the one it trained on, when not the tower's main task)."""
-    cfg, task = grid.config(tower, arm, seed), task or grid.tasks[tower]
-    model = DualEncoder(cfg, task.text_dim, task.image_feat_dim)
-    model.load_state_dict(torch.load(grid.run_dir(tower, arm, seed) / "best_model.pt",
-                                     map_location="cpu"))
-    return model.eval()
-
-
 def figure1(grid, out: Path, tower: str) -> tuple[str, dict]:
     """Text clusters: 2-D PCA of 8 test items' captions in 11 languages, raw / PATR / M3."""
     plt = pyplot()
     task = grid.tasks[tower]
     seed = grid.seeds[0]
-    panels = {"raw tower": {l: torch.nn.functional.normalize(ts.feats, dim=-1).numpy()
-                            for l, ts in task.test_text.items()}}
+    panels = {"raw tower": analysis.cluster_panel(
+        {l: torch.nn.functional.normalize(ts.feats, dim=-1).numpy()
+         for l, ts in task.test_text.items()}, task)}
     for arm in ("PATR", "M3"):
-        model = load_model(grid, tower, arm, seed)
-        panels[f"{arm} (seed {seed})"] = {l: embed_texts(model, ts.feats)
-                                          for l, ts in task.test_text.items()}
-    items = np.arange(min(8, task.test_text["en"].feats.shape[0]))
+        panels[f"{arm} (seed {seed})"] = analysis.of(grid, tower, arm, seed)["clusters"]
     fig, axes = plt.subplots(1, 3, figsize=(15, 5))
     stats = {}
-    for ax, (name, emb) in zip(axes, panels.items()):
-        st = metrics.cluster_stats(emb, {l: ts.text_id for l, ts in task.test_text.items()})
+    for ax, (name, panel) in zip(axes, panels.items()):
+        st, xy, n = panel["stats"], np.asarray(panel["xy"]), panel["items"]
         stats[name] = st
-        pts = np.concatenate([emb[l][items] for l in LANGS])
-        centred = pts - pts.mean(0)
-        _, _, vt = np.linalg.svd(centred, full_matrices=False)
-        xy = centred @ vt[:2].T
-        colors = plt.cm.tab10(np.arange(len(items)) % 10)
+        colors = plt.cm.tab10(np.arange(n) % 10)
         for j, lang in enumerate(LANGS):
-            sl = slice(j * len(items), (j + 1) * len(items))
+            sl = slice(j * n, (j + 1) * n)
             ax.scatter(xy[sl, 0], xy[sl, 1], c=colors, s=30, marker="o" if lang == "en" else ".")
         ax.set_title(f"{name}\ngap {st['gap']:.3f}, separation {st['separation']:.2f}", fontsize=10)
         ax.set_xticks([])
@@ -94,17 +77,14 @@ def figure1(grid, out: Path, tower: str) -> tuple[str, dict]:
 
 
 def figure2(grid, out: Path, tower: str) -> str:
-    """Recall@K curves (t2i) per language for M3, seed 0."""
+    """Recall@K curves (t2i) per language for M3, seed 0, from the run's per-query ranks."""
     plt = pyplot()
 
-    task = grid.tasks[tower]
-    model = load_model(grid, tower, "M3", grid.seeds[0])
-    img = embed_images(model, task.test_images)
+    ranks = read_ranks(grid.run_dir(tower, "M3", grid.seeds[0]) / RANKS_FILE)["t2i"]
     ks = np.arange(1, 51)
     fig, ax = plt.subplots(figsize=(7, 5))
     for lang in LANGS:
-        ts = task.test_text[lang]
-        r = metrics.ranks(embed_texts(model, ts.feats) @ img.T, ts.item)
+        r = np.asarray(ranks[lang])
         ax.plot(ks, [100 * np.mean(r <= k) for k in ks], label=lang,
                 lw=2.5 if lang == "en" else 1)
     ax.set_xlabel("K")

@@ -17,51 +17,13 @@ import numpy as np
 import torch
 
 from repro.design import as_arm, grid_towers, raw_arm
+from repro.report import analysis
+from repro.report.analysis import STUDY_METHODS, changed_features, study_conditions
 from repro.report.common import NON_EN, Difference, data_line, lang_mean
-from repro.report.figures import load_model
 from repro.towers.text import text_tower
 from repro.report.table import Table, mean_std
 from repro.scoring import metrics
 from repro.scoring.stats import paired_summary
-from repro.towers import controlled
-from repro.training.evaluation import embed_images, embed_texts
-
-#: Offsets (tower features are unit vectors) and rotation sizes, from "no effect" to "no
-#: transfer"; 0 is the real tower.
-BETAS = (0.25, 0.5, 1.0, 2.0, 4.0)
-ALPHAS = (0.1, 0.3, 1.0, 3.0)
-#: The methods whose trained models the study evaluates.
-STUDY_METHODS = ("PATR", "M3")
-
-
-def conditions() -> list[tuple[str, str, float]]:
-    """(kind, label, size): the real tower, then each offset and rotation."""
-    return ([("real", "real", 0.0)] + [("offset", f"offset β={b:g}", b) for b in BETAS]
-            + [("rotation", f"rotation α={a:g}", a) for a in ALPHAS])
-
-
-def _perturb(x: torch.Tensor, lang: str, kind: str, size: float) -> torch.Tensor:
-    if kind == "offset":
-        return controlled.offset(x, lang, size)
-    if kind == "rotation":
-        return controlled.rotation(x, lang, size)
-    return x
-
-
-def changed_features(task, kind: str, size: float, centred: bool) -> dict:
-    """language -> the test captions' tower features under a condition. Centering's means
-    come from the unlabeled text seen through the same (perturbed) tower, and the English
-    training captions; ``task.unlabeled`` must hold every non-English language."""
-    out = {}
-    en_mean = controlled.mean_feature(task.train_text.feats) if centred else None
-    for lang, ts in task.test_text.items():
-        x = _perturb(ts.feats, lang, kind, size)
-        if centred and lang != "en":
-            unlabeled = _perturb(task.unlabeled[lang].feats, lang, kind, size)
-            x = controlled.center(x, lang, {"en": en_mean,
-                                            lang: controlled.mean_feature(unlabeled)})
-        out[lang] = x
-    return out
 
 
 def alignment_r1(feats: dict) -> float:
@@ -72,14 +34,6 @@ def alignment_r1(feats: dict) -> float:
                           for l in NON_EN if l in norm]))
 
 
-def zero_shot(model, img: np.ndarray, task, feats: dict) -> dict:
-    """Non-English mean t2i R@1 and R@10 (%) of one model on changed features (``img``: the
-    model's embeddings of the task's test images, (n_images, embed_dim))."""
-    reports = {l: metrics.retrieval_report(embed_texts(model, feats[l]) @ img.T, task.test_text[l].item)
-               for l in NON_EN if l in feats}
-    return {k: float(np.mean([r[f"t2i_{k}"] for r in reports.values()])) for k in ("R@1", "R@10")}
-
-
 def study(grid, tower: str) -> list[dict]:
     """One row per (condition, centering): alignment R@1 and per-seed zero-shot R@1 / R@10 of
     PATR and M3. A tower with raw-feature rows in the grid (:func:`repro.design.raw_arm`)
@@ -88,37 +42,29 @@ def study(grid, tower: str) -> list[dict]:
     first = grid.config(tower, "M3")
     name = text_tower(tower).display
     label = name + (" centered on English" if first.text_preprocess == "center_en" else "")
-    rows = _rows(grid, tower, grid.tasks[tower], {m: as_arm(m) for m in STUDY_METHODS},
-                 conditions(), label)
+    rows = _rows(grid, tower, grid.tasks[tower], {m: as_arm(m) for m in STUDY_METHODS}, label)
     raw_arms = {m: raw_arm(m) for m in STUDY_METHODS if grid.runs(tower, raw_arm(m))}
     if len(raw_arms) == len(STUDY_METHODS):
         rows += _rows(grid, tower, grid.arm_task(tower, raw_arms["M3"]), raw_arms,
-                      conditions()[:1], f"{name} raw features", raw=True)
+                      f"{name} raw features", raw=True)
     return rows
 
 
-def _rows(grid, tower: str, task, arms: dict, conds, label: str, raw: bool = False) -> list[dict]:
-    """:func:`study`'s rows of ``task`` under ``conds``; ``arms``: column -> grid arm;
-    ``raw``: the arms trained on the tower's raw features."""
-    can_center = all(l in task.unlabeled for l in NON_EN if l in task.test_text)
-    models = {(col, s): load_model(grid, tower, arm, s, task) for col, arm in arms.items()
-              for s in grid.seeds if grid.result(tower, arm, s) is not None}
-    with torch.no_grad():  # the images never change: embedded once per model
-        images = {k: embed_images(m, task.test_images) for k, m in models.items()}
+def _rows(grid, tower: str, task, arms: dict, label: str, raw: bool = False) -> list[dict]:
+    """:func:`study`'s rows of ``task``; ``arms``: column -> grid arm; ``raw``: the arms
+    trained on the tower's raw features. Each model's numbers are its run's analysis."""
+    per_run = {col: [analysis.of(grid, tower, arm, s)["study"] for s in grid.seeds
+                     if grid.result(tower, arm, s) is not None] for col, arm in arms.items()}
     rows = []
-    for kind, cond, size in conds:
-        for centred in (False, True):
-            if centred and not can_center:
-                continue
-            feats = changed_features(task, kind, size, centred)
-            row = {"kind": kind, "condition": cond, "size": size, "centered": centred,
-                   "tower": label, "raw": raw, "alignment_R@1": alignment_r1(feats)}
-            with torch.no_grad():
-                for col in arms:
-                    per_seed = [zero_shot(models[(col, s)], images[(col, s)], task, feats)
-                                for s in grid.seeds if (col, s) in models]
-                    row[col] = {k: [p[k] for p in per_seed] for k in ("R@1", "R@10")}
-            rows.append(row)
+    for i, (kind, cond, size, centred) in enumerate(study_conditions(task, raw)):
+        row = {"kind": kind, "condition": cond, "size": size, "centered": centred,
+               "tower": label, "raw": raw,
+               "alignment_R@1": alignment_r1(changed_features(task, kind, size, centred))}
+        for col, runs in per_run.items():
+            assert all((r[i]["kind"], r[i]["size"], r[i]["centered"]) == (kind, size, centred)
+                       for r in runs), "an analysis of other conditions"
+            row[col] = {k: [r[i][k] for r in runs] for k in ("R@1", "R@10")}
+        rows.append(row)
     return rows
 
 

@@ -218,6 +218,13 @@ def retrieval_report(scores, image_of_caption, ks=(1, 5, 10)) -> dict:
         not all requested). Recalls in percent, ranks 1-based.
     """
     ks = _check_ks(ks)
+    return _report(*retrieval_ranks(scores, image_of_caption), ks)
+
+
+def retrieval_ranks(scores, image_of_caption) -> tuple[np.ndarray, np.ndarray]:
+    """The per-query ranks behind :func:`retrieval_report` (same arguments): (t2i, i2t),
+    int64 arrays of shapes (n_captions,) and (n_images,), 1-based; t2i: the rank of each
+    caption's image, i2t: the rank of each image's best-ranked caption."""
     scores = _as_scores(scores)
     n_captions, n_images = scores.shape
     g = _check_image_of_caption(image_of_caption, n_captions, n_images)
@@ -225,7 +232,7 @@ def retrieval_report(scores, image_of_caption, ks=(1, 5, 10)) -> dict:
     t2i = _ranks_of_best(scores, g)
     scores_t = scores.T
     i2t = _ranks_of_best(scores_t, _best_positive(scores_t, caps))
-    return _report(t2i, i2t, ks)
+    return t2i, i2t
 
 
 def tagging_report(scores, tags_of_image, ks=(1, 5, 10)) -> dict:

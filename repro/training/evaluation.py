@@ -5,6 +5,7 @@ text alignment, text clusters) that becomes ``metrics.json``.
 
 from __future__ import annotations
 
+import json
 
 import numpy as np
 import torch
@@ -142,6 +143,39 @@ def evaluate(model: DualEncoder, task: Task, cfg: Config, state: TrainState) -> 
         "notes": notes, "data_sha256": task.data_sha256, "numerics": numerics.record(),
         "summary": _summary(retrieval, tagging),
     })
+
+
+#: The per-query test ranks of a run, beside its ``metrics.json``.
+RANKS_FILE = "test_ranks.json"
+
+
+def test_ranks(model: DualEncoder, task: Task) -> dict:
+    """Per-query test ranks behind ``metrics.json``'s retrieval report: ``{"t2i": {lang: [rank
+    of each test caption's image]}, "i2t": {lang: [rank of each test image's best caption]}}``,
+    1-based ints in the task's test order (captions: ``task.test_text[lang]``'s rows)."""
+    img = embed_images(model, task.test_images)
+    out = {"t2i": {}, "i2t": {}}
+    for lang, ts in task.test_text.items():
+        t2i, i2t = metrics.retrieval_ranks(embed_texts(model, ts.feats) @ img.T, ts.item)
+        out["t2i"][lang], out["i2t"][lang] = t2i.tolist(), i2t.tolist()
+    return out
+
+
+def ranks_bytes(ranks: dict) -> bytes:
+    """:func:`test_ranks` as JSON, one line per direction and language (diffable, compact)."""
+    lines = [f'"{d}/{lang}":{json.dumps(r, separators=(",", ":"))}'
+             for d in ("t2i", "i2t") for lang, r in ranks[d].items()]
+    return ("{\n" + ",\n".join(lines) + "\n}\n").encode()
+
+
+def read_ranks(path) -> dict:
+    """:func:`test_ranks` back from a file written by :func:`ranks_bytes`."""
+    flat = json.loads(path.read_text())
+    out = {"t2i": {}, "i2t": {}}
+    for key, r in flat.items():
+        d, lang = key.split("/")
+        out[d][lang] = r
+    return out
 
 
 def _text_ids(text_sets: dict) -> dict | None:

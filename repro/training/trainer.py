@@ -11,7 +11,8 @@
   non-English text never reaches training or selection.
 * Where a run stands is a :class:`TrainState` (saved in the checkpoint as a plain dict);
   tests and benchmarks that cut a run or its epochs short pass :class:`Hooks`.
-* The run folder holds ``config.json``, ``checkpoint.pt``, ``log.jsonl`` and ``metrics.json``.
+* The run folder holds ``config.json``, ``checkpoint.pt``, ``log.jsonl``, ``best_model.pt``,
+  ``metrics.json``, ``test_ranks.json`` and ``provenance.json``.
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ import torch
 from repro.config import PLATEAU_GAP, PLATEAU_WINDOW, Config, config_from_json
 from repro.core.device import resolve_device
 from repro.core.errors import ReproError
-from repro.core.fileio import atomic_write_bytes
+from repro.core.fileio import atomic_write_bytes, git_commit
 from repro.core.parallel import limit_threads
 from repro.model.encoder import DualEncoder
 from repro.model.losses import LOSSES, compute_loss
-from repro.training.evaluation import device_of, evaluate, text_diagnostics, validate
+from repro.training.evaluation import (RANKS_FILE, device_of, evaluate, ranks_bytes, test_ranks,
+                                       text_diagnostics, validate)
 from repro.training.results import RunResult
 from repro.training.state import TrainState
 from repro.training.tasks import Task, assert_english, build_task
@@ -105,8 +107,12 @@ def make_optimizer(model, cfg: Config) -> torch.optim.Optimizer:
                              fused=True)
 
 
+#: An epoch's batches and negatives come from seed x EPOCH_SEED_STRIDE + epoch.
+EPOCH_SEED_STRIDE = 1_000_003
+
+
 def epoch_generator(cfg: Config, epoch: int) -> torch.Generator:
-    return torch.Generator().manual_seed(cfg.seed * 1_000_003 + epoch)
+    return torch.Generator().manual_seed(cfg.seed * EPOCH_SEED_STRIDE + epoch)
 
 
 def epoch_batches(task: Task, cfg: Config, gen: torch.Generator) -> list[torch.Tensor]:
@@ -345,20 +351,28 @@ def _write_log(path: Path, log: list[dict]) -> None:
     atomic_write_bytes(path, b"".join(_log_line(e) for e in log))
 
 
+#: Where a run was made (commit, CPU) and what it cost (seconds): beside ``metrics.json``,
+#: never inside it, so that the metrics stay bit-reproducible.
+PROVENANCE_FILE = "provenance.json"
+
+
 def train_and_evaluate(cfg: Config, out: Path, resume: bool = True,
                        task: Task | None = None, epoch_lines: bool = False) -> RunResult:
     """Train one arm, evaluate its selected epoch, write ``out/metrics.json`` (and its
-    timings apart, in ``timing.json``, so that metrics.json is bit-reproducible).
+    timings, commit and CPU apart, in ``provenance.json``, so that metrics.json is
+    bit-reproducible) and the per-query test ranks (``test_ranks.json``).
     ``epoch_lines``: one line per epoch on stderr (progress off a terminal)."""
     t0 = time.perf_counter()
     task = task or build_task(cfg)
     model, state = train(cfg, out, task, resume, epoch_lines=epoch_lines)
     result = evaluate(model, task, cfg, state)
     atomic_write_bytes(out / "best_model.pt", _state_bytes(model.state_dict()))
+    atomic_write_bytes(out / RANKS_FILE, ranks_bytes(test_ranks(model, task)))
     result.write(out / "metrics.json")
-    timing = {"train_seconds": round(sum(e["seconds"] for e in state.log), 3),
-              "wall_seconds_this_call": round(time.perf_counter() - t0, 3)}
-    atomic_write_bytes(out / "timing.json", json.dumps(timing, indent=1).encode())
+    provenance = {"commit": git_commit(), "cpu_model": result.numerics.get("cpu_model"),
+                  "train_seconds": round(sum(e["seconds"] for e in state.log), 3),
+                  "wall_seconds_this_call": round(time.perf_counter() - t0, 3)}
+    atomic_write_bytes(out / PROVENANCE_FILE, json.dumps(provenance, indent=1).encode())
     return result
 
 
