@@ -1,6 +1,6 @@
 """``python -m repro.bench WHAT``: benchmarks, the settings sweep, and the GPU checks.
 
-- Benchmarks (``metrics``, ``train``, ``numerics``, ``features``, ``jobs``, ``search``): every
+- Benchmarks (``metrics``, ``train``, ``run``, ``numerics``, ``features``, ``jobs``, ``search``): every
   figure is a ratio against a baseline measured in the same run on the same inputs, so the
   numbers are comparable across machines. Nothing here asserts a time.
 - ``defaults``: the settings sweep that chooses every arm's settings on English validation
@@ -299,7 +299,7 @@ def bench_jobs(seeds=(0, 1, 2, 3), jobs=(1, 2)) -> list[dict]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m repro.bench", description=__doc__)
     parser.add_argument("what", choices=["metrics", "train", "defaults", "numerics", "paper-scale",
-                                         "features", "gpu-check", "jobs", "search"])
+                                         "features", "gpu-check", "jobs", "search", "run"])
     parser.add_argument("--out", default="gpu_check.json", help="gpu-check: the JSON it writes")
     parser.add_argument("--device", default=None,
                         help="gpu-check: run on this device instead of the GPU (tests: cpu)")
@@ -353,6 +353,10 @@ def _run(args) -> int:
         rows = bench_jobs()
     elif args.what == "search":
         rows = bench_search(seed=args.seed)
+    elif args.what == "run":
+        from repro.bench.phases import bench_run
+
+        rows = bench_run(args.seed)
     elif args.what == "defaults":
         if args.jobs is not None and args.jobs < 1:
             raise ReproError(f"--jobs {args.jobs}: must be at least 1")
