@@ -99,19 +99,22 @@ def cmd_train(args) -> int:
           f"frozen features come from the cache in {cache_dir() / 'features'} (a first run "
           "on a machine computes them: a few minutes)", file=sys.stderr, flush=True)
     from repro.config import make_config
-    from repro.training.runjob import finished_metrics
-    from repro.training.trainer import train_and_evaluate
+    from repro.core.locks import folder_writer
 
     cfg = make_config(args.profile, args.set, seed=args.seed)
     out = output_dir(args.out, "--out")
-    finished = None if args.fresh else finished_metrics(cfg, out)
-    if finished is not None:
-        print(f"{out}: a finished run of this config; reusing it (--fresh trains it again)",
-              file=sys.stderr)
-        metrics = finished
-    else:
-        metrics = train_and_evaluate(cfg, out, resume=not args.fresh,
-                                     epoch_lines=not sys.stderr.isatty())
+    with folder_writer(out, "--out"):  # before the heavy imports: a second writer fails at once
+        from repro.training.runjob import finished_metrics
+        from repro.training.trainer import train_and_evaluate
+
+        finished = None if args.fresh else finished_metrics(cfg, out)
+        if finished is not None:
+            print(f"{out}: a finished run of this config; reusing it (--fresh trains it again)",
+                  file=sys.stderr)
+            metrics = finished
+        else:
+            metrics = train_and_evaluate(cfg, out, resume=not args.fresh,
+                                         epoch_lines=not sys.stderr.isatty())
     print(f"results in {out}/metrics.json; the numbers below are on the test set "
           f"({'XTD10, 1,000 images' if cfg.profile == 'paper' else 'the 500 held-out emoji'})",
           file=sys.stderr)

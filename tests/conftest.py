@@ -164,6 +164,29 @@ def call_main(main, argv: list[str], capsys):
     return subprocess.CompletedProcess(argv, code, out.out, out.err)
 
 
+#: A process that holds a folder's writer lock (the package's own) until it is killed: it
+#: prints "held" once it has it.
+_HOLDER = ("import sys, time; from repro.core.locks import folder_writer\n"
+           "with folder_writer(sys.argv[1]):\n"
+           "    print('held', flush=True); time.sleep(600)")
+
+
+def hold_folder_lock(folder: Path):
+    """A real second process (``subprocess.Popen``) holding ``folder``'s writer lock; returned
+    once it holds it. The caller kills it (``proc.kill()``, as a crash would end it)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(folder)], cwd=root, env=env,
+                            stdout=subprocess.PIPE, text=True)
+    if proc.stdout.readline().strip() != "held":
+        proc.kill()
+        pytest.fail(f"the lock holder did not take {folder}")
+    return proc
+
+
 def few_perturbations(mp: pytest.MonkeyPatch) -> None:
     """Table 5 with 3 of its 9 perturbations (offsets 0.5 and 4, rotation 1): the same code
     at a third of the evaluation."""

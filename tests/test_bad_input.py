@@ -258,6 +258,27 @@ def test_a_cut_metrics_json_in_a_finished_run_is_named(metrics, why, tmp_path, c
     assert _tree(tmp_path) == before
 
 
+def test_a_cut_or_edited_digests_json_is_named(tmp_path):
+    """A folder's digests.json cut, or naming a path outside the folder: one line naming it,
+    and none of its files is read as checked."""
+    from repro.core.fileio import check_digests, verified_bytes, write_digests
+
+    (tmp_path / "a.txt").write_text("a")
+    write_digests(tmp_path, ["a.txt"])
+    assert verified_bytes(tmp_path, "a.txt") == b"a"
+    record = tmp_path / "digests.json"
+    record.write_bytes(record.read_bytes()[:20])
+    with pytest.raises(ReproError) as err:
+        check_digests(tmp_path)
+    assert str(err.value).startswith(f"{record}: unreadable (JSONDecodeError: ")
+    assert str(err.value).endswith("; cut or edited?)")
+    record.write_text('{"sha256": {"../a.txt": "' + "0" * 64 + '"}}')
+    with pytest.raises(ReproError) as err:
+        verified_bytes(tmp_path, "a.txt")
+    assert str(err.value) == (f"{record}: not a digests file (file name -> sha256 of 64 hex "
+                              "digits expected)")
+
+
 def test_a_cut_metrics_json_stops_reproduce_before_any_job(tmp_path):
     """The grid reads every run folder of a phase before it sends any job: a cut
     metrics.json is a one-line error naming it, and no run starts (the worker's own

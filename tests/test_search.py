@@ -1,7 +1,9 @@
 """``python -m repro search``, ``tag`` and ``export`` on a short real run: rankings checked
-against a brute-force loop, the export round trip, and every bad input a one-line error."""
+against a brute-force loop, the export round trip, every bad input a one-line error, and
+every byte they read checked against its folder's digests."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -9,12 +11,14 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import call_main
+from conftest import call_main, hold_folder_lock
 from repro import cli
 from repro.app import search
-from repro.app.export import load_run
+from repro.app.export import HEADS, META, load_run
 from repro.config import make_config
 from repro.core.errors import ReproError
+from repro.core.fileio import write_digests
+from repro.core.locks import LOCK_FILE
 from repro.data import emoji
 from repro.training.trainer import train_and_evaluate
 
@@ -120,7 +124,8 @@ def test_export_round_trip_gives_the_same_ranking_and_checks_the_weights(run, tm
     out = subprocess.run([sys.executable, "-m", "repro", "export", "--run", str(run), "--out",
                           str(model)], capture_output=True, text=True)   # once as a process
     assert out.returncode == 0, out.stderr
-    assert sorted(p.name for p in model.iterdir()) == ["heads.safetensors", "model.json"]
+    assert sorted(p.name for p in model.iterdir()) == ["digests.json", "heads.safetensors",
+                                                       "model.json"]
     by_run, _ = _json(capsys, "search", "--run", str(run), "smiling face", "--json")
     by_model, _ = _json(capsys, "search", "--model", str(model), "smiling face", "--json")
     assert by_run["results"] == by_model["results"]
@@ -128,6 +133,7 @@ def test_export_round_trip_gives_the_same_ranking_and_checks_the_weights(run, tm
     assert meta["data_sha256"] and meta["summary"] and meta["text_tower"]["weights_sha256"]
     meta["text_tower"]["weights_sha256"] = "0" * 64
     (model / "model.json").write_text(json.dumps(meta))
+    write_digests(model, (HEADS, META))  # as an export made with other tower weights is
     out = call_main(cli.main, ["search", "--model", str(model), "cat"], capsys)
     assert out.returncode == 2 and "installed text tower differs" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
@@ -173,3 +179,84 @@ def test_bad_inputs_are_one_line_errors(run, folder, tmp_path, capsys):
     with pytest.raises(ReproError, match="unknown language"):
         search.check_lang("klingon")
     assert search.check_lang("JA") == "jp"
+
+
+def _flip_a_byte(path) -> None:
+    """Flip one bit of the middle byte of ``path`` (same size: inside a weight tensor)."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 1
+    path.write_bytes(bytes(data))
+
+
+def _refused(argv: list, capsys, why: str) -> None:
+    """``argv`` ends with exit 2 and the one line ``error: <why>...``, nothing on stdout."""
+    res = call_main(cli.main, argv, capsys)
+    assert res.returncode == 2 and res.stdout == "", (argv, res.stderr)
+    [line] = res.stderr.strip().splitlines()
+    assert line.startswith(f"error: {why}"), (argv, line)
+
+
+def test_a_changed_byte_in_best_model_is_refused_by_search_tag_evaluate_and_export(
+        run, tmp_path, capsys):
+    """search, tag, export and evaluate --run read best_model.pt only as the bytes the run's
+    digests.json records: one flipped bit, and each refuses with one line naming the file."""
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    _flip_a_byte(copy / "best_model.pt")
+    img = emoji.emoji_image_paths(emoji.load_emoji())[0]
+    why = f"{copy / 'best_model.pt'}: changed after it was written (its sha256 is not the one"
+    for argv in (["search", "--run", str(copy), "cat"],
+                 ["tag", "--run", str(copy), str(img)],
+                 ["export", "--run", str(copy), "--out", str(tmp_path / "model")],
+                 ["evaluate", "--run", str(copy)]):
+        _refused(argv, capsys, why)
+    assert not (tmp_path / "model").exists()
+    assert sorted(os.listdir(copy)) == sorted(os.listdir(run))  # nothing written, no lock left
+    assert (copy / "metrics.json").read_bytes() == (run / "metrics.json").read_bytes()
+
+
+def test_a_changed_export_is_refused_naming_the_file(run, tmp_path, capsys):
+    """An export records the sha256 of its heads in model.json and of both files in
+    digests.json: a flipped bit in the heads, an edited summary in model.json, or heads
+    swapped with digests.json recorded again, and loading it is a one-line error."""
+    model = tmp_path / "model"
+    assert call_main(cli.main, ["export", "--run", str(run), "--out", str(model)],
+                     capsys).returncode == 0
+    heads, meta = (model / HEADS).read_bytes(), (model / META).read_text()
+    img = str(emoji.emoji_image_paths(emoji.load_emoji())[0])
+    changed = "changed after it was written (its sha256 is not the one the digests.json beside"
+
+    _flip_a_byte(model / HEADS)
+    for argv in (["search", "--model", str(model), "cat"], ["tag", "--model", str(model), img]):
+        _refused(argv, capsys, f"{model / HEADS}: {changed}")
+    (model / HEADS).write_bytes(heads)
+
+    edited = json.loads(meta)
+    key = next(iter(edited["summary"]))
+    edited["summary"][key] = 99.9
+    (model / META).write_text(json.dumps(edited, indent=1, sort_keys=True) + "\n")
+    _refused(["search", "--model", str(model), "cat"], capsys, f"{model / META}: {changed}")
+    (model / META).write_text(meta)
+
+    _flip_a_byte(model / HEADS)
+    write_digests(model, (HEADS, META))
+    _refused(["search", "--model", str(model), "cat"], capsys,
+             f"{model / META}: describes other heads (its heads_sha256 is not the sha256 of "
+             f"{HEADS})")
+    (model / HEADS).write_bytes(heads)
+    write_digests(model, (HEADS, META))
+    assert call_main(cli.main, ["search", "--model", str(model), "cat"], capsys).returncode == 0
+
+
+def test_export_into_a_folder_being_written_fails_at_once(run, tmp_path, capsys):
+    """One writer per export folder: another process holds it, and export refuses with one
+    line naming the folder and that process, writing nothing."""
+    model = tmp_path / "model"
+    holder = hold_folder_lock(model)
+    try:
+        _refused(["export", "--run", str(run), "--out", str(model)], capsys,
+                 f"--out {model}: being written by another process (pid {holder.pid} on ")
+        assert sorted(os.listdir(model)) == [LOCK_FILE]
+    finally:
+        holder.kill()
+        holder.wait()

@@ -1,8 +1,9 @@
 """A trained model a user can pick up: a finished run folder, or the folder
 ``python -m repro export`` writes from one (the two heads as safetensors plus ``model.json``:
-config, tower and backbone ids with their weight hashes, the training-data checksum, the
-metrics summary). Loading an export checks that the installed tower and backbone are the
-ones it was trained on.
+config, the heads' sha256, tower and backbone ids with their weight hashes, the
+training-data checksum, the metrics summary; then, last, ``digests.json``: the sha256 of both
+files). Every file is read only as the bytes its folder's ``digests.json`` records, and
+loading an export checks that the installed tower and backbone are the ones it was trained on.
 """
 
 from __future__ import annotations
@@ -15,16 +16,20 @@ import torch
 
 from repro.config import Config, config_from_json
 from repro.core.errors import ReproError
-from repro.core.fileio import atomic_write_bytes
+from repro.core.fileio import (DIGESTS_FILE, atomic_write_bytes, forget_digests, sha256_bytes,
+                               verified_bytes, write_digests)
+from repro.core.locks import LOCK_FILE, folder_writer
 from repro.model.encoder import DualEncoder
 from repro.towers.backbones import weights_id
 from repro.training.results import RunResult
 from repro.training.tasks import build_task, english_mean, tower_meta
+from repro.training.trainer import load_best_model
 
 HEADS = "heads.safetensors"
 META = "model.json"
-#: What ``model.json`` says it is (a loader refuses anything else).
-FORMAT = "xlir-repro model 1"
+#: What ``model.json`` says it is (a loader refuses anything else). 2: ``heads_sha256`` and
+#: ``digests.json``.
+FORMAT = "xlir-repro model 2"
 #: The keys of tower_meta that identify a tower's weights.
 TOWER_ID_KEYS = ("weights", "weights_sha256", "source", "revision", "pooling", "prefix")
 
@@ -57,18 +62,21 @@ def backbone_id(cfg: Config) -> dict:
 
 def load_run(run: Path) -> Loaded:
     """The best-validation model of a finished run folder (``config.json``, ``best_model.pt``
-    and ``metrics.json``: written only when the run ended)."""
+    and ``metrics.json``: written only when the run ended), each read only as the bytes its
+    ``digests.json`` records."""
     run = Path(run)
     if not run.is_dir():
         raise ReproError(f"--run {run}: no such folder")
-    missing = [n for n in ("config.json", "best_model.pt", "metrics.json") if not (run / n).is_file()]
+    missing = [n for n in ("config.json", "best_model.pt", "metrics.json", DIGESTS_FILE)
+               if not (run / n).is_file()]
     if missing:
         raise ReproError(f"--run {run}: not a finished run (no {missing[0]}); train it to the "
-                         "end first")
+                         "end first (the command that made it finishes it)")
+    config, metrics = verified_bytes(run, "config.json"), verified_bytes(run, "metrics.json")
+    state = load_best_model(run)
     try:
-        cfg = config_from_json((run / "config.json").read_text(encoding="utf-8"))
-        metrics = RunResult.read(run / "metrics.json")
-        state = torch.load(run / "best_model.pt", map_location="cpu", weights_only=True)
+        cfg = config_from_json(config.decode("utf-8"))
+        metrics = RunResult.read_bytes(metrics, run / "metrics.json")
     except Exception as exc:  # JSON, config and unpickling errors come in many types
         raise ReproError(f"--run {run}: unreadable run files ({type(exc).__name__})") from None
     model = _model(cfg, state, f"--run {run}")
@@ -103,41 +111,59 @@ def _uncentred(cfg: Config) -> Config:
     return config_from_json(json.dumps({**json.loads(cfg.to_json()), "text_preprocess": "none"}))
 
 
+#: The files of an export folder (and its lock while it is written).
+EXPORT_FILES = (HEADS, META, DIGESTS_FILE, LOCK_FILE)
+
+
 def export(loaded: Loaded, out: Path) -> Path:
-    """Write ``loaded``'s heads (and center_en's vector) to ``out/heads.safetensors`` and its
-    facts to ``out/model.json``; refuses an ``out`` that holds anything else."""
+    """Write ``loaded``'s heads (and center_en's vector) to ``out/heads.safetensors``, its
+    facts and the heads' sha256 to ``out/model.json``, then the sha256 of both to
+    ``out/digests.json``, holding ``out``'s lock; refuses an ``out`` that holds anything else."""
     from safetensors.torch import save
 
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(p.name not in (HEADS, META) for p in out.iterdir())):
+    if out.exists() and not out.is_dir():
         raise ReproError(f"--out {out}: exists and is not an export folder; choose a new one")
     tensors = {k: v.detach().cpu().contiguous() for k, v in loaded.model.state_dict().items()}
     if loaded.text_mean is not None:
         tensors["text_mean"] = loaded.text_mean.contiguous()
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out / HEADS, save(tensors))
-    meta = {"format": FORMAT, **loaded.meta}
-    atomic_write_bytes(out / META, (json.dumps(meta, indent=1, sort_keys=True,
-                                               ensure_ascii=False) + "\n").encode())
+    with folder_writer(out, "--out"):
+        if any(p.name not in EXPORT_FILES for p in out.iterdir()):
+            raise ReproError(f"--out {out}: exists and is not an export folder; choose a new one")
+        forget_digests(out)
+        heads = save(tensors)
+        atomic_write_bytes(out / HEADS, heads)
+        meta = {**loaded.meta, "format": FORMAT, "heads_sha256": sha256_bytes(heads)}
+        atomic_write_bytes(out / META, (json.dumps(meta, indent=1, sort_keys=True,
+                                                   ensure_ascii=False) + "\n").encode())
+        write_digests(out, (HEADS, META))
     return out
 
 
 def load_export(folder: Path) -> Loaded:
-    """The model of an export folder; a one-line error when the installed tower or backbone
-    weights are not the ones it was trained on."""
+    """The model of an export folder, its files read only as the bytes its ``digests.json``
+    records; a one-line error naming the file that changed, or when the installed tower or
+    backbone weights are not the ones it was trained on."""
     from safetensors.torch import load
 
     folder = Path(folder)
     if not (folder / META).is_file() or not (folder / HEADS).is_file():
         raise ReproError(f"--model {folder}: not an exported model (needs {META} and {HEADS})")
+    if not (folder / DIGESTS_FILE).is_file():
+        raise ReproError(f"--model {folder}: no {DIGESTS_FILE} (exported by an older version, "
+                         "or the export did not end); export the run again")
+    meta_bytes, heads = verified_bytes(folder, META), verified_bytes(folder, HEADS)
     try:
-        meta = json.loads((folder / META).read_text(encoding="utf-8"))
-        tensors = load((folder / HEADS).read_bytes())
+        meta = json.loads(meta_bytes.decode("utf-8"))
+        tensors = load(heads)
         cfg = config_from_json(json.dumps(meta["config"]))
     except Exception as exc:
         raise ReproError(f"--model {folder}: unreadable export ({type(exc).__name__})") from None
     if meta.get("format") != FORMAT:
         raise ReproError(f"--model {folder}: {META} is not a {FORMAT!r} file")
+    if meta.get("heads_sha256") != sha256_bytes(heads):
+        raise ReproError(f"{folder / META}: describes other heads (its heads_sha256 is not the "
+                         f"sha256 of {HEADS})")
     for key, now in (("text_tower", tower_id(cfg)), ("image_backbone", backbone_id(cfg))):
         if meta.get(key) != now:
             raise ReproError(f"--model {folder}: the installed {key.replace('_', ' ')} differs "

@@ -1,11 +1,17 @@
 """Files written once and checked: atomic writes and sha256 sums. The lowest layer that
-touches the disk; every module that writes an output uses it."""
+touches the disk; every module that writes an output uses it.
+
+A folder whose files are written together (a run, an export) ends with ``digests.json``:
+the sha256 of each of its files, written last, so that a folder that has one was finished,
+and a reader checks the bytes it uses against it (:func:`verified_bytes`)."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -19,6 +25,11 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    """The sha256 of ``data``, 64 hex digits."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -87,3 +98,95 @@ def output_dir(path: str, option: str) -> Path:
     if problem:
         raise ReproError(f"{option} {path}: {problem}")
     return Path(path)
+
+
+#: Where a folder whose files are written together records their sha256 (written last).
+DIGESTS_FILE = "digests.json"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def write_digests(folder: Path, names) -> None:
+    """Record the sha256 of the files ``names`` of ``folder`` in ``folder/digests.json``,
+    atomically; a writer calls it after it has written every file it covers."""
+    folder = Path(folder)
+    _write_record(folder, {name: sha256_file(folder / name) for name in names})
+
+
+def _write_record(folder: Path, digests: dict) -> None:
+    atomic_write_bytes(folder / DIGESTS_FILE,
+                       json.dumps({"sha256": digests}, indent=1, sort_keys=True).encode() + b"\n")
+
+
+def forget_digests(folder: Path) -> None:
+    """Delete ``folder/digests.json``: what a writer does before it changes a file it covers,
+    so that a folder left half-rewritten never reads as finished."""
+    (Path(folder) / DIGESTS_FILE).unlink(missing_ok=True)
+
+
+def record_digest(folder: Path, name: str) -> None:
+    """Record the sha256 of ``folder/name`` in the folder's digests, the others' kept as
+    recorded (a file rewritten on purpose, e.g. ``evaluate --write``'s metrics.json)."""
+    folder = Path(folder)
+    _write_record(folder, {**(recorded_digests(folder) or {}), name: sha256_file(folder / name)})
+
+
+def recorded_digests(folder: Path) -> dict | None:
+    """name -> sha256 (64 hex digits) that ``folder/digests.json`` records; None when the
+    folder has none; a one-line :class:`ReproError` naming it when it is not one (cut, edited)."""
+    path = Path(folder) / DIGESTS_FILE
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    try:
+        digests = json.loads(data.decode("utf-8"))["sha256"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ReproError(f"{path}: unreadable ({type(exc).__name__}: {exc}; cut or "
+                         "edited?)") from None
+    if not (isinstance(digests, dict)
+            and all(Path(k).name == k and k not in ("", ".", "..") for k in digests)
+            and all(isinstance(v, str) and _SHA256.fullmatch(v) for v in digests.values())):
+        raise ReproError(f"{path}: not a digests file (file name -> sha256 of 64 hex digits "
+                         "expected)")
+    return digests
+
+
+def _digests_of(folder: Path) -> dict:
+    digests = recorded_digests(folder)
+    if digests is None:
+        raise ReproError(f"{folder}: no {DIGESTS_FILE} (never finished, or written by an "
+                         "older version)")
+    return digests
+
+
+def _checked(path: Path, digests: dict) -> bytes:
+    """The bytes of ``path`` when their sha256 is the one ``digests`` records for its name."""
+    if path.name not in digests:
+        raise ReproError(f"{path}: not covered by the {DIGESTS_FILE} beside it (written by "
+                         "another version?)")
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ReproError(f"{path}: missing (the {DIGESTS_FILE} beside it records it)") from None
+    if sha256_bytes(data) != digests[path.name]:
+        raise ReproError(f"{path}: changed after it was written (its sha256 is not the one "
+                         f"the {DIGESTS_FILE} beside it records)")
+    return data
+
+
+def verified_bytes(folder: Path, name: str) -> bytes:
+    """The bytes of ``folder/name``, the very bytes checked against ``folder/digests.json``
+    (read once: what is checked is what is used); a one-line :class:`ReproError` naming the
+    file when they are not the ones recorded, or the folder has no digests."""
+    folder = Path(folder)
+    return _checked(folder / name, _digests_of(folder))
+
+
+def check_digests(folder: Path, required=()) -> None:
+    """Check every file that ``folder/digests.json`` records, and that it records each of
+    ``required``: a one-line :class:`ReproError` naming the first file that is not the one
+    written."""
+    folder = Path(folder)
+    digests = _digests_of(folder)
+    for name in sorted(set(digests) | set(required)):
+        _checked(folder / name, digests)

@@ -23,6 +23,7 @@ from typing import NamedTuple
 from repro.config import check_seeds, make_config
 from repro.core import fileio, numerics, parallel
 from repro.core.errors import ReproError
+from repro.core.locks import LOCK_FILE, folder_writer
 from repro.data import emoji, paper
 from repro.experiments import records
 from repro.report import outputs
@@ -286,9 +287,11 @@ def _run_phase(grid: GridResults, phase: list, fresh: bool, pool, log, train: bo
     pending = []
     for _, _, out, _ in phase:
         if fresh and out.exists():
-            shutil.rmtree(out)
-    # every folder read before any job starts: an unreadable metrics.json stops the phase first
-    finished = [runjob.finished_metrics(cfg, out) for _, cfg, out, _ in phase]
+            _empty_run_folder(out)
+    # every folder read before any job starts: an unreadable metrics.json stops the phase
+    # first; run records (train=False) have no weights and no digests
+    read = runjob.finished_metrics if train else runjob.recorded_metrics
+    finished = [read(cfg, out) for _, cfg, out, _ in phase]
     for (key, cfg, out, start), metrics in zip(phase, finished):
         if metrics is not None:
             pending.append((key, cfg, out, None, (metrics, "reused", 0.0)))
@@ -308,6 +311,19 @@ def _run_phase(grid: GridResults, phase: list, fresh: bool, pool, log, train: bo
         log(f"{key}: {how}, en t2i R@1 "
             f"{metrics.retrieval['en']['t2i_R@1']:.1f}, plateau left at step "
             f"{escape if escape is not None else 'never'} of {metrics.steps}")
+
+
+def _empty_run_folder(out: Path) -> None:
+    """Delete everything in the run folder ``out`` (``--fresh``), holding its lock: refused
+    while another process writes it."""
+    with folder_writer(out):
+        for path in out.iterdir():
+            if path.name == LOCK_FILE:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
 
 def _run_dir(runs, profile: str, key: RunKey) -> Path:

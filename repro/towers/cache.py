@@ -9,6 +9,9 @@ the number of workers. A lookup whose metadata differs from what is asked for is
 rebuilt, never silently reused, and so is an array whose content does not match the sha256
 recorded with it (a one-line warning says which). Both files are written atomically (the array streamed to a
 temporary file and renamed, first), so a crash never leaves an entry that looks complete.
+One process computes a missing entry at a time: it holds the entry's lock
+(``.<name>.lock``, :func:`repro.core.locks.exclusive`), and another process that misses the
+same entry meanwhile waits for it (saying whom it waits for), then reads what it wrote.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import numpy as np
 
 from repro.core import numerics
 from repro.core.fileio import atomic_write, atomic_write_bytes, sha256_file
+from repro.core.locks import exclusive
 from repro.data.paper import cache_dir
 
 
@@ -52,11 +56,37 @@ def cached(kind: str, meta: dict, items: list[str], compute, root: Path | None =
                 numerics=numerics.cache_key())
     key = inputs_sha256([json.dumps(want, sort_keys=True)])[:20]
     arr_path, meta_path = root / f"{kind}-{key}.npy", root / f"{kind}-{key}.json"
-    if meta_path.exists() and arr_path.exists():
-        why = _entry_problem(meta_path, arr_path, want)
-        if why is None:
-            return np.load(arr_path, allow_pickle=False)
+    arr = _usable_entry(arr_path, meta_path, want, log, quiet=True)
+    if arr is not None:
+        return arr
+    root.mkdir(parents=True, exist_ok=True)
+    with exclusive(root / f".{kind}-{key}.lock", busy=None, wait=lambda holder: log(
+            f"feature cache {arr_path}: being computed by another process ({holder}); "
+            "waiting for it")):
+        arr = _usable_entry(arr_path, meta_path, want, log)  # the other may have written it
+        if arr is not None:
+            return arr
+        return _compute_entry(kind, items, compute, want, arr_path, meta_path, log, what)
+
+
+def _usable_entry(arr_path: Path, meta_path: Path, want: dict, log, quiet: bool = False):
+    """The cached array (float32 (n, d)) when the entry is there and usable, else None; an
+    entry that is there but unusable is named in a warning (``quiet``: not yet, the caller
+    looks again under the entry's lock)."""
+    if not (meta_path.exists() and arr_path.exists()):
+        return None
+    why = _entry_problem(meta_path, arr_path, want)
+    if why is None:
+        return np.load(arr_path, allow_pickle=False)
+    if not quiet:
         log(f"warning: feature cache {arr_path}: {why}; rebuilding it")
+    return None
+
+
+def _compute_entry(kind: str, items: list[str], compute, want: dict, arr_path: Path,
+                   meta_path: Path, log, what: str) -> np.ndarray:
+    """``compute(items)`` (float32 (n, d)), written as the entry (array first, then its
+    metadata with the array's sha256)."""
     log(f"{kind}: computing {what or f'{len(items):,} items'} (not in the feature cache yet)")
     t0 = time.perf_counter()
     arr = np.ascontiguousarray(compute(items), dtype=np.float32)

@@ -2,23 +2,28 @@
 
 What a worker process (local, per GPU, or on a Dask cluster) runs: :func:`train_job` takes
 picklable arguments only and finds the run's task in its own process (built once from the
-feature cache, under the data environment of the process that submitted the job).
+feature cache, under the data environment of the process that submitted the job). A job holds
+its run folder's lock (:func:`repro.core.locks.folder_writer`) from its first look at the
+folder to its last write; a finished run is reused only when every file is the one its
+``digests.json`` records.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import time
 from pathlib import Path
 
 from repro.config import METRICS_VERSION, config_from_json
 from repro.core.errors import ReproError
+from repro.core.fileio import (DIGESTS_FILE, atomic_write_bytes, check_digests,
+                               verified_bytes)
+from repro.core.locks import folder_writer
 from repro.core.parallel import limit_threads
 from repro.training.results import RunResult
 from repro.training.tasks import build_task, task_key
-from repro.training.trainer import train_and_evaluate
+from repro.training.trainer import RUN_FILES, train_and_evaluate
 
 
 #: Environment variables that locate data and caches: every job carries this process's
@@ -90,8 +95,24 @@ def train_job(cfg, out: Path, start_from, env: dict) -> tuple[RunResult, str, fl
 
 def finished_metrics(cfg, out: Path) -> RunResult | None:
     """The result of a finished run of the same config in ``out`` (of this metrics version),
-    else None. A ``metrics.json`` that is not a JSON object (cut, edited) is a one-line error
-    naming it (:meth:`RunResult.read_values`), never taken for an unfinished run."""
+    else None. Finished: its ``digests.json`` exists (written last), and every file of the
+    folder is the one it records, else a one-line error naming the file that changed (never
+    reused, never trained over). Without digests the run is unfinished (it is resumed from
+    its checkpoint); a ``metrics.json`` that is not a JSON object (cut, edited) is still a
+    one-line error naming it, never taken for an unfinished run."""
+    sealed = (out / DIGESTS_FILE).is_file()
+    if sealed:
+        check_digests(out, RUN_FILES)
+    metrics = recorded_metrics(cfg, out)
+    return metrics if sealed else None
+
+
+def recorded_metrics(cfg, out: Path) -> RunResult | None:
+    """The result in ``out/metrics.json`` when ``out/config.json`` is ``cfg`` and the result is
+    of this metrics version, else None; the files are not checked against digests: what a run
+    record is read by (a run's folder without its weights or digests,
+    :mod:`repro.experiments.records`). A ``metrics.json`` that is not a JSON object (cut,
+    edited) is a one-line error naming it (:meth:`RunResult.read_values`)."""
     metrics_path, cfg_path = out / "metrics.json", out / "config.json"
     if metrics_path.is_file() and cfg_path.is_file() and same_config(cfg_path, cfg):
         values = RunResult.read_values(metrics_path)
@@ -103,17 +124,18 @@ def finished_metrics(cfg, out: Path) -> RunResult | None:
 def reuse_or_train(cfg, out: Path, task, train_fn,
                    start_from: Path | None = None) -> tuple[RunResult, str]:
     """Reuse a finished run of the same config, else train (resuming its checkpoint, or
-    continuing the finished shorter run ``start_from`` of the same arm and seed)."""
-    metrics = finished_metrics(cfg, out)
-    if metrics is not None:
-        return metrics, "reused"
-    how = "trained"
-    if start_from is not None and not (out / "checkpoint.pt").exists():
-        out.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(start_from / "checkpoint.pt", out / "checkpoint.pt")
-        how = f"continued from {start_from.parent.name}"
-    train_fn(cfg, out, resume=True, task=task)
-    return RunResult.read(out / "metrics.json"), how
+    continuing the finished shorter run ``start_from`` of the same arm and seed, from the
+    bytes of its checkpoint that its digests record). Holds ``out``'s lock throughout."""
+    with folder_writer(out):
+        metrics = finished_metrics(cfg, out)
+        if metrics is not None:
+            return metrics, "reused"
+        how = "trained"
+        if start_from is not None and not (out / "checkpoint.pt").exists():
+            atomic_write_bytes(out / "checkpoint.pt", verified_bytes(start_from, "checkpoint.pt"))
+            how = f"continued from {start_from.parent.name}"
+        train_fn(cfg, out, resume=True, task=task)
+        return RunResult.read(out / "metrics.json"), how
 
 
 def same_config(path: Path, cfg) -> bool:

@@ -12,7 +12,12 @@
 * Where a run stands is a :class:`TrainState` (saved in the checkpoint as a plain dict);
   tests and benchmarks that cut a run or its epochs short pass :class:`Hooks`.
 * The run folder holds ``config.json``, ``checkpoint.pt``, ``log.jsonl``, ``best_model.pt``,
-  ``metrics.json``, ``test_ranks.json`` and ``provenance.json``.
+  ``metrics.json``, ``test_ranks.json`` and ``provenance.json``, and, written last when the
+  run ends, ``digests.json``: the sha256 of each (:data:`RUN_FILES`). A finished run's
+  ``best_model.pt`` and ``checkpoint.pt`` are read only as the bytes it records.
+* One writer per run folder: :func:`train`, :func:`train_and_evaluate` and
+  :func:`evaluate_run` hold the folder's lock (:func:`repro.core.locks.folder_writer`)
+  while they run; a second writer gets a one-line error naming the holder.
 """
 
 from __future__ import annotations
@@ -32,7 +37,9 @@ import torch
 from repro.config import PLATEAU_GAP, PLATEAU_WINDOW, Config, config_from_json
 from repro.core.device import resolve_device
 from repro.core.errors import ReproError
-from repro.core.fileio import atomic_write_bytes, git_commit
+from repro.core.fileio import (DIGESTS_FILE, atomic_write_bytes, forget_digests, git_commit,
+                               record_digest, verified_bytes, write_digests)
+from repro.core.locks import folder_writer
 from repro.core.parallel import limit_threads
 from repro.model.encoder import DualEncoder
 from repro.model.losses import LOSSES, compute_loss
@@ -245,13 +252,21 @@ def _progress(total, desc):
 
 def train(cfg: Config, out: Path, task: Task | None = None, resume: bool = True,
           epoch_lines: bool = False, hooks: Hooks = NO_HOOKS) -> tuple[DualEncoder, TrainState]:
-    """Train (or resume) one arm into ``out``; returns (best model, training state).
+    """Train (or resume) one arm into ``out``, holding its lock; returns (best model, training
+    state).
 
     A checkpoint is written after the last epoch, every :data:`CHECKPOINT_EPOCHS` epochs and
     whenever :data:`CHECKPOINT_SECONDS` have passed since the previous one. ``hooks`` (tests
-    and benchmarks) may end the run or its epochs early; none changes any result.
+    and benchmarks) may end the run or its epochs early; none changes any result. The
+    folder's ``digests.json`` is deleted before its first write: from then on it is unfinished
+    until :func:`train_and_evaluate` writes its digests again.
     """
-    out.mkdir(parents=True, exist_ok=True)
+    with folder_writer(out):
+        return _train(cfg, out, task, resume, epoch_lines, hooks)
+
+
+def _train(cfg: Config, out: Path, task: Task | None, resume: bool, epoch_lines: bool,
+           hooks: Hooks) -> tuple[DualEncoder, TrainState]:
     device = seed_everything(cfg)
     task = task or build_task(cfg)
     assert_english(task.train_text, "training")
@@ -271,6 +286,10 @@ def train(cfg: Config, out: Path, task: Task | None = None, resume: bool = True,
         if state.epoch < cfg.epochs:
             print(f"{out}: resuming from the checkpoint of epoch {state.epoch} of "
                   f"{cfg.epochs}", file=sys.stderr)
+        else:
+            print(f"{out}: its checkpoint is of the last epoch ({cfg.epochs}); evaluating it",
+                  file=sys.stderr)
+    forget_digests(out)
     atomic_write_bytes(out / "config.json", cfg.to_json().encode())
     # The log restarts from the checkpoint: epochs run after it (before a crash) are redone.
     _write_log(out / "log.jsonl", state.log)
@@ -311,15 +330,30 @@ def train(cfg: Config, out: Path, task: Task | None = None, resume: bool = True,
 
 
 def load_checkpoint(path: Path) -> dict:
-    """A run's ``checkpoint.pt`` (on the CPU), or a one-line error when it cannot be read."""
+    """A run's ``checkpoint.pt`` (on the CPU), or a one-line error when it cannot be read. In a
+    folder with a ``digests.json`` (a finished run) only the bytes it records are read; an
+    unfinished run has none yet."""
+    data = (verified_bytes(path.parent, path.name) if (path.parent / DIGESTS_FILE).is_file()
+            else path.read_bytes())
     try:
-        saved = torch.load(path, weights_only=False, map_location="cpu")
+        saved = torch.load(io.BytesIO(data), weights_only=False, map_location="cpu")
         if not isinstance(saved, dict) or not {"config", "model", "state"} <= set(saved):
             raise ValueError("not a checkpoint of this package")
         return saved
     except Exception as exc:  # unpickling errors come in many types
         raise ReproError(f"{path}: unreadable checkpoint ({type(exc).__name__}); delete it or "
                          "rerun with --fresh") from None
+
+
+def load_best_model(run: Path) -> dict:
+    """The parameters in a finished run's ``best_model.pt`` (on the CPU), read only as the
+    bytes its ``digests.json`` records; a one-line error naming the file otherwise."""
+    path = Path(run) / "best_model.pt"
+    data = verified_bytes(path.parent, path.name)
+    try:
+        return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
+    except Exception as exc:  # unpickling errors come in many types
+        raise ReproError(f"{path}: unreadable weights ({type(exc).__name__})") from None
 
 
 def _cpu_state(model) -> dict:
@@ -354,14 +388,24 @@ def _write_log(path: Path, log: list[dict]) -> None:
 #: Where a run was made (commit, CPU) and what it cost (seconds): beside ``metrics.json``,
 #: never inside it, so that the metrics stay bit-reproducible.
 PROVENANCE_FILE = "provenance.json"
+#: The files of a finished run, each recorded in its ``digests.json`` (written after them).
+RUN_FILES = ("config.json", "log.jsonl", "checkpoint.pt", "best_model.pt", RANKS_FILE,
+             "metrics.json", PROVENANCE_FILE)
 
 
 def train_and_evaluate(cfg: Config, out: Path, resume: bool = True,
                        task: Task | None = None, epoch_lines: bool = False) -> RunResult:
     """Train one arm, evaluate its selected epoch, write ``out/metrics.json`` (and its
     timings, commit and CPU apart, in ``provenance.json``, so that metrics.json is
-    bit-reproducible) and the per-query test ranks (``test_ranks.json``).
+    bit-reproducible) and the per-query test ranks (``test_ranks.json``); then, last, the
+    sha256 of every file of :data:`RUN_FILES` (``digests.json``). Holds the folder's lock.
     ``epoch_lines``: one line per epoch on stderr (progress off a terminal)."""
+    with folder_writer(out):
+        return _train_and_evaluate(cfg, out, resume, task, epoch_lines)
+
+
+def _train_and_evaluate(cfg: Config, out: Path, resume: bool, task: Task | None,
+                        epoch_lines: bool) -> RunResult:
     t0 = time.perf_counter()
     task = task or build_task(cfg)
     model, state = train(cfg, out, task, resume, epoch_lines=epoch_lines)
@@ -373,31 +417,44 @@ def train_and_evaluate(cfg: Config, out: Path, resume: bool = True,
                   "train_seconds": round(sum(e["seconds"] for e in state.log), 3),
                   "wall_seconds_this_call": round(time.perf_counter() - t0, 3)}
     atomic_write_bytes(out / PROVENANCE_FILE, json.dumps(provenance, indent=1).encode())
+    write_digests(out, RUN_FILES)
     return result
 
 
 def evaluate_run(out: Path, log=print, write: bool = False) -> RunResult:
-    """Recompute the metrics of a finished run from its saved checkpoint and say whether they
-    equal the ``metrics.json`` the run wrote, naming the values that differ. ``metrics.json``
-    is written only with ``write`` (or when the run has none)."""
-    cfg_path, ckpt_path = out / "config.json", out / "checkpoint.pt"
-    if not cfg_path.is_file() or not ckpt_path.is_file():
-        raise ReproError(f"{out}: not a run folder (needs config.json and checkpoint.pt)")
+    """Recompute the metrics of a finished run from its ``best_model.pt`` (the weights search,
+    tag and export use; its training state from ``checkpoint.pt``), both read only as the
+    bytes its ``digests.json`` records, and say whether they equal the ``metrics.json`` the
+    run wrote, naming the values that differ. ``metrics.json`` is written only with ``write``
+    (or when the run has none), and its new sha256 recorded. Holds the folder's lock."""
+    missing = [n for n in ("config.json", "checkpoint.pt", "best_model.pt", DIGESTS_FILE)
+               if not (out / n).is_file()]
+    if missing:
+        raise ReproError(f"{out}: not a finished run folder (no {missing[0]}); the train "
+                         "command that made it finishes it")
+    with folder_writer(out):
+        return _evaluate_run(out, log, write)
+
+
+def _evaluate_run(out: Path, log, write: bool) -> RunResult:
+    cfg_path = out / "config.json"
+    data = verified_bytes(out, cfg_path.name)
     try:
-        cfg = config_from_json(cfg_path.read_text())
+        cfg = config_from_json(data.decode("utf-8"))
     except (ReproError, ValueError, TypeError) as exc:
         raise ReproError(f"{cfg_path}: not a config this version can run ({exc})") from None
+    state = TrainState.from_dict(load_checkpoint(out / "checkpoint.pt")["state"])
+    weights = load_best_model(out)
     device = seed_everything(cfg)
     task = build_task(cfg)
-    saved = load_checkpoint(ckpt_path)
-    state = TrainState.from_dict(saved["state"])
     model = DualEncoder(cfg, task.text_dim, task.image_feat_dim).to(device)
-    model.load_state_dict(state.best_model or saved["model"])
+    model.load_state_dict(weights)
     result = evaluate(model, task, cfg, state)
     metrics_path = out / "metrics.json"
     before = metrics_path.read_bytes() if metrics_path.is_file() else None
     if before is None or write:
         result.write(metrics_path)
+        record_digest(out, metrics_path.name)
     if before is None:
         log(f"{metrics_path}: written")
     elif result.to_json() == before:
