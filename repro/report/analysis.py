@@ -37,6 +37,7 @@ from repro.report.common import NON_EN
 from repro.scoring import metrics
 from repro.towers import controlled
 from repro.training.evaluation import embed_images, embed_texts
+from repro.training.trainer import load_best_model
 
 ANALYSIS_FILE = "analysis.json"
 #: Bumped when what an analysis holds changes: an older ``analysis.json`` is recomputed.
@@ -227,7 +228,7 @@ def load_model(grid, tower: str, arm, seed: int) -> DualEncoder:
                          "best_model.pt to compute it from (a record without weights: retrain "
                          "the run with python -m repro reproduce)")
     model = DualEncoder(cfg, task.text_dim, task.image_feat_dim)
-    model.load_state_dict(torch.load(path, map_location="cpu"))
+    model.load_state_dict(load_best_model(path.parent))  # checked against its digests
     return model.eval()
 
 
