@@ -14,8 +14,8 @@ from pathlib import Path
 import torch
 
 from repro.config import Config, config_from_json
-from repro.core.errors import ReproError
-from repro.core.fileio import atomic_write_bytes
+from repro.core.errors import ReproError, reason
+from repro.core.fileio import atomic_write_bytes, existing_folder
 from repro.model.encoder import DualEncoder
 from repro.towers.backbones import weights_id
 from repro.training.results import RunResult
@@ -58,24 +58,31 @@ def backbone_id(cfg: Config) -> dict:
 def load_run(run: Path) -> Loaded:
     """The best-validation model of a finished run folder (``config.json``, ``best_model.pt``
     and ``metrics.json``: written only when the run ended)."""
-    run = Path(run)
-    if not run.is_dir():
-        raise ReproError(f"--run {run}: no such folder")
+    run = existing_folder(run, "--run")
     missing = [n for n in ("config.json", "best_model.pt", "metrics.json") if not (run / n).is_file()]
     if missing:
         raise ReproError(f"--run {run}: not a finished run (no {missing[0]}); train it to the "
                          "end first")
-    try:
-        cfg = config_from_json((run / "config.json").read_text(encoding="utf-8"))
-        metrics = RunResult.read(run / "metrics.json")
-        state = torch.load(run / "best_model.pt", map_location="cpu", weights_only=True)
-    except Exception as exc:  # JSON, config and unpickling errors come in many types
-        raise ReproError(f"--run {run}: unreadable run files ({type(exc).__name__})") from None
+    cfg = _read(run / "config.json", lambda p: config_from_json(p.read_text(encoding="utf-8")))
+    metrics = _read(run / "metrics.json", RunResult.read)
+    state = _read(run / "best_model.pt",
+                  lambda p: torch.load(p, map_location="cpu", weights_only=True))
     model = _model(cfg, state, f"--run {run}")
     meta = {"config": json.loads(cfg.to_json()), "text_tower": tower_id(cfg),
             "image_backbone": backbone_id(cfg), "data_sha256": metrics.data_sha256,
             "summary": metrics.summary}
     return Loaded(cfg, model, _text_mean(cfg), run, meta)
+
+
+def _read(path: Path, read):
+    """``read(path)``, or a one-line error naming the file and why it cannot be read (JSON,
+    config and unpickling errors come in many types)."""
+    try:
+        return read(path)
+    except ReproError as exc:  # a reader's own message, which may name the file already
+        raise ReproError(f"{path}: {str(exc).removeprefix(f'{path}: ')}") from None
+    except Exception as exc:
+        raise ReproError(f"{path}: unreadable ({reason(exc)})") from None
 
 
 def _model(cfg: Config, state: dict, where: str) -> DualEncoder:
@@ -127,17 +134,14 @@ def load_export(folder: Path) -> Loaded:
     weights are not the ones it was trained on."""
     from safetensors.torch import load
 
-    folder = Path(folder)
+    folder = existing_folder(folder, "--model")
     if not (folder / META).is_file() or not (folder / HEADS).is_file():
         raise ReproError(f"--model {folder}: not an exported model (needs {META} and {HEADS})")
-    try:
-        meta = json.loads((folder / META).read_text(encoding="utf-8"))
-        tensors = load((folder / HEADS).read_bytes())
-        cfg = config_from_json(json.dumps(meta["config"]))
-    except Exception as exc:
-        raise ReproError(f"--model {folder}: unreadable export ({type(exc).__name__})") from None
-    if meta.get("format") != FORMAT:
+    meta = _read(folder / META, lambda p: json.loads(p.read_text(encoding="utf-8")))
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ReproError(f"--model {folder}: {META} is not a {FORMAT!r} file")
+    cfg = _read(folder / META, lambda p: config_from_json(json.dumps(meta.get("config"))))
+    tensors = _read(folder / HEADS, lambda p: load(p.read_bytes()))
     for key, now in (("text_tower", tower_id(cfg)), ("image_backbone", backbone_id(cfg))):
         if meta.get(key) != now:
             raise ReproError(f"--model {folder}: the installed {key.replace('_', ' ')} differs "
