@@ -15,15 +15,13 @@ from pathlib import Path
 
 
 from repro.core.errors import ReproError
-from repro.core.fileio import output_dir
+from repro.core.fileio import existing_file, existing_folder, output_dir
 
 
 def _load_npy(path: str, option: str):
     import numpy as np
 
-    p = Path(path)
-    if not p.is_file():
-        raise ReproError(f"{option} {path}: no such file")
+    p = existing_file(path, option)
     with open(p, "rb") as f:
         if f.read(6) != b"\x93NUMPY":  # numpy would call any other file "pickled data"
             raise ReproError(f"{option} {path}: not a .npy file (no NumPy header; save the "
@@ -54,8 +52,8 @@ def cmd_evaluate(args) -> int:
         if args.scores or args.image_of_caption:
             raise ReproError("evaluate: --run recomputes a run's own metrics; --scores and "
                             "--image-of-caption score a matrix: give one or the other")
-        metrics = evaluate_run(Path(args.run), log=lambda m: print(m, file=sys.stderr),
-                               write=args.write)
+        metrics = evaluate_run(existing_folder(args.run, "--run"),
+                               log=lambda m: print(m, file=sys.stderr), write=args.write)
         _print_report(metrics if args.json else metrics.summary, args.json)
         return 0
     if not (args.scores and args.image_of_caption):
@@ -79,14 +77,16 @@ def cmd_data(args) -> int:
     from repro.data import emoji, paper
 
     if args.data_cmd == "verify":
+        if args.root:  # the emoji asset is a file, a dataset a folder
+            (existing_file if args.dataset == "emoji" else existing_folder)(args.root, "--root")
         check = emoji.verify_emoji if args.dataset == "emoji" else (
             lambda root: paper.verify(args.dataset, root))
         for line in check(args.root):
             print(line)
         return 0
     if args.data_cmd == "build-emoji":
-        out = emoji.build_emoji_asset(Path(args.cldr), Path(args.out) if args.out else None,
-                                     log=print)
+        out = emoji.build_emoji_asset(existing_folder(args.cldr, "--cldr"),
+                                      Path(args.out) if args.out else None, log=print)
         print(f"wrote {out}")
         return 0
     raise ReproError(f"unknown data command {args.data_cmd!r}")
@@ -157,7 +157,7 @@ def cmd_compare(args) -> int:
 
     if not 0 < args.alpha < 1:  # also refuses nan
         raise ReproError(f"--alpha {args.alpha}: must be between 0 and 1 (a test level)")
-    summary = compare(Path(args.old), Path(args.new), args.alpha)
+    summary = compare(existing_folder(args.old), existing_folder(args.new), args.alpha)
     for line in format_summary(summary):
         print(line)
     if summary["ok"]:
@@ -259,12 +259,14 @@ def build_parser() -> argparse.ArgumentParser:
                     help="override a config key of every run (repeatable; default: none)")
     rp.add_argument("--jobs", type=int, default=None,
                     help="runs and feature chunks computed at once, each in a worker process "
-                         "on one thread (the same bits for every N; default: the usable cores "
-                         "in the mini profile, one per GPU in the paper profile)")
+                         "on one thread (the same bits for every N; at most the usable cores, "
+                         "said when capped; default: the usable cores in the mini profile, one "
+                         "per GPU in the paper profile)")
     rp.add_argument("--executor", default="local", metavar="local|dask://HOST:PORT",
                     help="where the runs go: local worker processes (default) or the Dask "
-                         "scheduler at HOST:PORT (pip install 'xlir-repro[cluster]'; runs "
-                         "folder and feature cache on a filesystem the workers share)")
+                         "scheduler at HOST:PORT, reached before any work (pip install "
+                         "'xlir-repro[cluster]'; runs folder and feature cache on a filesystem "
+                         "the workers share)")
     rp.add_argument("--from-records", action="store_true",
                     help="train nothing: every table, figure and notebook from the run records "
                          "in OUT/runs alone (default: train or reuse every run, then write "
@@ -311,10 +313,21 @@ def main(argv=None) -> int:
 
 def _interrupted(args) -> str:
     """What an interrupted command kept, and how to go on (one line)."""
+    if args.cmd == "train" and not (Path(args.out) / "checkpoint.pt").is_file():
+        return (f"before the run's first checkpoint, so nothing was kept in {args.out}; the "
+                "same command starts the run from its beginning")
     if args.cmd == "train":
         return (f"the run's last checkpoint is in {args.out} (written every few epochs); the "
                 "same command resumes from it and ends with the same bits")
+    if args.cmd == "reproduce" and not _has_runs(Path(args.runs)):
+        return (f"before any run was written to {args.runs} (the feature sets finished so far "
+                "are cached); the same command starts again from there")
     if args.cmd == "reproduce":
         return (f"finished runs are kept in {args.runs}, each unfinished one at its last "
                 "checkpoint; the same command reuses and resumes them")
     return "every file is written atomically, so nothing was left half-written"
+
+
+def _has_runs(runs: Path) -> bool:
+    """Does ``runs`` hold a run's checkpoint (finished or not)?"""
+    return runs.is_dir() and next(runs.rglob("checkpoint.pt"), None) is not None

@@ -363,3 +363,244 @@ def test_the_query_limit_is_inclusive_and_also_guards_the_api():
         search.embed_queries(None, ["kot", "k" * 1001], "pl")  # before the model is used
     with pytest.raises(ReproError, match="^--lang : unknown language"):
         search.check_lang("")
+
+
+@pytest.mark.parametrize("lang", ["", ",,", " , "])
+def test_an_empty_language_is_refused_by_search_and_tag(lang, tmp_path, capsys):
+    for argv in (["search", "cat"], ["tag", str(tmp_path / "img.png")]):
+        res = call_main(cli.main, [*argv, "--run", str(tmp_path / "no-run"), "--lang", lang],
+                        capsys)
+        assert res.returncode == 2 and res.stdout == ""
+        [line] = _error_lines(res.stderr)
+        assert line.startswith(f"error: --lang {lang}"), line
+
+
+def test_a_query_the_tower_reads_in_part_is_embedded_with_a_notice(tiny_bert, capsys):
+    """mBERT reads the first 128 tokens of a text: a query longer than that (but under the
+    1,000 characters refused) is embedded with a notice saying how much is left out; one it
+    reads whole, and any query of a tower that reads whole texts, without a word."""
+    from repro.app import search
+    from repro.app.export import Loaded
+    from repro.model.encoder import DualEncoder
+    from repro.towers.text import make_text_tower
+
+    cfg = make_config("mini", ["text_tower=mbert", f"mbert_id={tiny_bert}"])
+    m = Loaded(cfg, DualEncoder(cfg, 32, 8).eval(), None, tiny_bert, {})
+    long_query = "rote katze " * 80
+    n = len(make_text_tower(cfg).tokenizer(long_query)["input_ids"])
+    capsys.readouterr()
+    assert search.embed_queries(m, [long_query, "rote katze"], "de").shape[0] == 2
+    notices = [line for line in capsys.readouterr().err.splitlines() if "notice" in line]
+    assert n > 128 and notices == [f"notice: query: {n} tokens; the mbert tower reads the "
+                                   f"first 128, the last {n - 128} are left out"]
+
+    class WholeTexts:
+        def encode(self, texts):
+            raise AssertionError("not called")
+
+    search.say_left_out(WholeTexts(), "muse", [long_query])
+    assert capsys.readouterr().err == ""
+
+
+def _bad_paths(tmp: Path) -> None:
+    """A file, folders (one empty, one with an image over PIL's pixel limit), a score matrix,
+    run folders and exports whose files are broken, each in its own way."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
+    from repro.app.export import FORMAT
+
+    (tmp / "file.txt").write_text("x")
+    (tmp / "folder").mkdir()
+    (tmp / "empty").mkdir()
+    (tmp / "bomb").mkdir()
+    Image.new("RGB", (64, 64)).save(tmp / "bomb" / "big.png")
+    np.save(tmp / "scores.npy", np.zeros((2, 2)))
+    cfg = make_config("mini").to_json()
+    nan = cfg.replace('"margin": 0.5', '"margin": NaN')
+    runs = {"run_badcfg": ("{", "{}"), "run_nancfg": (nan, "{}"), "run_badmetrics": (cfg, "[1]")}
+    for name, (config, metrics) in runs.items():
+        (tmp / name).mkdir()
+        (tmp / name / "config.json").write_text(config)
+        (tmp / name / "metrics.json").write_text(metrics)
+        (tmp / name / "best_model.pt").write_bytes(b"")
+    meta = json.dumps({"format": FORMAT, "config": json.loads(cfg)})
+    for name, (model_json, heads) in {"export_badjson": ("{", b""),
+                                      "export_badheads": (meta, b"xx")}.items():
+        (tmp / name).mkdir()
+        (tmp / name / "model.json").write_text(model_json)
+        (tmp / name / "heads.safetensors").write_bytes(heads)
+
+
+@pytest.mark.parametrize("argv,path,why", [
+    ("search cat --run {tmp}/file.txt", "{tmp}/file.txt", "is a file, not a folder"),
+    ("search cat --model {tmp}/file.txt", "{tmp}/file.txt", "is a file, not a folder"),
+    ("export --run {tmp}/file.txt --out {tmp}/e", "{tmp}/file.txt", "is a file, not a folder"),
+    ("evaluate --run {tmp}/file.txt", "{tmp}/file.txt", "is a file, not a folder"),
+    ("search cat --run {tmp}/no-run --images {tmp}/file.txt", "{tmp}/file.txt",
+     "is a file, not a folder"),
+    ("search cat --run {tmp}/no-run --images {tmp}/nope", "{tmp}/nope", "no such folder"),
+    ("search cat --run {tmp}/no-run --images {tmp}/empty", "{tmp}/empty",
+     "no readable image (no file in it)"),
+    ("search cat --run {tmp}/no-run --images {tmp}/bomb", "{tmp}/bomb",
+     "no readable image (big.png: does not decode (DecompressionBombError: Image size (4096 "
+     "pixels) exceeds limit of 2000 pixels"),
+    ("tag {tmp}/bomb/big.png --run {tmp}/no-run", "{tmp}/bomb/big.png",
+     "not a readable image: does not decode (DecompressionBombError: "),
+    ("tag {tmp}/folder --run {tmp}/no-run", "{tmp}/folder", "is a folder, not an image file"),
+    ("search cat --run {tmp}/no-run --sheet {tmp}/file.txt/x.png", "{tmp}/file.txt",
+     "is a file, not a folder"),
+    ("search cat --run {tmp}/run_badcfg", "{tmp}/run_badcfg/config.json",
+     "unreadable (JSONDecodeError: Expecting property name enclosed in double quotes: line 1"),
+    ("search cat --run {tmp}/run_nancfg", "{tmp}/run_nancfg/config.json",
+     "config margin=nan: must be between 0 and 2"),
+    ("search cat --run {tmp}/run_badmetrics", "{tmp}/run_badmetrics/metrics.json",
+     "not a run result (a JSON object is expected)"),
+    ("search cat --model {tmp}/export_badjson", "{tmp}/export_badjson/model.json",
+     "unreadable (JSONDecodeError: "),
+    ("search cat --model {tmp}/export_badheads", "{tmp}/export_badheads/heads.safetensors",
+     "unreadable (SafetensorError: "),
+    ("evaluate --scores {tmp}/folder --image-of-caption {tmp}/scores.npy", "{tmp}/folder",
+     "is a folder, not a file"),
+    ("evaluate --scores {tmp}/scores.npy --image-of-caption {tmp}/nope.npy", "{tmp}/nope.npy",
+     "no such file"),
+    ("tag {tmp}/file.txt --run {tmp}/no-run --vocab {tmp}/nope.txt", "{tmp}/nope.txt",
+     "no such file"),
+    ("data verify emoji --root {tmp}/folder", "{tmp}/folder", "is a folder, not a file"),
+    ("data verify xtd10 --root {tmp}/file.txt", "{tmp}/file.txt", "is a file, not a folder"),
+    ("data build-emoji --cldr {tmp}/file.txt", "{tmp}/file.txt", "is a file, not a folder"),
+    ("compare {tmp}/file.txt {tmp}/folder", "{tmp}/file.txt", "is a file, not a folder"),
+    ("train --profile paper --set coco_root={tmp}/nope --out {tmp}/t", "{tmp}/nope",
+     "no such folder"),
+    ("reproduce --no-notebooks --from-records --out {tmp}/folder", "{tmp}/folder/runs",
+     "no such folder, so no run records to read"),
+])
+def test_a_bad_path_is_named_with_its_reason(argv, path, why, tmp_path, monkeypatch, capsys):
+    """Every error about a file or folder names it and says what is wrong with it: a file
+    where a folder is expected and the other way round (both were "no such ..."), the file of
+    a run or an export that is broken and how (they were "unreadable run files
+    (ReproError)"), the image a folder's search skipped and why (it was "no readable image
+    (1 other files)"). One line, exit code 2, before any model loads."""
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # a 64 x 64 image is then a "bomb"
+    _bad_paths(tmp_path)
+    res = call_main(cli.main, argv.format(tmp=tmp_path).split(), capsys)
+    assert res.returncode == 2 and res.stdout == ""
+    [line] = _error_lines(res.stderr)
+    assert path.format(tmp=tmp_path) in line and why.format(tmp=tmp_path) in line, line
+
+
+def test_a_broken_cache_entry_names_the_file_that_is_broken(tmp_path):
+    """A feature-cache entry is an array and its metadata: the warning names the one that is
+    broken (a cut .json was blamed on the .npy)."""
+    import numpy as np
+
+    from repro.towers import cache
+
+    said = []
+
+    def compute(items):
+        return np.ones((len(items), 2), dtype=np.float32)
+
+    cache.cached("t", {"tower": "x"}, ["a"], compute, tmp_path)
+    (meta,), (arr,) = tmp_path.glob("t-*.json"), tmp_path.glob("t-*.npy")
+    meta.write_text('{"tower": ')
+    cache.cached("t", {"tower": "x"}, ["a"], compute, tmp_path, log=said.append)
+    assert said[0] == (f"warning: feature cache {meta}: unreadable (JSONDecodeError: Expecting "
+                       "value: line 1 column 11 (char 10)); rebuilding it")
+    arr.write_bytes(b"junk")
+    said.clear()
+    cache.cached("t", {"tower": "x"}, ["a"], compute, tmp_path, log=said.append)
+    assert said[0].startswith(f"warning: feature cache {arr}: unreadable (ValueError: ")
+
+
+def test_jobs_over_the_usable_cores_are_capped_and_said_once(tmp_path, capsys):
+    """``--jobs 1000`` on a machine of a few cores runs on those cores, said once in one
+    line; an unreachable scheduler then stops the command before any work."""
+    from repro.core import parallel
+
+    cores = parallel.usable_cores()
+    res = call_main(cli.main, ["reproduce", "--no-notebooks", "--jobs", "1000", "--executor",
+                               "dask://127.0.0.1:9", "--out", str(tmp_path / "out"),
+                               "--runs", str(tmp_path / "runs")], capsys)
+    assert res.stdout.splitlines() == [
+        f"--jobs 1000: capped at the {cores} usable core{'s' if cores > 1 else ''}"]
+    assert res.returncode == 2 and _error_lines(res.stderr)
+    assert parallel.capped_jobs(cores, log=pytest.fail) == cores
+    assert parallel.capped_jobs(None, log=pytest.fail) is None
+    with pytest.raises(ReproError, match="^--jobs 0: must be >= 1$"):
+        parallel.capped_jobs(0)
+
+
+def test_an_unreachable_dask_scheduler_is_refused_before_any_work(tmp_path, monkeypatch, capsys):
+    """The scheduler is reached (a connection, 3 s at most) before anything is computed or
+    written: a one-line error naming the address and why; without Dask distributed
+    installed, that is the error."""
+    import socket
+
+    from repro.core import parallel
+
+    argv = ["reproduce", "--no-notebooks", "--executor", "dask://127.0.0.1:9", "--out",
+            str(tmp_path / "out"), "--runs", str(tmp_path / "runs")]
+    started = time.monotonic()
+    res = call_main(cli.main, argv, capsys)
+    assert res.returncode == 2 and res.stdout == "" and time.monotonic() - started < 10
+    assert _error_lines(res.stderr) == [
+        "error: --executor dask://127.0.0.1:9: no Dask scheduler answers at tcp://127.0.0.1:9 "
+        "(ConnectionRefusedError: Connection refused)"]
+    assert not any(tmp_path.iterdir())
+    with socket.create_server(("127.0.0.1", 0)) as server:  # something that answers
+        parallel.reach_executor(f"dask://127.0.0.1:{server.getsockname()[1]}")
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as if not installed
+    res = call_main(cli.main, argv, capsys)
+    assert _error_lines(res.stderr) == [
+        "error: --executor dask://127.0.0.1:9: Dask distributed is not installed (pip install "
+        "'xlir-repro[cluster]')"]
+
+
+def _command(argv: list[str]) -> subprocess.Popen:
+    """``python -m repro ARGV`` in a process group of its own (as a terminal starts it)."""
+    return subprocess.Popen([sys.executable, "-m", "repro", *argv], cwd=ROOT,
+                            env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+
+
+def test_ctrl_c_stops_reproduce_and_its_workers_in_seconds(tmp_path):
+    """A terminal's Ctrl-C reaches every process of the command: the workers computing
+    features take none of it (they were started with it blocked), the main process stops
+    them, and the command ends in seconds, without a traceback from any process."""
+    runs = tmp_path / "runs"
+    proc = _command(["reproduce", "--no-notebooks", "--profile", "mini", "--seeds", "0",
+                     "--set", "epochs=1", "--jobs", "2", "--out", str(tmp_path / "out"),
+                     "--runs", str(runs)])
+    for line in proc.stdout:
+        if line.startswith("work:"):  # said just before the workers start
+            break
+    time.sleep(1.5)  # the workers are starting or computing
+    assert proc.poll() is None, proc.stderr.read()
+    started = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert time.monotonic() - started < 10
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert err.splitlines()[-1] == (f"interrupted: before any run was written to {runs} (the "
+                                    "feature sets finished so far are cached); the same "
+                                    "command starts again from there")
+
+
+def test_ctrl_c_before_the_first_checkpoint_says_nothing_was_kept(tmp_path):
+    """Interrupted while the towers load, ``train`` named a checkpoint that was never
+    written; now it says nothing was kept."""
+    out = tmp_path / "run"
+    proc = _command(["train", "--out", str(out), "--set", "epochs=1"])
+    assert proc.stderr.readline().startswith("train: profile mini")  # then the towers load
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert err.splitlines()[-1] == (f"interrupted: before the run's first checkpoint, so "
+                                    f"nothing was kept in {out}; the same command starts the "
+                                    "run from its beginning")
+    assert not (out / "checkpoint.pt").exists()

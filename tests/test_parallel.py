@@ -136,6 +136,23 @@ def test_dask_executor_without_a_scheduler_is_a_one_line_error():
             pass
 
 
+def _ctrl_c_blocked() -> bool:
+    import signal
+
+    return signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+
+
+def test_workers_take_no_ctrl_c():
+    """A terminal's Ctrl-C goes to every process of the command: the workers are started
+    with it blocked (from their first instruction, so none prints a traceback while it is
+    still importing), and the main process stops them (terminate_workers)."""
+    with parallel.process_pool(1) as pool:
+        assert pool.submit(_ctrl_c_blocked).result()
+    with parallel.gpu_pool(["0"]) as pool:
+        assert pool.submit(_ctrl_c_blocked).result()
+    assert not _ctrl_c_blocked()  # the main process takes it
+
+
 def test_ctrl_c_stops_the_workers_at_once():
     """Ctrl-C while runs are in the workers: the pool's processes are stopped, not waited for
     (a run cut short keeps its last checkpoint), so the command ends in seconds."""

@@ -152,6 +152,9 @@ def test_bad_inputs_are_one_line_errors(run, folder, tmp_path, capsys):
     utf16.write_bytes("kot\nżółw\n".encode("utf-16"))
     blank = tmp_path / "blank.txt"
     blank.write_text("\n  \n")
+    bad_weights = tmp_path / "bad_weights"
+    shutil.copytree(run, bad_weights)
+    (bad_weights / "best_model.pt").write_bytes(b"not a state dict")
     cases = [
         (["search", "--run", str(run), "  "], "empty text"),
         (["search", "--run", str(run), "cat", "--lang", "xx"], "--lang xx: unknown language"),
@@ -160,6 +163,8 @@ def test_bad_inputs_are_one_line_errors(run, folder, tmp_path, capsys):
         (["search", "--run", str(run), "--model", str(run), "cat"], "give one of --run"),
         (["search", "--run", str(unfinished), "cat"], "not a finished run (no metrics.json)"),
         (["search", "--run", str(tmp_path / "nope"), "cat"], "no such folder"),
+        (["search", "--run", str(bad_weights), "cat"],
+         f"{bad_weights / 'best_model.pt'}: unreadable (UnpicklingError: "),
         (["search", "--run", str(run), "cat", "--images", str(empty)], "no readable image"),
         (["search", "--run", str(run), "cat", "--sheet", str(tmp_path / "x.jpg")], "must end in .png"),
         (["search", "--run", str(run), "cat", "--sheet", str(tmp_path / "no/x.png")], "no such folder"),

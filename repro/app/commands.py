@@ -13,7 +13,7 @@ from pathlib import Path
 from repro.app import search
 from repro.app.export import export, load_export, load_run
 from repro.core.errors import ReproError
-from repro.core.fileio import output_dir
+from repro.core.fileio import folder_problem, output_dir
 
 
 def _load_model(args):
@@ -30,24 +30,32 @@ def _check_sheet(path: str | None) -> None:
     p = Path(path)
     if p.suffix.lower() != ".png":
         raise ReproError(f"--sheet {path}: must end in .png")
-    if not p.parent.is_dir():
-        raise ReproError(f"--sheet {path}: no such folder {p.parent}")
+    problem = folder_problem(p.parent)
+    if problem:
+        raise ReproError(f"--sheet {path}: {p.parent}: {problem}")
     if p.is_dir():
         raise ReproError(f"--sheet {path}: is a folder")
 
 
-def _images(args, m, files=None):
-    """(paths, embeddings) of the images to rank: ``files`` (tag), the readable images of
-    ``--images`` (skipped files counted on stderr), or the model's own test images."""
-    if files is None and not args.images:
-        return search.test_images(m)
+def _image_paths(args, files=None) -> list[Path] | None:
+    """The image files to rank, checked before the model loads: ``files`` (tag), the readable
+    images of ``--images`` (skipped files counted on stderr), or None: the model's own test
+    images."""
     if files is not None:
-        paths = [search.check_image(Path(f)) for f in files]
-    else:
-        paths, skipped = search.image_files(Path(args.images))
-        if skipped:
-            print(f"skipped {len(skipped)} file(s) of {args.images} that are not readable "
-                  f"images (first: {skipped[0][0].name}: {skipped[0][1]})", file=sys.stderr)
+        return [search.check_image(Path(f)) for f in files]
+    if not args.images:
+        return None
+    paths, skipped = search.image_files(Path(args.images))
+    if skipped:
+        print(f"skipped {len(skipped)} file(s) of {args.images} that are not readable "
+              f"images (first: {skipped[0][0].name}: {skipped[0][1]})", file=sys.stderr)
+    return paths
+
+
+def _images(m, paths: list[Path] | None):
+    """(paths, embeddings) of the images to rank (None: the model's own test images)."""
+    if paths is None:
+        return search.test_images(m)
     return paths, search.embed_image_files(m, paths)
 
 
@@ -57,9 +65,10 @@ def cmd_search(args) -> int:
     if args.k < 1:
         raise ReproError(f"-k {args.k}: must be >= 1")
     _check_sheet(args.sheet)
+    paths = _image_paths(args)
     with contextlib.redirect_stdout(sys.stderr):  # progress to stderr: stdout is the result
         m = _load_model(args)
-        hits = search.search(m, args.query, lang or "en", *_images(args, m), args.k)
+        hits = search.search(m, args.query, lang or "en", *_images(m, paths), args.k)
         if args.sheet:
             search.search_sheet(args.query, hits, Path(args.sheet))
     if args.json:
@@ -81,9 +90,10 @@ def cmd_tag(args) -> int:
     _check_sheet(args.sheet)
     vocabs = {lang: search.vocabulary(lang, Path(args.vocab) if args.vocab else None)
               for lang in langs}
+    paths = _image_paths(args, args.images_in)
     with contextlib.redirect_stdout(sys.stderr):  # progress to stderr: stdout is the result
         m = _load_model(args)
-        paths, images = _images(args, m, args.images_in)
+        paths, images = _images(m, paths)
         tags = {lang: search.tag(m, images, lang, vocabs[lang], args.k) for lang in langs}
         per_image = [{"path": str(p), "tags": {lang: tags[lang][i] for lang in langs}}
                      for i, p in enumerate(paths)]

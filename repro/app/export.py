@@ -15,9 +15,9 @@ from pathlib import Path
 import torch
 
 from repro.config import Config, config_from_json
-from repro.core.errors import ReproError
-from repro.core.fileio import (DIGESTS_FILE, atomic_write_bytes, forget_digests, sha256_bytes,
-                               verified_bytes, write_digests)
+from repro.core.errors import ReproError, reason
+from repro.core.fileio import (DIGESTS_FILE, atomic_write_bytes, existing_folder, forget_digests,
+                               sha256_bytes, verified_bytes, write_digests)
 from repro.core.locks import LOCK_FILE, folder_writer
 from repro.model.encoder import DualEncoder
 from repro.towers.backbones import weights_id
@@ -64,26 +64,32 @@ def load_run(run: Path) -> Loaded:
     """The best-validation model of a finished run folder (``config.json``, ``best_model.pt``
     and ``metrics.json``: written only when the run ended), each read only as the bytes its
     ``digests.json`` records."""
-    run = Path(run)
-    if not run.is_dir():
-        raise ReproError(f"--run {run}: no such folder")
+    run = existing_folder(run, "--run")
     missing = [n for n in ("config.json", "best_model.pt", "metrics.json", DIGESTS_FILE)
                if not (run / n).is_file()]
     if missing:
         raise ReproError(f"--run {run}: not a finished run (no {missing[0]}); train it to the "
                          "end first (the command that made it finishes it)")
-    config, metrics = verified_bytes(run, "config.json"), verified_bytes(run, "metrics.json")
+    config, result = verified_bytes(run, "config.json"), verified_bytes(run, "metrics.json")
     state = load_best_model(run)
-    try:
-        cfg = config_from_json(config.decode("utf-8"))
-        metrics = RunResult.read_bytes(metrics, run / "metrics.json")
-    except Exception as exc:  # JSON, config and unpickling errors come in many types
-        raise ReproError(f"--run {run}: unreadable run files ({type(exc).__name__})") from None
+    cfg = _read(run / "config.json", lambda p: config_from_json(config.decode("utf-8")))
+    metrics = _read(run / "metrics.json", lambda p: RunResult.read_bytes(result, p))
     model = _model(cfg, state, f"--run {run}")
     meta = {"config": json.loads(cfg.to_json()), "text_tower": tower_id(cfg),
             "image_backbone": backbone_id(cfg), "data_sha256": metrics.data_sha256,
             "summary": metrics.summary}
     return Loaded(cfg, model, _text_mean(cfg), run, meta)
+
+
+def _read(path: Path, read):
+    """``read(path)``, or a one-line error naming the file and why it cannot be read (JSON,
+    config and unpickling errors come in many types)."""
+    try:
+        return read(path)
+    except ReproError as exc:  # a reader's own message, which may name the file already
+        raise ReproError(f"{path}: {str(exc).removeprefix(f'{path}: ')}") from None
+    except Exception as exc:
+        raise ReproError(f"{path}: unreadable ({reason(exc)})") from None
 
 
 def _model(cfg: Config, state: dict, where: str) -> DualEncoder:
@@ -146,21 +152,18 @@ def load_export(folder: Path) -> Loaded:
     backbone weights are not the ones it was trained on."""
     from safetensors.torch import load
 
-    folder = Path(folder)
+    folder = existing_folder(folder, "--model")
     if not (folder / META).is_file() or not (folder / HEADS).is_file():
         raise ReproError(f"--model {folder}: not an exported model (needs {META} and {HEADS})")
     if not (folder / DIGESTS_FILE).is_file():
         raise ReproError(f"--model {folder}: no {DIGESTS_FILE} (exported by an older version, "
                          "or the export did not end); export the run again")
     meta_bytes, heads = verified_bytes(folder, META), verified_bytes(folder, HEADS)
-    try:
-        meta = json.loads(meta_bytes.decode("utf-8"))
-        tensors = load(heads)
-        cfg = config_from_json(json.dumps(meta["config"]))
-    except Exception as exc:
-        raise ReproError(f"--model {folder}: unreadable export ({type(exc).__name__})") from None
-    if meta.get("format") != FORMAT:
+    meta = _read(folder / META, lambda p: json.loads(meta_bytes.decode("utf-8")))
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ReproError(f"--model {folder}: {META} is not a {FORMAT!r} file")
+    cfg = _read(folder / META, lambda p: config_from_json(json.dumps(meta.get("config"))))
+    tensors = _read(folder / HEADS, lambda p: load(heads))
     if meta.get("heads_sha256") != sha256_bytes(heads):
         raise ReproError(f"{folder / META}: describes other heads (its heads_sha256 is not the "
                          f"sha256 of {HEADS})")

@@ -8,17 +8,19 @@ product over L2-normalised embeddings (cosine similarity), ties broken by input 
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from repro.app.export import Loaded
-from repro.core.errors import ReproError
-from repro.core.fileio import save_png
+from repro.core.errors import ReproError, reason
+from repro.core.fileio import existing_folder, save_png
 from repro.data import emoji
 from repro.data.paper import CLDR_CODE, LANGS
 from repro.towers.backbones import load_rgb
+from repro.towers.text import make_text_tower
 from repro.training.evaluation import embed_images, embed_texts
 from repro.training.tasks import center_features, image_features, text_features_of
 
@@ -29,9 +31,10 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 #: The longest query or tag (characters) that ``search`` and ``tag`` embed. The models were
 #: trained on short texts (emoji names and keywords: at most a few hundred characters; COCO
 #: and XTD10 captions: one sentence), and a text tower reads a bounded input: mBERT its first
-#: :data:`repro.towers.text.MBERT_MAX_LENGTH` tokens (a few hundred characters), dropping the
-#: rest without a word. A longer text is a pasted document, not a query: it is refused rather
-#: than embedded in part or far outside what the model saw.
+#: :data:`repro.towers.text.MBERT_MAX_LENGTH` tokens (a few hundred characters; a query it
+#: reads only in part is embedded with a notice, :func:`say_left_out`). A longer text is a
+#: pasted document, not a query: it is refused rather than embedded in part or far outside
+#: what the model saw.
 MAX_QUERY_CHARS = 1000
 
 
@@ -64,10 +67,25 @@ def embed_queries(m: Loaded, texts: list[str], lang: str, cache: bool = False) -
         raise ReproError("query: empty text; give a non-empty query")
     for text in texts:
         check_query(text)
-    feats = text_features_of(m.cfg, texts, lang, cache)
+    tower = None if cache else make_text_tower(m.cfg)  # a query is embedded afresh: it loads
+    if tower is not None:
+        say_left_out(tower, m.cfg.text_tower, texts)
+    feats = text_features_of(m.cfg, texts, lang, cache, tower)
     if m.text_mean is not None:
         feats = center_features(feats, m.text_mean)
     return embed_texts(m.model, feats)
+
+
+def say_left_out(tower, name: str, texts: list[str]) -> None:
+    """A notice on stderr for each text the loaded ``tower`` (named ``name``) reads only the
+    start of (mBERT: its first 128 tokens); towers that read whole texts say nothing."""
+    if not hasattr(tower, "tokens_left_out"):
+        return
+    for text in texts:
+        n, cut = tower.tokens_left_out(text)
+        if cut:
+            print(f"notice: query: {n} tokens; the {name} tower reads the first {n - cut}, the "
+                  f"last {cut} are left out", file=sys.stderr)
 
 
 def _decodes(path: Path) -> str | None:
@@ -75,12 +93,16 @@ def _decodes(path: Path) -> str | None:
     try:
         load_rgb(path).load()
         return None
-    except Exception as exc:  # PIL raises many types for a corrupt file
-        return f"does not decode ({type(exc).__name__})"
+    except ReproError as exc:  # the loader's wrapping of PIL's OSError
+        return f"does not decode ({reason(exc.__context__ or exc)})"
+    except Exception as exc:  # PIL raises many types for a corrupt file (a decompression bomb)
+        return f"does not decode ({reason(exc)})"
 
 
 def check_image(path: Path) -> Path:
     """``path`` if it is a readable image file, else a one-line error naming it."""
+    if path.is_dir():
+        raise ReproError(f"{path}: is a folder, not an image file")
     if not path.is_file():
         raise ReproError(f"{path}: no such image file")
     why = _decodes(path)
@@ -92,9 +114,7 @@ def check_image(path: Path) -> Path:
 def image_files(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     """The readable images of ``folder`` (sorted by name) and the skipped files with why:
     a file without an image suffix, or one that does not decode."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ReproError(f"--images {folder}: no such folder")
+    folder = existing_folder(folder, "--images")
     good, skipped = [], []
     for path in sorted(p for p in folder.iterdir() if p.is_file()):
         if path.suffix.lower() not in IMAGE_SUFFIXES:
@@ -106,8 +126,17 @@ def image_files(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
         else:
             good.append(path)
     if not good:
-        raise ReproError(f"--images {folder}: no readable image ({len(skipped)} other files)")
+        raise ReproError(f"--images {folder}: no readable image ({skipped_summary(skipped)})")
     return good, skipped
+
+
+def skipped_summary(skipped: list[tuple[Path, str]]) -> str:
+    """The skipped files of a folder in a few words: how many, and the first with why."""
+    if not skipped:
+        return "no file in it"
+    first, why = skipped[0]
+    more = f"; {len(skipped) - 1} more skipped" if len(skipped) > 1 else ""
+    return f"{first.name}: {why}{more}"
 
 
 def test_images(m: Loaded) -> tuple[list[Path], np.ndarray]:

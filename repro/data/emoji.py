@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from repro.core.errors import ReproError
+from repro.core.errors import ReproError, reason
 from repro.core.fileio import atomic_write_bytes, sha256_file
 from repro.data.paper import ASSETS, CLDR_CODE, LANGS
 
@@ -251,6 +251,10 @@ def load_emoji(path: Path | None = None) -> Emoji:
                          "'python -m repro data build-emoji --cldr DIR'") from None
     except json.JSONDecodeError as exc:
         raise ReproError(f"{path}: invalid JSON ({exc.msg} at line {exc.lineno})") from None
+    except (OSError, UnicodeDecodeError) as exc:  # a folder, a binary file
+        raise ReproError(f"{path}: not a readable emoji asset ({reason(exc)})") from None
+    if not isinstance(blob, dict) or not isinstance(blob.get("items"), list):
+        raise ReproError(f"{path}: not an emoji asset (no list of items)")
     items = tuple(blob["items"])
     for item in items:
         missing = [k for k in ("split", "split_random", "group") if k not in item]

@@ -199,6 +199,8 @@ def load_xtd10(root: str | Path | None = None, langs=LANGS, sums: dict | None = 
     """
     base = xtd10_root(root)
     sums = xtd10_sums() if sums is None else sums
+    if base.is_file():
+        raise ReproError(f"{base}: is a file, not the XTD10 folder")
     if not base.is_dir():
         raise ReproError(f"{base}: XTD10 folder not found")
     rels = [XTD10_IMAGES] + [xtd10_caption_path(lang) for lang in langs]

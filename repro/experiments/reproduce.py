@@ -155,7 +155,8 @@ def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms
     ``towers``: names of registered text towers (default: all). A longer arm continues the
     default-length run of its base arm (trained first when missing). ``jobs``: runs and feature chunks computed
     at once (default: feature chunks on every usable core, runs as
-    :func:`repro.core.parallel.default_jobs`); ``executor``: ``local`` or ``dask://HOST:PORT``.
+    :func:`repro.core.parallel.default_jobs`; at most the usable cores, said when capped);
+    ``executor``: ``local`` or ``dask://HOST:PORT`` (reached before any work).
     Every run computes on the config's thread count (one in the mini profile), so its bits
     are the same whatever ``jobs`` and ``executor``. ``train=False``: every run must be
     finished in ``runs`` (records); ``sample``: train only CI's declared sample
@@ -168,9 +169,13 @@ def run_grid(profile: str = "auto", runs: Path = Path("runs"), seeds=SEEDS, arms
     for tower in towers:
         text_tower(tower)  # an unknown tower is a one-line error
     arms = [a for a in known if a in asked or any(b.continues == a for b in asked)]
+    jobs = parallel.capped_jobs(jobs, log)
+    parallel.reach_executor(executor)
+    records_missing = None if train else fileio.folder_problem(runs)
+    if records_missing:
+        raise ReproError(f"{runs}: {records_missing}, so no run records to read (python -m "
+                         "repro reproduce trains the grid and writes them there)")
 
-    if jobs is not None and jobs < 1:
-        raise ReproError(f"--jobs {jobs}: must be >= 1")
     profile, reason = choose_profile(profile)
     feature_workers = parallel.usable_cores() if jobs is None else jobs
     jobs = parallel.default_jobs(profile) if jobs is None else jobs
@@ -408,6 +413,7 @@ def reproduce(profile: str = "auto", out: Path = Path("paper_tables"), runs: Pat
       equals its record (bit for bit on the same numerics), then as ``records``.
     """
     t_start = time.perf_counter()
+    jobs = parallel.capped_jobs(jobs)  # said once, not by each grid below
     commit = fileio.git_commit()  # before this run rewrites README.md
     record_root = Path(out) / RECORDS
     kw = dict(seeds=seeds, sets=sets, jobs=jobs, executor=executor)

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from repro.core import numerics
+from repro.core.errors import reason
 from repro.core.fileio import atomic_write, atomic_write_bytes, sha256_file
 from repro.core.locks import exclusive
 from repro.data.paper import cache_dir
@@ -75,11 +76,11 @@ def _usable_entry(arr_path: Path, meta_path: Path, want: dict, log, quiet: bool 
     looks again under the entry's lock)."""
     if not (meta_path.exists() and arr_path.exists()):
         return None
-    why = _entry_problem(meta_path, arr_path, want)
-    if why is None:
+    problem = _entry_problem(meta_path, arr_path, want)
+    if problem is None:
         return np.load(arr_path, allow_pickle=False)
     if not quiet:
-        log(f"warning: feature cache {arr_path}: {why}; rebuilding it")
+        log(f"warning: feature cache {problem[0]}: {problem[1]}; rebuilding it")
     return None
 
 
@@ -107,20 +108,23 @@ def array_sha256(arr: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def _entry_problem(meta_path: Path, arr_path: Path, want: dict) -> str | None:
-    """Why a cache entry cannot be used (stale metadata, unreadable, or an array whose
-    content is not the one its metadata recorded), or None when it can."""
+def _entry_problem(meta_path: Path, arr_path: Path, want: dict) -> tuple[Path, str] | None:
+    """(the file, why) a cache entry cannot be used (stale metadata, an unreadable file, or an
+    array whose content is not the one its metadata recorded), or None when it can."""
     try:
         have = json.loads(meta_path.read_text())
+    except (ValueError, OSError) as exc:
+        return meta_path, f"unreadable ({reason(exc)})"
+    try:
         arr = np.load(arr_path, allow_pickle=False)
     except (ValueError, OSError) as exc:
-        return f"unreadable ({type(exc).__name__})"
+        return arr_path, f"unreadable ({reason(exc)})"
     if not isinstance(have, dict) or {k: v for k, v in have.items() if k != "array_sha256"} != want:
-        return "stale (made for other settings)"
+        return meta_path, "stale (made for other settings)"
     if "array_sha256" not in have:
-        return "made by an older version (no checksum of its content)"
+        return meta_path, "made by an older version (no checksum of its content)"
     if have["array_sha256"] != array_sha256(arr) or arr.shape[0] != want["n_items"]:
-        return "its content does not match its checksum (changed on disk)"
+        return arr_path, "its content does not match its checksum (changed on disk)"
     return None
 
 

@@ -141,6 +141,12 @@ class MBertTower:
         self.dim = int(self.model.config.hidden_size)
         self.weights_id = f"{source}@{getattr(self.model.config, '_commit_hash', None) or 'local'}"
 
+    def tokens_left_out(self, text: str) -> tuple[int, int]:
+        """(tokens of ``text``, how many of them :meth:`encode` leaves out): it reads the
+        first :attr:`max_length`, special tokens included."""
+        n = len(self.tokenizer(text)["input_ids"])
+        return n, max(0, n - self.max_length)
+
     @torch.no_grad()
     def encode(self, texts: list[str]) -> np.ndarray:
         """(n,) strings -> float32 (n, hidden_size)."""
@@ -209,7 +215,8 @@ class TextTower:
     """A text tower of :data:`TEXT_TOWERS`: what every part of the package needs to know of it.
 
     ``build(cfg)`` returns the loaded tower: an object with ``dim``, ``weights_id`` and
-    ``encode(list[str]) -> float32 (n, dim)``. ``cache_meta(cfg, load)`` says what else
+    ``encode(list[str]) -> float32 (n, dim)``, and ``tokens_left_out(text) -> (tokens, left
+    out)`` when it reads only the start of a long text. ``cache_meta(cfg, load)`` says what else
     decides its features (weights' sha256 or revision, batch, ...: with its options' values,
     the feature-cache key; ``load()`` loads the tower, for weights that can be identified no
     other way), ``unavailable(cfg)`` why it cannot run here (one line, without loading it) or

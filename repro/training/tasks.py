@@ -21,6 +21,7 @@ import torch
 from repro.core import parallel
 from repro.core.device import resolve_device
 from repro.core.errors import ReproError
+from repro.core.fileio import folder_problem
 from repro.core.progress import batch_starts
 from repro.data import emoji, paper
 from repro.data.textids import TextNumbering
@@ -173,11 +174,13 @@ class _Encoder:
                        self._numbering.ids(texts))
 
 
-def text_features_of(cfg, texts: list[str], lang: str, cache: bool = True) -> torch.Tensor:
+def text_features_of(cfg, texts: list[str], lang: str, cache: bool = True,
+                     tower=None) -> torch.Tensor:
     """``cfg``'s tower features of ``texts``, float32 (n, text_dim), in chunks of
     :data:`TEXT_CHUNK` on one thread: through the feature cache, or (``cache=False``, for
-    one-off queries that would only clutter it) straight from the tower."""
-    texts, enc = list(texts), _Encoder(cfg)
+    one-off queries that would only clutter it) straight from the tower (``tower``: one
+    already loaded)."""
+    texts, enc = list(texts), _Encoder(cfg, tower)
     if cache:
         return enc(texts, lang, np.arange(len(texts)), "texts").feats
     return torch.from_numpy(enc._compute(texts))  # the cache's own chunked computation
@@ -322,6 +325,9 @@ def _paper_task(cfg, enc: _Encoder, pool=None) -> Task:
         raise ReproError("the paper profile needs --set coco_root=DIR (annotations/, "
                          "train2014/, val2014/); see docs/paper_profile.md")
     root = Path(cfg.coco_root)
+    problem = folder_problem(root)
+    if problem:  # before XTD10 is looked for (or downloaded)
+        raise ReproError(f"config coco_root={root}: {problem}")
     xroot = xtd10_dir(cfg) or paper.xtd10_root(None)
     x = paper.load_xtd10(xroot, **_xtd10_fixture_args(cfg))
     captions = paper.load_coco_captions(root)
