@@ -9,7 +9,7 @@ import torch
 from conftest import few_perturbations
 from repro.data.paper import LANGS
 from repro.experiments.reproduce import run_grid
-from repro.report import analysis, towerstudy
+from repro.report import analysis
 from repro.report.common import Difference
 from repro.report.findings import findings
 from repro.report.outputs import all_tables, tower_studies
