@@ -411,6 +411,7 @@ def _bad_paths(tmp: Path) -> None:
     from PIL import Image
 
     from repro.app.export import FORMAT
+    from repro.core.fileio import write_digests
 
     (tmp / "file.txt").write_text("x")
     (tmp / "folder").mkdir()
@@ -426,12 +427,14 @@ def _bad_paths(tmp: Path) -> None:
         (tmp / name / "config.json").write_text(config)
         (tmp / name / "metrics.json").write_text(metrics)
         (tmp / name / "best_model.pt").write_bytes(b"")
+        write_digests(tmp / name, ["config.json", "metrics.json", "best_model.pt"])
     meta = json.dumps({"format": FORMAT, "config": json.loads(cfg)})
     for name, (model_json, heads) in {"export_badjson": ("{", b""),
                                       "export_badheads": (meta, b"xx")}.items():
         (tmp / name).mkdir()
         (tmp / name / "model.json").write_text(model_json)
         (tmp / name / "heads.safetensors").write_bytes(heads)
+        write_digests(tmp / name, ["model.json", "heads.safetensors"])  # the files are bad
 
 
 @pytest.mark.parametrize("argv,path,why", [

@@ -17,7 +17,7 @@ from repro.app import search
 from repro.app.export import HEADS, META, load_run
 from repro.config import make_config
 from repro.core.errors import ReproError
-from repro.core.fileio import write_digests
+from repro.core.fileio import record_digest, write_digests
 from repro.core.locks import LOCK_FILE
 from repro.data import emoji
 from repro.training.trainer import train_and_evaluate
@@ -155,6 +155,7 @@ def test_bad_inputs_are_one_line_errors(run, folder, tmp_path, capsys):
     bad_weights = tmp_path / "bad_weights"
     shutil.copytree(run, bad_weights)
     (bad_weights / "best_model.pt").write_bytes(b"not a state dict")
+    record_digest(bad_weights, "best_model.pt")  # past the digest check: the file itself is bad
     cases = [
         (["search", "--run", str(run), "  "], "empty text"),
         (["search", "--run", str(run), "cat", "--lang", "xx"], "--lang xx: unknown language"),

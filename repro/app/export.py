@@ -71,9 +71,9 @@ def load_run(run: Path) -> Loaded:
         raise ReproError(f"--run {run}: not a finished run (no {missing[0]}); train it to the "
                          "end first (the command that made it finishes it)")
     config, result = verified_bytes(run, "config.json"), verified_bytes(run, "metrics.json")
-    state = load_best_model(run)
     cfg = _read(run / "config.json", lambda p: config_from_json(config.decode("utf-8")))
     metrics = _read(run / "metrics.json", lambda p: RunResult.read_bytes(result, p))
+    state = load_best_model(run)
     model = _model(cfg, state, f"--run {run}")
     meta = {"config": json.loads(cfg.to_json()), "text_tower": tower_id(cfg),
             "image_backbone": backbone_id(cfg), "data_sha256": metrics.data_sha256,

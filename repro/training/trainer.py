@@ -36,7 +36,7 @@ import torch
 
 from repro.config import PLATEAU_GAP, PLATEAU_WINDOW, Config, config_from_json
 from repro.core.device import resolve_device
-from repro.core.errors import ReproError
+from repro.core.errors import ReproError, reason
 from repro.core.fileio import (DIGESTS_FILE, atomic_write_bytes, forget_digests, git_commit,
                                record_digest, verified_bytes, write_digests)
 from repro.core.locks import folder_writer
@@ -353,7 +353,7 @@ def load_best_model(run: Path) -> dict:
     try:
         return torch.load(io.BytesIO(data), weights_only=True, map_location="cpu")
     except Exception as exc:  # unpickling errors come in many types
-        raise ReproError(f"{path}: unreadable weights ({type(exc).__name__})") from None
+        raise ReproError(f"{path}: unreadable ({reason(exc)})") from None
 
 
 def _cpu_state(model) -> dict:
