@@ -24,6 +24,13 @@ from conftest import call_main
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _ctrl_c_as_on_a_terminal() -> None:
+    """In the child, before it runs: Ctrl-C at its default, as a terminal starts a command.
+    A test run started in the background of a shell (``nohup ... &``) inherits SIGINT
+    ignored, and Python keeps ignoring it, so the signal these tests send would do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _error_lines(stderr: str) -> list[str]:
     """The error lines of a command's stderr, which must end with them (a ``train`` says
     what it is about to do first)."""
@@ -152,7 +159,8 @@ def test_an_interrupted_run_says_what_it_kept_and_resumes_to_the_same_bits(tmp_p
     out = tmp_path / "interrupted"
     argv = [sys.executable, "-m", "repro", "train", "--out", str(out), *sets]
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, preexec_fn=_ctrl_c_as_on_a_terminal,
+                            stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 300
     while _lines(out / "log.jsonl") < 12 and proc.poll() is None and time.monotonic() < deadline:
@@ -568,7 +576,8 @@ def _command(argv: list[str]) -> subprocess.Popen:
     """``python -m repro ARGV`` in a process group of its own (as a terminal starts it)."""
     return subprocess.Popen([sys.executable, "-m", "repro", *argv], cwd=ROOT,
                             env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            preexec_fn=_ctrl_c_as_on_a_terminal)
 
 
 def test_ctrl_c_stops_reproduce_and_its_workers_in_seconds(tmp_path):
