@@ -5,6 +5,10 @@ x every arm of :func:`repro.design.grid_arms` x its seeds; the design (arms, the
 settings, curves, long runs, protocol rows, seeds) lives in :mod:`repro.design`.
 Finished runs whose config matches are reused (``--fresh`` redoes them).
 A tower that cannot run here is reported as "not run: <reason>" in every table.
+
+Every run leaves a record in ``paper_tables/runs`` (:mod:`repro.experiments.records`);
+``--from-records`` writes everything from those records without training, and ``--sample``
+(CI) retrains a declared sample, checks it against its records, then does the same.
 """
 
 from __future__ import annotations
