@@ -34,8 +34,9 @@ def epochs_for_steps(n_captions: int, batch_size: int, steps: int = MINI_STEPS) 
 
 
 #: Version of what a finished run folder holds (``metrics.json``, and since 5 its per-query
-#: ``test_ranks.json``); finished runs of another version are not reused.
-METRICS_VERSION = 5
+#: ``test_ranks.json``, since 6 with each test image's tagging AP); finished runs of another
+#: version are not reused.
+METRICS_VERSION = 6
 
 
 @dataclass(frozen=True)

@@ -249,25 +249,47 @@ def tagging_report(scores, tags_of_image, ks=(1, 5, 10)) -> dict:
         truth G and positive ranks r_1 < ... < r_|G| is ``mean_j (j / r_j)``.
     """
     ks = _check_ks(ks)
+    positive_ranks = _sorted_positive_ranks(scores, tags_of_image)
+    n_true = np.array([r.size for r in positive_ranks], dtype=float)
+    out = {}
+    for k in ks:
+        hits = np.array([np.count_nonzero(r <= k) for r in positive_ranks], dtype=float)
+        out[f"P@{k}"] = float(100.0 * np.mean(hits / k))
+        out[f"R@{k}"] = float(100.0 * np.mean(hits / n_true))
+    out["mAP"] = float(100.0 * np.mean(_ap_of_ranks(positive_ranks)))
+    return out
+
+
+def average_precisions(scores, tags_of_image) -> np.ndarray:
+    """Each image's average precision (a fraction in (0, 1]) when it ranks the whole tag
+    vocabulary: (n_images,) float64, same arguments and rules as :func:`tagging_report`,
+    whose ``mAP`` is 100 times their mean."""
+    return _ap_of_ranks(_sorted_positive_ranks(scores, tags_of_image))
+
+
+def chance_average_precision(n_true, n_tags: int) -> np.ndarray:
+    """Expected AP of an image with ``n_true`` true tags (array) among ``n_tags`` when the
+    vocabulary is ranked in a uniformly random order: with H the harmonic number H_n_tags,
+    H / n + (R - 1) (n - H) / (n (n - 1)) for R true tags among n (exact; 1 when R = n)."""
+    r = np.asarray(n_true, dtype=float)
+    n = int(n_tags)
+    h = float(np.sum(1.0 / np.arange(1, n + 1)))
+    if n == 1:
+        return np.ones_like(r)
+    return h / n + (r - 1) * (n - h) / (n * (n - 1))
+
+
+def _sorted_positive_ranks(scores, tags_of_image) -> list[np.ndarray]:
+    """Per image the sorted 1-based stable-descending ranks of its distinct true tags."""
     scores = _as_scores(scores)
     n_images, n_tags = scores.shape
     tag_lists = _positive_lists(tags_of_image, n_images, n_tags)
-    hits = {k: np.zeros(n_images) for k in ks}
-    n_true = np.zeros(n_images)
-    ap = np.zeros(n_images)
-    for i, tags in enumerate(tag_lists):
-        tags = np.unique(tags)
-        r = np.sort(_tag_ranks(scores[i], tags))
-        for k in ks:
-            hits[k][i] = np.count_nonzero(r <= k)
-        n_true[i] = tags.size
-        ap[i] = np.mean(np.arange(1, tags.size + 1) / r)
-    out = {}
-    for k in ks:
-        out[f"P@{k}"] = float(100.0 * np.mean(hits[k] / k))
-        out[f"R@{k}"] = float(100.0 * np.mean(hits[k] / n_true))
-    out["mAP"] = float(100.0 * np.mean(ap))
-    return out
+    return [np.sort(_tag_ranks(scores[i], np.unique(tags))) for i, tags in enumerate(tag_lists)]
+
+
+def _ap_of_ranks(positive_ranks: list[np.ndarray]) -> np.ndarray:
+    """AP of each image from its sorted positive ranks r_1 < ... < r_|G|: mean_j (j / r_j)."""
+    return np.array([np.mean(np.arange(1, r.size + 1) / r) for r in positive_ranks])
 
 
 def _tag_ranks(row: np.ndarray, tags: np.ndarray) -> np.ndarray:

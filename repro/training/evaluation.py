@@ -150,28 +150,39 @@ RANKS_FILE = "test_ranks.json"
 
 
 def test_ranks(model: DualEncoder, task: Task) -> dict:
-    """Per-query test ranks behind ``metrics.json``'s retrieval report: ``{"t2i": {lang: [rank
-    of each test caption's image]}, "i2t": {lang: [rank of each test image's best caption]}}``,
-    1-based ints in the task's test order (captions: ``task.test_text[lang]``'s rows)."""
+    """Per-query test results behind ``metrics.json``'s test report: ``{"t2i": {lang: [rank
+    of each test caption's image]}, "i2t": {lang: [rank of each test image's best caption]},
+    "tag_ap": {lang: [each test image's tagging AP]}}``; ranks are 1-based ints in the task's
+    test order (captions: ``task.test_text[lang]``'s rows), APs fractions rounded to
+    :data:`AP_DECIMALS` decimals in test-image order."""
     img = embed_images(model, task.test_images)
-    out = {"t2i": {}, "i2t": {}}
+    out = {"t2i": {}, "i2t": {}, "tag_ap": {}}
     for lang, ts in task.test_text.items():
         t2i, i2t = metrics.retrieval_ranks(embed_texts(model, ts.feats) @ img.T, ts.item)
         out["t2i"][lang], out["i2t"][lang] = t2i.tolist(), i2t.tolist()
+    for lang, (vocab, tag_lists) in task.tags.items():
+        ap = metrics.average_precisions(img @ embed_texts(model, vocab.feats).T, tag_lists)
+        out["tag_ap"][lang] = [round(float(x), AP_DECIMALS) for x in ap]
     return out
 
 
+#: Decimals of a recorded tagging AP (a fraction): enough for every mean the tables print.
+AP_DECIMALS = 6
+#: The kinds of :func:`test_ranks`, in file order.
+RANK_KINDS = ("t2i", "i2t", "tag_ap")
+
+
 def ranks_bytes(ranks: dict) -> bytes:
-    """:func:`test_ranks` as JSON, one line per direction and language (diffable, compact)."""
+    """:func:`test_ranks` as JSON, one line per kind and language (diffable, compact)."""
     lines = [f'"{d}/{lang}":{json.dumps(r, separators=(",", ":"))}'
-             for d in ("t2i", "i2t") for lang, r in ranks[d].items()]
+             for d in RANK_KINDS for lang, r in ranks[d].items()]
     return ("{\n" + ",\n".join(lines) + "\n}\n").encode()
 
 
 def read_ranks(path) -> dict:
     """:func:`test_ranks` back from a file written by :func:`ranks_bytes`."""
     flat = json.loads(path.read_text())
-    out = {"t2i": {}, "i2t": {}}
+    out = {d: {} for d in RANK_KINDS}
     for key, r in flat.items():
         d, lang = key.split("/")
         out[d][lang] = r
