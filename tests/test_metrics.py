@@ -279,3 +279,25 @@ def test_cluster_stats_by_hand_and_identical_texts_count_as_neither():
     # a same-item pair with identical text leaves the same-item mean too
     st2 = metrics.cluster_stats({"en": en, "de": de}, {"en": [0, 1], "de": [0, 3]})
     assert st2["same"] == pytest.approx(c(90))
+
+
+@pytest.mark.parametrize("n_tags, n_true", [(1, 1), (4, 1), (5, 2), (6, 3), (6, 6)])
+def test_chance_average_precision_is_the_mean_over_every_ranking(n_tags, n_true):
+    """The closed form against the definition: the mean AP over all n_tags! orders of the
+    vocabulary (the true tags are the first n_true)."""
+    import itertools
+
+    aps = []
+    for order in itertools.permutations(range(n_tags)):
+        ranks = np.sort([order.index(t) + 1 for t in range(n_true)])
+        aps.append(np.mean(np.arange(1, n_true + 1) / ranks))
+    assert metrics.chance_average_precision([n_true], n_tags)[0] == pytest.approx(np.mean(aps))
+
+
+def test_per_image_average_precisions_are_the_reports_map():
+    rng = np.random.default_rng(3)
+    scores = rng.normal(size=(30, 40)).round(1)   # rounded: ties follow the stable rule
+    tags = [rng.choice(40, size=int(rng.integers(1, 5)), replace=False) for _ in range(30)]
+    ap = metrics.average_precisions(scores, tags)
+    assert ap.shape == (30,) and np.all((ap > 0) & (ap <= 1))
+    assert 100 * ap.mean() == pytest.approx(metrics.tagging_report(scores, tags)["mAP"])

@@ -1,6 +1,6 @@
-"""Paired statistics over seeds: golden values by hand, checked against SciPy and brute force."""
+"""Paired statistics over seeds and items: golden values by hand, checked against SciPy,
+simulation and brute-force loops."""
 
-import itertools
 import math
 
 import numpy as np
@@ -22,61 +22,117 @@ def test_t_interval_by_hand():
 
 
 @pytest.mark.parametrize("diffs", [[], [1.3], np.array([2.5]), 0.7])
-def test_one_replicate_has_no_p_value_and_no_verdict(diffs):
-    """A paired summary of fewer than 2 differences (one seed, or a seed paired with itself
-    once) is refused by paired_summary itself: no caller can print a p-value or a verdict
-    from one replicate (the tables print "n/a" there)."""
+def test_one_replicate_has_no_interval(diffs):
+    """An estimate of fewer than 2 per-seed differences is refused: no caller can print an
+    interval from one replicate (the tables print "n/a" there)."""
     assert stats.MIN_PAIRED_N == 2
-    with pytest.raises(ValueError, match=r"^a paired summary needs at least 2 per-seed "
-                                         r"differences \(one per distinct seed\), got [01]: one "
-                                         "replicate has no spread, so no p-value and no verdict$"):
-        stats.paired_summary(diffs)
-    two = stats.paired_summary([1.0, 3.0])  # the smallest summary: n 2, one degree of freedom
-    assert (two.n, two.mean) == (2, 2.0)
-    assert two.p_t == pytest.approx(sps.ttest_1samp([1.0, 3.0], 0).pvalue)
+    with pytest.raises(ValueError, match=r"^an estimate needs at least 2 per-seed differences "
+                                         r"\(one per distinct seed\), got [01]: one replicate "
+                                         "has no spread$"):
+        stats.seed_estimate(diffs)
+    with pytest.raises(ValueError, match="n_seeds >= 2"):
+        stats.crossed_means(np.ones((1, 5)))
+    two = stats.seed_estimate([1.0, 3.0])
+    assert (two.n, two.items, two.mean) == (2, 0, 2.0)
 
 
-def test_sign_flip_p_by_hand():
-    # all 3 positive and distinct: only the all-plus and all-minus patterns reach |mean| 2
-    assert stats.sign_flip_p([1.0, 2.0, 3.0]) == pytest.approx(2 / 8)
-    # [1, -1]: observed |mean| 0, which every sign pattern reaches -> p = 1
-    assert stats.sign_flip_p([1.0, -1.0]) == 1.0
-    # five seeds, all the same sign: the smallest p the test can give
-    assert stats.sign_flip_p([0.5, 1.0, 0.2, 2.0, 0.1]) == pytest.approx(2 / 32)
+def test_crossed_bootstrap_by_hand():
+    # a constant matrix: every resample has the same mean
+    assert np.all(stats.crossed_means(np.full((3, 4), 2.5), draws=50) == 2.5)
+    # 2 seeds x 1 item, d = [[0], [4]]: a resample's mean is 0, 2 or 4 with probabilities
+    # 1/4, 1/2, 1/4 (two seed draws, the one item always drawn)
+    m = stats.crossed_means(np.array([[0.0], [4.0]]), draws=40_000)
+    assert set(np.unique(m)) == {0.0, 2.0, 4.0}
+    assert [np.mean(m == v) for v in (0.0, 2.0, 4.0)] == pytest.approx([0.25, 0.5, 0.25], abs=0.01)
+    # 1 seed row repeated: only the items vary; items=False keeps every item: only seeds vary
+    d = np.array([[1.0, 3.0], [1.0, 3.0]])
+    assert np.all(stats.crossed_means(d, draws=100, items=False) == 2.0)
 
 
-@pytest.mark.parametrize("seed", range(20))
-def test_sign_flip_matches_brute_force_and_scipy(seed):
-    d = np.round(np.random.default_rng(seed).normal(0.3, 1.0, size=5), 1)
-    observed = abs(d.mean())
-    count = 0
-    for signs in itertools.product((1, -1), repeat=5):
-        count += abs(np.dot(signs, d) / 5) >= observed - 1e-12
-    assert stats.sign_flip_p(d) == pytest.approx(count / 32)
-    res = sps.permutation_test((d,), np.mean, permutation_type="samples",
-                               alternative="two-sided", n_resamples=np.inf)
-    assert stats.sign_flip_p(d) == pytest.approx(res.pvalue)
+@pytest.mark.parametrize("seed", range(3))
+def test_crossed_bootstrap_matches_a_loop_over_every_draw(seed):
+    """The counts-and-einsum implementation against the definition: the same index draws
+    (seed indices of every resample, then item indices), one resampled matrix at a time."""
+    d = np.random.default_rng(seed).normal(0.5, 2.0, size=(4, 7))
+    fast = stats.crossed_means(d, draws=300, seed=11)
+    rng = np.random.default_rng(11)
+    seeds, items = rng.integers(0, 4, (300, 4)), rng.integers(0, 7, (300, 7))
+    slow = [float(np.mean([[d[s, i] for i in items[b]] for s in seeds[b]])) for b in range(300)]
+    assert fast == pytest.approx(slow, abs=1e-12)
 
 
-def test_verdict_follows_the_holm_adjusted_t_test():
-    assert stats.paired_summary([1.0, 1.2, 0.9, 1.1, 1.0]).verdict == "higher"
-    assert stats.paired_summary([-1.0, -1.2, -0.9, -1.1, -1.0]).verdict == "lower"
-    s = stats.paired_summary([2.0, -1.0, 0.5, 1.5, -0.5])
-    assert s.verdict == "no difference shown" and s.low < 0 < s.high
-    # the printed p is the t-test of the same interval: below 0.05 exactly when 0 is outside
-    for seed in range(30):
-        d = np.random.default_rng(seed).normal(0.8, 1.0, size=5)
-        s = stats.paired_summary(d)
-        assert s.p_t == pytest.approx(sps.ttest_1samp(d, 0).pvalue)
-        assert (s.p_t < 0.05) == (s.low > 0 or s.high < 0)
-        assert stats.t_p_from_interval(s.mean, s.low, s.high, 5) == pytest.approx(s.p_t)
-    # a family: the same cell loses its verdict once adjusted over more tests
-    strong = stats.paired_summary([1.0, 1.3, 0.8, 1.1, 0.2])
-    assert strong.p_t < 0.05 and strong.verdict == "higher"
-    family = stats.adjust_family([strong] + [stats.paired_summary([1.0, -1.0, 0.5, -0.4, 0.1])] * 9)
-    assert family[0].p_holm == pytest.approx(min(1.0, 10 * strong.p_t))
-    assert family[0].verdict == ("higher" if 10 * strong.p_t < 0.05 else "no difference shown")
-    assert "t-test p" in strong.text() and "sign-flip p" in strong.text()
+def test_percentile_interval_and_p_are_one_reading_of_the_resamples():
+    # 19 resamples 1..19: a 90% interval takes the k = floor(0.1 * 20 / 2) = 1st from each end
+    m = np.arange(1.0, 20.0)
+    assert stats.percentile_interval(m, 0.9) == (1.0, 19.0)
+    assert stats.percentile_interval(m, 0.5) == (5.0, 15.0)      # k = floor(0.5 * 20 / 2) = 5
+    assert stats.percentile_interval(m, 0.99) == (-math.inf, math.inf)  # k = 0
+    # none <= 0: p = 2 (0 + 1) / 20 = 0.1; one <= 0: 2 * 2 / 20
+    assert stats.bootstrap_p(m) == pytest.approx(0.1)
+    assert stats.bootstrap_p(m - 1) == pytest.approx(0.2)
+    assert stats.bootstrap_p(np.array([-1.0, 1.0])) == 1.0
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        x = rng.normal(rng.uniform(-1, 1), 1.0, size=int(rng.integers(20, 400)))
+        p = stats.bootstrap_p(x)
+        for a in (0.01, 0.05, 0.1, 0.2, p, 2 * p):
+            low, high = stats.percentile_interval(x, 1 - a)
+            assert (p <= a + 1e-12) == (low > 0 or high < 0), (p, a, low, high)
+
+
+def test_holm_levels_by_hand_and_against_the_adjusted_p():
+    # p = (0.001, 0.04, 0.012, 0.3), alpha 0.05, m 4: 0.001 <= 0.0125 (rejected), 0.012 <=
+    # 0.05/3 (rejected), 0.04 > 0.025: stop; 0.04 and 0.3 keep the level 0.025
+    assert stats.holm_levels([0.001, 0.04, 0.012, 0.3]) == pytest.approx(
+        [0.0125, 0.025, 0.05 / 3, 0.025])
+    rng = np.random.default_rng(1)
+    for _ in range(300):
+        p = list(rng.uniform(0, 0.1, size=int(rng.integers(1, 8))))
+        levels, adjusted = stats.holm_levels(p), stats.holm(p)
+        for pi, a, ad in zip(p, levels, adjusted):
+            assert (pi <= a) == (ad <= 0.05)
+
+
+def test_endpoint_verdicts_print_the_interval_their_verdict_uses():
+    rng = np.random.default_rng(2)
+    family = [stats.crossed_means(rng.normal(mu, 3.0, (8, 60)), draws=4000)
+              for mu in (2.0, -1.5, 0.1, 0.6)]
+    verdicts = stats.endpoint_verdicts(family)
+    assert [v.word for v in verdicts][:3] == ["higher", "lower", "no difference shown"]
+    ps = [stats.bootstrap_p(m) for m in family]
+    for v, m, level in zip(verdicts, family, stats.holm_levels(ps)):
+        assert v.level == level and (v.low, v.high) == stats.percentile_interval(m, 1 - level)
+        assert (v.word != "no difference shown") == (v.p_holm <= 0.05) == (v.p <= v.level)
+    assert stats.verdict_word(0.1, 2.0) == "higher" and stats.verdict_word(-2, -0.1) == "lower"
+
+
+def test_variance_components_recover_a_simulated_design():
+    """Seed, item and residual variances of a two-way random-effects matrix, estimated back
+    from a large simulated one (the ANOVA estimators are unbiased)."""
+    rng = np.random.default_rng(4)
+    n, m = 60, 400
+    d = (rng.normal(0, 2.0, (n, 1)) + rng.normal(0, 3.0, (1, m)) + rng.normal(0, 5.0, (n, m)))
+    c = stats.variance_components(d)
+    assert c["seed"] == pytest.approx(4.0, rel=0.4)
+    assert c["item"] == pytest.approx(9.0, rel=0.2)
+    assert c["residual"] == pytest.approx(25.0, rel=0.05)
+    # by hand, 2 x 2: d = [[0, 2], [2, 4]] is additive: no residual; seed and item means
+    # (1, 3) each: MS 2 * var = 2 * 2 = 4, minus 0, over 2 -> 2
+    assert stats.variance_components([[0.0, 2.0], [2.0, 4.0]]) == pytest.approx(
+        {"seed": 2.0, "item": 2.0, "residual": 0.0})
+
+
+def test_power_seeds_and_the_detectable_effect_are_inverse():
+    # seeds only (no item variance): z = 1.96 + 0.8416 = 2.8016; sd 1: n >= (2.8016 / 1)^2 = 7.85
+    assert stats.power_seeds(1.0, 0.0, 0.0, 500, effect=1.0) == 8
+    assert stats.detectable_effect(1.0, 0.0, 0.0, 8, 500) == pytest.approx(2.8016 / math.sqrt(8), abs=1e-3)
+    # an item variance whose floor alone exceeds the effect: no number of seeds is enough
+    assert stats.power_seeds(0.1, 500.0, 0.0, 500, effect=1.0) is None
+    for vs, vi, vr in ((0.3, 36.0, 400.0), (1.1, 69.0, 640.0), (0.25, 6.0, 350.0)):
+        n = stats.power_seeds(vs, vi, vr, 500, effect=1.0)
+        if n is not None:
+            assert stats.detectable_effect(vs, vi, vr, n, 500) <= 1.0
+            assert stats.detectable_effect(vs, vi, vr, n - 1, 500) > 1.0
 
 
 def test_holm_by_hand_and_against_a_brute_force_definition():
@@ -93,20 +149,6 @@ def test_holm_by_hand_and_against_a_brute_force_definition():
         for rank, i in enumerate(order):  # the definition: max over the smaller ones
             slow[i] = max(min(1.0, (len(p) - r) * p[order[r]]) for r in range(rank + 1))
         assert stats.holm(p) == pytest.approx([slow[i] for i in range(len(p))])
-
-
-def test_t_test_p_without_spread():
-    assert stats.t_test_p(0.0, 0.0, 5) == 1.0 and stats.t_test_p(0.3, 0.0, 5) == 0.0
-
-
-def test_sign_flip_monte_carlo_beyond_the_exact_limit():
-    d = np.round(np.random.default_rng(3).normal(0.25, 1.0, size=18), 1)
-    exact = stats.sign_flip_p(d, exact_max_n=18)               # 2^18 patterns
-    mc = stats.sign_flip_p(d)                                   # n = 18 > 16: Monte Carlo
-    assert mc == stats.sign_flip_p(d)                           # seeded: same estimate
-    assert abs(mc - exact) < 0.01 and mc > 0
-    s = stats.paired_summary(d)
-    assert not s.sign_flip_exact and s.p_sign_flip == mc
 
 
 def test_bootstrap_choice_by_hand():

@@ -1,8 +1,8 @@
 """The ablation tables: PATR vs M3 at matched learning rates and two training lengths
 (Table 2c), under each protocol of the benchmark (Table 2d), along M3's text-term weight
 lambda (the numbers of Figure 3), and against PATR's time on the plateau (Figure 6's numbers).
-Paired by seed: 95% t-intervals, t-test p-values Holm-adjusted over each table's verdicts,
-and sign-flip p-values (:mod:`repro.scoring.stats`).
+Differences are paired by seed and test item: estimates with 95% crossed bootstrap intervals
+and no verdict (:mod:`repro.scoring.stats`; the verdicts are Table 0's).
 """
 
 from __future__ import annotations
@@ -15,17 +15,12 @@ from repro.data.paper import LANGS
 from repro.design import (MATCHED_LRS, NOISE_CAPTIONS, Arm, PROTOCOLS, PROTOCOL_LR, long_arm,
                           lr_label, matched_pair, protocol_arm)
 from repro.report.cells import Counts, Interval
-from repro.report.common import (NON_EN, Difference, data_line, escape_steps, lang_mean, paired,
-                                 plateau_count, plateau_note)
+from repro.report.common import (NON_EN, Difference, data_line, difference, escape_steps,
+                                 lang_mean, paired, plateau_count, plateau_note)
 from repro.report.figures import (CORRELATION_ALL, CORRELATION_PAPER, lambda_points, matched_pairs,
                                   plateau_exit)
 from repro.report.table import Table, mean_std
-from repro.scoring.stats import paired_summary, pearson_interval, t_interval
-
-
-def _paired_cell(diffs):
-    """The paired cell of per-seed differences, "n/a" below 2 seeds."""
-    return paired_summary(diffs) if len(diffs) >= 2 else "n/a"
+from repro.scoring.stats import pearson_interval, t_interval
 
 
 def table2c(grid) -> list[Table]:
@@ -34,11 +29,22 @@ def table2c(grid) -> list[Table]:
     with its verdict, and how many runs ended on the plateau."""
     out = []
     for tower in grid.towers_run:
-        cells = []  # (learning rate, PATR arm, M3 arm) of every length that ran
+        cells = []  # (learning rate, PATR arm, M3 arm) of every length that is another model
+        unmoved = []  # a sentence per longer pair whose runs all kept their best epoch
         for lr in MATCHED_LRS:
             pair = matched_pair(lr)
             long = tuple(long_arm(a) for a in pair)
-            cells += [(lr, *arms) for arms in (pair, long) if all(grid.runs(tower, a) for a in arms)]
+            cells += [(lr, *pair)] if all(grid.runs(tower, a) for a in pair) else []
+            if all(grid.runs(tower, a) for a in long):
+                moved, n = moved_best_epochs(grid, tower, long)
+                if moved:
+                    cells.append((lr, *long))
+                else:
+                    unmoved.append(f"at lr {lr_label(lr)}, {grid.config(tower, long[1]).epochs} "
+                                   f"epochs: none of the {n} continued runs (PATR and M3) "
+                                   "moved its best English-validation epoch past the default "
+                                   "length, so they are the default-length models and repeat "
+                                   "their rows (not shown)")
         if not cells:
             continue
         header = ["metric", "learning rate", "epochs", "PATR", "M3", "M3 − PATR",
@@ -48,12 +54,12 @@ def table2c(grid) -> list[Table]:
                   data_line(grid) + f" Text tower {tower}. Text-to-image recall (%), mean ± std "
                   "over seeds; PATR and M3 differ only in λ (0 vs 1).", header, labels=3)
         t.differences["M3 − PATR"] = ("M3", "PATR")
-        for label, langs, key in VERDICT_ROWS:
+        for label, langs, key in DIFFERENCE_ROWS:
             for lr, patr, m3 in cells:
                 pr, mr = grid.runs(tower, patr), grid.runs(tower, m3)
                 t.add([label, lr_label(lr), str(grid.config(tower, m3).epochs),
                        mean_std(lang_mean(pr, langs, key)), mean_std(lang_mean(mr, langs, key)),
-                       _paired_cell(paired(grid, tower, m3, patr, langs, key)),
+                       difference(grid, tower, m3, patr, langs, key),
                        Counts(f"{plateau_count(pr)}, {plateau_count(mr)}")],
                       {"M3 − PATR": Difference.of(tower, m3, patr, langs, key)})
         for lr, patr, m3 in cells:
@@ -63,13 +69,26 @@ def table2c(grid) -> list[Table]:
                            f"{escape_steps(grid.runs(tower, patr))}; M3 "
                            f"{escape_steps(grid.runs(tower, m3))} (of "
                            f"{grid.runs(tower, m3)[0].steps} steps).")
+        t.notes += [f"Twice the training length {u}." for u in unmoved]
         t.notes.append(plateau_note(grid))
         out.append(t)
     return out
 
 
+def moved_best_epochs(grid, tower: str, arms) -> tuple[int, int]:
+    """(k, n): k of the n runs of ``arms`` (longer arms, continuing their base arm's runs)
+    whose best epoch lies past their base run's length, i.e. that are another model."""
+    moved = n = 0
+    for arm in arms:
+        base_epochs = grid.config(tower, arm.continues).epochs
+        for r in grid.runs(tower, arm):
+            n += 1
+            moved += r.best_epoch > base_epochs
+    return moved, n
+
+
 #: Table 2d's metrics: label, languages, metrics.json key.
-VERDICT_ROWS = (("non-English R@1", NON_EN, "t2i_R@1"), ("non-English R@10", NON_EN, "t2i_R@10"),
+DIFFERENCE_ROWS = (("non-English R@1", NON_EN, "t2i_R@1"), ("non-English R@10", NON_EN, "t2i_R@10"),
                 ("English R@1", ("en",), "t2i_R@1"), ("English R@10", ("en",), "t2i_R@10"))
 
 
@@ -81,12 +100,6 @@ def protocol_rows(grid, tower) -> list[tuple]:
         if patr and m3:
             out.append((p.name, p.what, patr, m3))
     return out
-
-
-def protocol_diffs(grid, tower, protocol, langs, key) -> list[float]:
-    """Per-seed M3 − PATR under ``protocol``."""
-    return paired(grid, tower, protocol_arm("M3", protocol), protocol_arm("PATR", protocol),
-                  langs, key)
 
 
 def _tagging_map(runs):
@@ -107,7 +120,7 @@ def table2d(grid) -> list[Table]:
             continue
         header = ["protocol", "what changes", "epochs", "PATR non-English R@1",
                   "M3 non-English R@1", "M3 tagging mAP"]
-        header += [f"{label}: M3 − PATR" for label, _, _ in VERDICT_ROWS]
+        header += [f"{label}: M3 − PATR" for label, _, _ in DIFFERENCE_ROWS]
         header += ["plateau-escape step per seed: PATR", "M3", "ended on plateau (PATR, M3)"]
         t = Table(f"table2d_protocols_{tower}",
                   f"Table 2d: which protocol choice decides M3 vs PATR ({tower})",
@@ -120,13 +133,13 @@ def table2d(grid) -> list[Table]:
             epochs = grid.config(tower, protocol_arm("M3", name)).epochs
             row = [name, what, str(epochs), mean_std(lang_mean(patr, NON_EN, "t2i_R@1")),
                    mean_std(lang_mean(m3, NON_EN, "t2i_R@1")), _tagging_map(m3)]
-            row += [_paired_cell(protocol_diffs(grid, tower, name, langs, key))
-                    for _, langs, key in VERDICT_ROWS]
+            row += [difference(grid, tower, protocol_arm("M3", name), protocol_arm("PATR", name),
+                               langs, key) for _, langs, key in DIFFERENCE_ROWS]
             row += [escape_steps(patr), escape_steps(m3),
                     Counts(f"{plateau_count(patr)}, {plateau_count(m3)}")]
             t.add(row, {f"{label}: M3 − PATR": Difference.of(
                 tower, protocol_arm("M3", name), protocol_arm("PATR", name), langs, key)
-                for label, langs, key in VERDICT_ROWS})
+                for label, langs, key in DIFFERENCE_ROWS})
         t.notes.append("v1 is the protocol of the first release's tables (all English keywords as "
                        "captions, identical texts of two emoji as negatives, a random split that "
                        "puts near-duplicate emoji on both sides, lr 1e-3, 30 epochs); "
@@ -245,7 +258,7 @@ def table6(grid) -> list[Table]:
         diff = Difference.of(p.tower, p.m3, p.patr, NON_EN, "t2i_R@1")
         t.add([p.tower, p.label, lr_label(grid.config(p.tower, p.m3).lr), f"{p.lam:g}",
                p.plateau_exit, escape_steps(pr), Counts(f"{plateau_count(pr)}, {plateau_count(mr)}"),
-               _paired_cell(list(p.diffs))],
+               difference(grid, p.tower, p.m3, p.patr, NON_EN, "t2i_R@1")],
               {"M3 − PATR non-English R@1": diff})
     t.notes.append(plateau_note(grid))
     out = [t]

@@ -1,5 +1,6 @@
-"""Table cells: typed values (:class:`MeanStd`, :class:`repro.scoring.stats.Paired`,
-:class:`Interval`, :class:`Counts`, :class:`SeedList`, a float, or a string), the schema kind
+"""Table cells: typed values (:class:`MeanStd`, :class:`repro.scoring.stats.Estimate`,
+:class:`repro.scoring.stats.Verdict`, :class:`Interval`, :class:`Counts`, :class:`SeedList`,
+a float, or a string), the schema kind
 of each (:mod:`repro.report.schema`), and their two renderings: the CSV cells (full precision)
 and the Markdown cells a reader sees (rounded). :func:`cell_of_csv` rebuilds a cell from its
 CSV text, so that the Markdown of a written table can be checked against its CSV."""
@@ -8,8 +9,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from repro.report.schema import MISSING, PAIRED_FIELDS
-from repro.scoring.stats import Paired
+from repro.report.schema import ESTIMATE_FIELDS, MISSING, VERDICT_FIELDS
+from repro.scoring.stats import Estimate, Verdict
 
 
 class MeanStd(NamedTuple):
@@ -37,7 +38,8 @@ class SeedList(str):
 
 def _cell_kind(c, per_seed: bool) -> str | None:
     """The schema kind of one cell; None for a plain string (a label, "not run", "n/a")."""
-    for typ, kind in ((MeanStd, "mean_std"), (Paired, "paired"), (Interval, "interval"),
+    for typ, kind in ((MeanStd, "mean_std"), (Estimate, "estimate"), (Verdict, "verdict"),
+                      (Interval, "interval"),
                       (Counts, "counts"), (SeedList, "seed_list")):
         if isinstance(c, typ):
             return kind
@@ -59,8 +61,10 @@ def column_kind(cells: list, per_seed: bool) -> str:
 def csv_names(name: str, kind: str) -> list[str]:
     if kind == "mean_std":
         return [f"{name} mean", f"{name} std"]
-    if kind == "paired":
-        return [f"{name} {f}" for f in PAIRED_FIELDS]
+    if kind == "estimate":
+        return [f"{name} {f}" for f in ESTIMATE_FIELDS]
+    if kind == "verdict":
+        return [f"{name} {f}" for f in VERDICT_FIELDS]
     if kind == "interval":
         return [f"{name} low", f"{name} high"]
     return [name]
@@ -69,9 +73,11 @@ def csv_names(name: str, kind: str) -> list[str]:
 def csv_cells(c, width: int) -> list[str]:
     if isinstance(c, MeanStd):
         return [f"{c.mean:.4f}", f"{c.std:.4f}"]
-    if isinstance(c, Paired):
-        return [f"{c.mean:.4f}", f"{c.low:.4f}", f"{c.high:.4f}", str(c.n), f"{c.p_t:.6g}",
-                f"{c.p_holm:.6g}", f"{c.p_sign_flip:.6g}", c.verdict]
+    if isinstance(c, Estimate):
+        return [f"{c.mean:.4f}", f"{c.low:.4f}", f"{c.high:.4f}", str(c.n), str(c.items)]
+    if isinstance(c, Verdict):
+        return [f"{c.p:.6g}", f"{c.p_holm:.6g}", f"{c.level:.6g}", f"{c.low:.4f}",
+                f"{c.high:.4f}", c.word]
     if isinstance(c, Interval):
         return [f"{c.low:.4f}", f"{c.high:.4f}"]
     if isinstance(c, float):
@@ -80,17 +86,20 @@ def csv_cells(c, width: int) -> list[str]:
 
 
 def md_names(name: str, kind: str) -> list[str]:
-    if kind == "paired":
-        return [f"{name} [95% CI]; t-test p (Holm)", f"{name}: sign-flip p", f"{name}: verdict"]
+    if kind == "estimate":
+        return [f"{name} [95% CI]"]
+    if kind == "verdict":
+        return [f"{name}: p (Holm p), Holm level", f"{name}: verdict"]
     return [name]
 
 
 def md_cells(c, width: int) -> list[str]:
     if isinstance(c, MeanStd):
         return [f"{c.mean:.1f} ± {c.std:.1f}"]
-    if isinstance(c, Paired):
-        return [f"{c.mean:+.1f} [{c.low:+.1f}, {c.high:+.1f}]; p = {c.p_t:.2g} "
-                f"({c.p_holm:.2g})", f"{c.p_sign_flip:.3g}", c.verdict]
+    if isinstance(c, Estimate):
+        return [f"{c.mean:+.1f} [{c.low:+.1f}, {c.high:+.1f}]"]
+    if isinstance(c, Verdict):
+        return [f"p = {c.p:.2g} ({c.p_holm:.2g}), {c.level:.3g}", c.word]
     if isinstance(c, Interval):
         return [f"[{c.low:.1f}, {c.high:.1f}]"]
     if isinstance(c, float):
@@ -106,10 +115,12 @@ def cell_of_csv(kind: str, cells: list[str]):
         return cells[0]
     if kind == "mean_std":
         return MeanStd(float(cells[0]), float(cells[1]), 0)
-    if kind == "paired":
-        mean, low, high, n, p_t, p_holm, p_sign, _verdict = cells
-        return Paired(int(n), float(mean), float(low), float(high), float(p_t), float(p_holm),
-                      float(p_sign), True)
+    if kind == "estimate":
+        mean, low, high, n, items = cells
+        return Estimate(int(n), int(items), float(mean), float(low), float(high))
+    if kind == "verdict":
+        p, p_holm, level, low, high, _word = cells
+        return Verdict(float(p), float(p_holm), float(level), float(low), float(high))
     if kind == "interval":
         return Interval(float(cells[0]), float(cells[1]))
     if kind == "counts":

@@ -2,13 +2,16 @@
 finished grid's numbers (the Table type is :mod:`repro.report.table`).
 
 Numbers are means and (sample) standard deviations over seeds; paired differences are taken
-seed by seed (same seed: same initialisation and same batches). A variant with runs that ended
-on the loss plateau carries a dagger wherever it is used.
+seed by seed (same seed: same initialisation and same batches) and test item by test item
+(:func:`item_scores`, from each run's ``test_ranks.json``). A variant with runs that ended on
+the loss plateau carries a dagger wherever it is used.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -16,6 +19,8 @@ from repro.config import PLATEAU_GAP, PLATEAU_WINDOW
 from repro.data.paper import LANGS
 from repro.design import Arm, as_arm
 from repro.report.cells import Counts, SeedList
+from repro.scoring.stats import MIN_PAIRED_N, crossed_estimate
+from repro.training.evaluation import RANKS_FILE, read_ranks
 
 NON_EN = tuple(l for l in LANGS if l != "en")
 
@@ -148,6 +153,49 @@ def paired(grid, tower, a, b, lang_or_langs, key):
         out.append(float(np.mean([ra.retrieval[l][key] for l in langs]))
                    - float(np.mean([rb.retrieval[l][key] for l in langs])))
     return out
+
+
+@functools.lru_cache(maxsize=None)
+def _ranks(path: Path) -> dict:
+    """A run's ``test_ranks.json`` as arrays, read once per report."""
+    return {kind: {lang: np.asarray(v) for lang, v in by_lang.items()}
+            for kind, by_lang in read_ranks(path).items()}
+
+
+def item_scores(run_dir: Path, langs, key: str) -> np.ndarray:
+    """(n_test_items,) float64: one run's score of each test item for a metrics key, averaged
+    over ``langs``, so that its mean is the run's metric averaged over ``langs``: for
+    ``t2i_R@k`` / ``i2t_R@k`` 100 x [rank <= k] of the item's caption / image (one caption per
+    test image and language), for ``mAP`` 100 x the image's tagging AP."""
+    ranks = _ranks(Path(run_dir) / RANKS_FILE)
+    if key == "mAP":
+        per_lang = [100.0 * ranks["tag_ap"][lang] for lang in langs]
+    else:
+        direction, k = key.split("_R@")
+        per_lang = [100.0 * (ranks[direction][lang] <= int(k)) for lang in langs]
+    if len({x.shape for x in per_lang}) != 1:
+        raise ValueError(f"{run_dir}: {key} has a different number of test items per language")
+    return np.mean(per_lang, axis=0)
+
+
+def paired_items(grid, tower, a, b, langs, key, b_tower: str | None = None) -> np.ndarray:
+    """(n_seeds, n_items): per seed both arms ran (``b`` on ``b_tower`` when given), the
+    per-item differences a − b of :func:`item_scores`."""
+    rows = []
+    for s in grid.seeds:
+        if grid.result(tower, a, s) is None or grid.result(b_tower or tower, b, s) is None:
+            continue
+        rows.append(item_scores(grid.run_dir(tower, a, s), langs, key)
+                    - item_scores(grid.run_dir(b_tower or tower, b, s), langs, key))
+    return np.array(rows)
+
+
+def difference(grid, tower, a, b, lang_or_langs, key, b_tower: str | None = None):
+    """The :class:`~repro.scoring.stats.Estimate` of a − b (paired by seed and test item,
+    crossed bootstrap interval), or "n/a" with fewer than two common seeds."""
+    langs = lang_or_langs if isinstance(lang_or_langs, tuple) else (lang_or_langs,)
+    d = paired_items(grid, tower, a, b, langs, key, b_tower)
+    return crossed_estimate(d) if len(d) >= MIN_PAIRED_N else "n/a"
 
 
 def arm_notes(grid, tower, arm) -> list[str]:

@@ -3,11 +3,12 @@
 Every cell of every CSV table is compared by its kind, as ``tables.json`` (:mod:`repro.report.schema`)
 declares it, rows keyed by all their label columns:
 
-* First each folder is checked on its own: a verdict must follow from its row's interval and
-  the table's Holm family, every printed p-value from the interval it belongs to, a summary from
-  the per-seed values it summarises, a difference from the two means it is the difference of.
+* First each folder is checked on its own: a verdict must follow from the interval at its Holm
+  level, its Holm p and level from the table's family of p-values, an estimate's mean must lie
+  in its interval, a summary must be the mean of the per-seed values it summarises, a
+  difference the difference of its two means.
   A file that fails this was not written by the code (or was edited): the comparison fails.
-* mean ± std cells and paired differences: the two means are two samples of n seeds each (n
+* mean ± std cells and paired estimates: the two means are two samples of n seeds each (n
   from each folder's own schema, never assumed), and Welch's t-test asks whether they differ by
   more than the seed spread explains. With hundreds of cells some small p-values come by
   chance, so a cell fails only when its p is below ``alpha / (number of tested cells)``
@@ -33,9 +34,9 @@ from pathlib import Path
 from repro.core.errors import ReproError
 from repro.report.folder import Folder, changed_files, load_folder
 from repro.report.markdown import markdown_problems
-from repro.report.schema import FILE, KINDS, MISSING, PAIRED_FIELDS
-from repro.scoring.stats import (EXACT_SIGN_FLIP_MAX_N, LEVEL, MIN_PAIRED_N, VERDICTS, holm,
-                                 paired_summary, t_p_from_interval, verdict_of)
+from repro.report.schema import ESTIMATE_FIELDS, FILE, KINDS, MISSING, VERDICT_FIELDS
+from repro.scoring.stats import (LEVEL, MIN_PAIRED_N, VERDICTS, holm, holm_levels,
+                                 verdict_word)
 
 #: A k of a k/n count may move by this many seeds (one seed near the plateau threshold).
 COUNT_TOLERANCE = 1
@@ -80,11 +81,17 @@ def _floats(cells: list[str]) -> list[float]:
     return [float(c) for c in cells]
 
 
-def _paired(cells: list[str]) -> dict:
-    f = dict(zip(PAIRED_FIELDS, cells))
-    out = {k: float(f[k]) for k in ("mean", "CI low", "CI high", "t-test p", "Holm p",
-                                    "sign-flip p")}
-    out["n"], out["verdict"] = int(f["n"]), f["verdict"]
+def _estimate(cells: list[str]) -> dict:
+    f = dict(zip(ESTIMATE_FIELDS, cells))
+    out = {k: float(f[k]) for k in ("mean", "CI low", "CI high")}
+    out["n"], out["items"] = int(f["n"]), int(f["items"])
+    return out
+
+
+def _verdict(cells: list[str]) -> dict:
+    f = dict(zip(VERDICT_FIELDS, cells))
+    out = {k: float(f[k]) for k in ("p", "Holm p", "level", "low", "high")}
+    out["verdict"] = f["verdict"]
     return out
 
 
@@ -121,14 +128,17 @@ def consistency(folder: Folder, alpha: float = 0.05) -> list[str]:
                 except ValueError:
                     problems.append(f"{where} / {col}: not a {kinds[col]} cell: {cells}")
                     continue
-                if kinds[col] == "paired":
-                    family.append((where, col, _paired(cells)))
+                if kinds[col] == "verdict":
+                    family.append((where, col, _verdict(cells)))
             problems += _row_relations(where, entry, row)
-        adjusted = holm([c["t-test p"] for _, _, c in family])
-        for (where, col, c), a in zip(family, adjusted):
+        ps = [c["p"] for _, _, c in family]
+        for (where, col, c), a, level in zip(family, holm(ps), holm_levels(ps, alpha)):
             if abs(a - c["Holm p"]) > 1e-4 + 1e-5 * len(family):
                 problems.append(f"{where} / {col}: Holm p {c['Holm p']:.4g} is not the Holm "
-                                f"adjustment of the table's t-test p-values ({a:.4g})")
+                                f"adjustment of the table's p-values ({a:.4g})")
+            if abs(level - c["level"]) > 1e-6 * level:
+                problems.append(f"{where} / {col}: level {c['level']:.4g} is not the level "
+                                f"Holm tests it at ({level:.4g})")
     return problems
 
 
@@ -136,30 +146,31 @@ def _cell_consistency(where: str, col: str, kind: str, cells: list[str], n, alph
     if kind == "mean_std":
         mean, std = _floats(cells)
         return [f"{where} / {col}: negative std {std}"] if std < 0 else []
-    if kind != "paired":
+    if kind == "estimate":
+        c = _estimate(cells)
+        out = []
+        if n is not None and c["n"] != n:
+            out.append(f"{where} / {col}: n {c['n']} differs from {FILE}'s {n}")
+        if c["n"] < MIN_PAIRED_N:
+            out.append(f"{where} / {col}: an estimate from n {c['n']}: fewer than "
+                       f"{MIN_PAIRED_N} seeds have no interval (the cell should be n/a)")
+        if not c["CI low"] - ROUNDING <= c["mean"] <= c["CI high"] + ROUNDING:
+            out.append(f"{where} / {col}: mean {c['mean']} outside its interval")
+        return out
+    if kind != "verdict":
         return []
-    c = _paired(cells)
+    c = _verdict(cells)
+    expected = verdict_word(c["low"], c["high"])
     out = []
-    if n is not None and c["n"] != n:
-        out.append(f"{where} / {col}: n {c['n']} differs from {FILE}'s {n}")
-    if c["n"] < MIN_PAIRED_N:
-        return out + [f"{where} / {col}: a p-value and verdict from n {c['n']}: fewer than "
-                      f"{MIN_PAIRED_N} seeds have none (the cell should be n/a)"]
-    if not c["CI low"] - ROUNDING <= c["mean"] <= c["CI high"] + ROUNDING:
-        out.append(f"{where} / {col}: mean {c['mean']} outside its interval")
-    implied = t_p_from_interval(c["mean"], c["CI low"], c["CI high"], c["n"])
-    if abs(implied - c["t-test p"]) > 2e-3 + 0.02 * implied:
-        out.append(f"{where} / {col}: t-test p {c['t-test p']:.4g} does not follow from the "
-                   f"interval [{c['CI low']:.4f}, {c['CI high']:.4f}] (it gives {implied:.4g})")
-    if c["Holm p"] < c["t-test p"] - 1e-9 or not 0 < c["sign-flip p"] <= 1:
-        out.append(f"{where} / {col}: p-values out of range")
-    expected = verdict_of(c["mean"], c["Holm p"], alpha)
-    excluded = c["CI low"] > 0 or c["CI high"] < 0
-    if c["verdict"] not in VERDICTS or c["verdict"] != expected or (
-            c["verdict"] != "no difference shown" and not excluded):
+    if c["verdict"] not in VERDICTS or c["verdict"] != expected:
         out.append(f"{where} / {col}: verdict {c['verdict']!r} does not follow from its interval "
-                   f"[{c['CI low']:+.2f}, {c['CI high']:+.2f}] and Holm p {c['Holm p']:.3g} "
-                   f"(expected {expected!r})")
+                   f"[{c['low']:+.2f}, {c['high']:+.2f}] (expected {expected!r})")
+    if (c["p"] <= c["level"]) != (expected != "no difference shown"):
+        out.append(f"{where} / {col}: p {c['p']:.4g} at level {c['level']:.4g} and the interval "
+                   f"[{c['low']:+.2f}, {c['high']:+.2f}] disagree")
+    if (c["Holm p"] <= alpha) != (expected != "no difference shown") or c["Holm p"] < c["p"] - 1e-9:
+        out.append(f"{where} / {col}: Holm p {c['Holm p']:.4g} and verdict {c['verdict']!r} "
+                   "disagree")
     return out
 
 
@@ -178,19 +189,15 @@ def _row_relations(where: str, entry: dict, row: dict) -> list[str]:
                        f"({values[1]:.4f} − {values[2]:.4f})")
     for col, seeds in entry["derived"].items():
         cells, _ = row[col]
-        if _missing(cells) or any(_missing(row[s][0]) for s in seeds):
+        if _missing(cells):
             continue
-        values = [float(row[s][0][0]) for s in seeds]
+        values = [float(row[s][0][0]) for s in seeds if not _missing(row[s][0])]
         if len(values) < MIN_PAIRED_N:  # the writer prints "not run" for one seed
             out.append(f"{where} / {col}: a paired summary of {len(values)} per-seed value(s); "
                        f"it needs at least {MIN_PAIRED_N}")
             continue
-        s = paired_summary(values)
-        c = _paired(cells)
-        if (abs(s.mean - c["mean"]) > ROUNDING or abs(s.low - c["CI low"]) > 5 * ROUNDING
-                or abs(s.high - c["CI high"]) > 5 * ROUNDING
-                or (len(values) <= EXACT_SIGN_FLIP_MAX_N
-                    and abs(s.p_sign_flip - c["sign-flip p"]) > 1e-5)):
+        c = _estimate(cells)
+        if abs(statistics.fmean(values) - c["mean"]) > ROUNDING or c["n"] != len(values):
             out.append(f"{where} / {col}: does not summarise its per-seed values {values}")
     for col, of in entry["intervals"].items():
         cells, _ = row[col]
@@ -250,18 +257,22 @@ def _compare_cell(name, key, col, kind, old, new) -> Cell:
     if kind == "mean_std":
         (m1, s1), (m2, s2) = _floats(a), _floats(b)
         cell.old, cell.new, cell.p = (m1, s1), (m2, s2), welch_p(m1, s1, n_a, m2, s2, n_b)
-    elif kind == "paired":
-        p1, p2 = _paired(a), _paired(b)
+    elif kind == "estimate":
+        p1, p2 = _estimate(a), _estimate(b)
         if min(p1["n"], p2["n"]) < MIN_PAIRED_N:  # no spread to test (consistency says so)
             cell.ok, cell.why = False, f"n {p1['n']} -> {p2['n']}: below {MIN_PAIRED_N} seeds"
             return cell
+        # the per-seed sd behind the interval read as a t-interval over seeds (a crossed
+        # interval is wider: the test is conservative)
         sd1 = _sd_of_interval(p1["CI low"], p1["CI high"], p1["n"])
         sd2 = _sd_of_interval(p2["CI low"], p2["CI high"], p2["n"])
         cell.old, cell.new = (p1["mean"], sd1), (p2["mean"], sd2)
         cell.p = welch_p(p1["mean"], sd1, p1["n"], p2["mean"], sd2, p2["n"])
-        if p1["verdict"] != p2["verdict"]:
-            cell.why = (f"verdict {p1['verdict']!r} [{p1['CI low']:+.2f}, {p1['CI high']:+.2f}]"
-                        f" -> {p2['verdict']!r} [{p2['CI low']:+.2f}, {p2['CI high']:+.2f}]")
+    elif kind == "verdict":
+        v1, v2 = _verdict(a), _verdict(b)
+        if v1["verdict"] != v2["verdict"]:
+            cell.why = (f"verdict {v1['verdict']!r} [{v1['low']:+.2f}, {v1['high']:+.2f}]"
+                        f" -> {v2['verdict']!r} [{v2['low']:+.2f}, {v2['high']:+.2f}]")
     elif kind == "seed_list":
         va, vb = ([float(x) for x in c[0].split(", ") if x != "never"] for c in (a, b))
         nev = [c[0].split(", ").count("never") for c in (a, b)]
@@ -321,7 +332,7 @@ def compare(old: Path, new: Path, alpha: float = 0.05) -> dict:
             "differing": [n for n in names if n not in identical],
             "by_kind": _by_kind(cells), "cells": len(cells), "cells_tested": len(tested),
             "threshold": threshold, "failed": failed, "problems": problems,
-            "verdict_changes": [c for c in cells if c.kind == "paired" and c.why],
+            "verdict_changes": [c for c in cells if c.kind == "verdict" and c.why],
             "worst": min(tested, key=lambda c: c.p, default=None),
             "largest_shift": max(tested, key=lambda c: abs(c.new[0] - c.old[0]), default=None),
             "ok": not failed and not problems}

@@ -7,13 +7,13 @@ import numpy as np
 
 from repro.design import (ARMS, COMPARISONS, MATCHED_LRS, PROTOCOLS, REFERENCE_PROTOCOL,
                           long_arm, lr_label, matched_pair, protocol_arm, settings_label)
-from repro.report.ablation import mechanism_correlations, mechanism_pairs
+from repro.report.ablation import mechanism_correlations, mechanism_pairs, moved_best_epochs
 from repro.report.common import (NON_EN, Difference, escape_steps, lang_mean, mean_non_en,
                                  plateau_count)
 from repro.report.figures import CORRELATION_PAPER, lambda_points
 from repro.report.table import mean_std
 from repro.report.towerstudy import STUDY_METHODS, tower_pairs
-from repro.scoring.stats import Paired
+from repro.scoring.stats import Estimate
 from repro.towers.text import text_tower
 
 #: The metric of most findings: text-to-image recall over the non-English languages.
@@ -23,7 +23,12 @@ R1, R10 = (NON_EN, "t2i_R@1"), (NON_EN, "t2i_R@10")
 def _text(cell) -> str:
     """A paired cell as the findings quote it; a table's "n/a" / "not run" cell (fewer than 2
     seeds: no statistic) says so."""
-    return cell.text() if isinstance(cell, Paired) else "n/a (fewer than 2 seeds)"
+    return cell.text() if isinstance(cell, Estimate) else "n/a (fewer than 2 seeds)"
+
+
+def _side(cell) -> str:
+    """Where an estimate's 95% interval lies: 'above 0', 'below 0' or 'includes 0'."""
+    return "above 0" if cell.low > 0 else "below 0" if cell.high < 0 else "includes 0"
 
 
 def _m3_vs_patr(grid, est, tower, lr: float, patr, m3) -> str:
@@ -66,9 +71,9 @@ def _protocol_lines(grid, est, tower) -> list[str]:
             f"; against {REFERENCE_PROTOCOL} the non-English R@1 difference moves by "
             f"{s1.mean - rows[REFERENCE_PROTOCOL]['R@1'].mean:+.1f} points and R@10 by "
             f"{s10.mean - rows[REFERENCE_PROTOCOL]['R@10'].mean:+.1f}"
-            + ("" if (s1.verdict, s10.verdict) == (rows[REFERENCE_PROTOCOL]["R@1"].verdict,
-                                                   rows[REFERENCE_PROTOCOL]["R@10"].verdict)
-               else " (the verdict changes)"))
+            + ("" if (_side(s1), _side(s10)) == (_side(rows[REFERENCE_PROTOCOL]["R@1"]),
+                                                 _side(rows[REFERENCE_PROTOCOL]["R@10"]))
+               else " (where its interval lies against 0 changes)"))
         out.append(f"- **{tower}, Table 2d, protocol {p}** ({PROTOCOLS[p].what}): M3 − PATR "
                    f"non-English R@1 {s1.text()}; R@10 {s10.text()}; "
                    f"plateau escape PATR {_median_escape(patr)}, M3 {_median_escape(m3)}{moved}.")
@@ -111,58 +116,89 @@ def _tower_study_line(rows: list[dict], tower: str) -> str:
     return line
 
 
-def answers(grid, est) -> list[str]:
-    """The paper's claims, one line each, first: the matched ablation (M3 − PATR at each
-    matched learning rate, default length), M3 at its own optimum against PATR at its own,
-    and what the difference depends on (Figure 6's correlation)."""
-    tower = next((t for t in ("muse",) + tuple(grid.towers_run) if t in grid.towers_run), None)
-    if tower is None:
+def answers(grid, est, found=()) -> list[str]:
+    """The answers first: each declared endpoint (Table 0) with its verdict, and the range over
+    the settings the sweep could not separate; then what the difference depends on (Figure
+    6's correlation) and what the benchmark can answer at all."""
+    if not found:
         return []
-    out = ["**The answers first** (" + tower + "; the details below):"]
-    parts = []
-    for lr in MATCHED_LRS:
-        patr, m3 = matched_pair(lr)
-        if grid.runs(tower, patr) and grid.runs(tower, m3):
-            r1, r10 = (est("Table 2c", Difference.of(tower, m3, patr, *m)) for m in (R1, R10))
-            parts.append(f"at lr {lr_label(lr)}, R@1 {_text(r1)}, R@10 {_text(r10)}")
-    if parts:
-        out.append("- **Does the text term help, everything else equal?** M3 (λ = 1) − PATR, "
-                   "non-English recall, paired by seed (Table 2c): " + "; ".join(parts) + ".")
-    own = est("Table 2b", Difference.of(tower, "M3", "PATR", *R1))
-    if isinstance(own, Paired):
-        out.append("- **Each at its own validation optimum** (Table 2b; M3 "
-                   f"{settings_label(grid.config(tower, 'M3'))}, PATR "
-                   f"{settings_label(grid.config(tower, 'PATR'))}): "
-                   f"M3 − PATR non-English R@1 {_text(own)}.")
+    out = [f"**The answers first** (the declared endpoints of Table 0; profile {grid.profile}; "
+           "verdicts Holm-adjusted over the endpoints, intervals at the level Holm tested each "
+           "at):"]
+    for a in found:
+        out.append(_endpoint_line(a))
     line = _mechanism_line(grid, est)
     if line:
         out.append(line)
+    if grid.profile == "mini":
+        out.append(_proxy_line(grid))
     return out + [""]
+
+
+def _endpoint_line(a) -> str:
+    """One endpoint: its verdict and interval, the seed-only interval beside the crossed one,
+    and its within-noise variants."""
+    e, r, v = a.endpoint, a.reading.estimate, a.verdict
+    line = (f"- **{e.claim}** {e.setting}, non-English {_metric_name(e.key)}: {r.mean:+.1f} "
+            f"[{v.low:+.1f}, {v.high:+.1f}] at {1 - v.level:.1%}, Holm p = {v.p_holm:.2g}: "
+            f"**{v.word}** ({r.n} seeds × {r.items} test items; 95% crossed interval "
+            f"[{r.low:+.1f}, {r.high:+.1f}], seeds alone [{a.reading.seed_only[0]:+.1f}, "
+            f"{a.reading.seed_only[1]:+.1f}]).")
+    if a.variants:
+        low, high = a.span()
+        agree = sum(_sign_of(*iv) == _sign_of(v.low, v.high) for _, iv in a.variants)
+        line += (f" At the {len(a.variants)} other settings the sweep could not separate from "
+                 f"its choice the difference runs from {low:+.1f} to {high:+.1f}; "
+                 + (f"at all of them the interval at the same level says what the verdict says."
+                    if a.agrees else
+                    f"at {agree} of them its interval at the same level says what the verdict "
+                    f"says, so **the answer depends on that choice**: the range {low:+.1f} to "
+                    f"{high:+.1f} is the answer (Table 0)."))
+    return line
+
+
+def _sign_of(low: float, high: float) -> int:
+    return 1 if low > 0 else -1 if high < 0 else 0
+
+
+def _metric_name(key: str) -> str:
+    return "tagging mAP above chance" if key == "mAP" else key.replace("_", " ")
+
+
+def _proxy_line(grid) -> str:
+    """What the mini benchmark can answer (docs/benchmark.md has the table)."""
+    return ("- **What these answers are about:** the `mini` proxy, not the paper's data: short "
+            "emoji names instead of COCO / XTD10 sentences, 1,249 English training captions "
+            "instead of COCO's hundreds of thousands, icons instead of photos, and mUSE and E5 "
+            "(no mBERT weights here). They speak to the methods' behaviour on this benchmark; "
+            "they are not the paper's numbers (docs/benchmark.md says which claims the proxy "
+            "can and cannot answer).")
 
 
 def _mechanism_line(grid, est) -> str | None:
     """Figure 6 in one sentence: does "M3 helps where PATR leaves the plateau late, and not
-    otherwise" hold? From Table 6's pairs (each pair's verdict, Holm over Table 6) and Table
-    6b's correlations (the paper's M3's where it has its own); None when Table 6b is empty."""
+    otherwise" hold? From Table 6's pairs (where each pair's 95% interval lies) and Table
+    6b's correlations (the paper's M3's where it has its own); None when Table 6b is empty.
+    An estimate, not an endpoint: no verdict word."""
     pairs = mechanism_pairs(grid)
     correlations = mechanism_correlations(pairs)
     if len(pairs) < 2 or not correlations:
         return None
     cells = [est("Table 6", Difference.of(p.tower, p.m3, p.patr, *R1)) for p in pairs]
-    cells = [c for c in cells if isinstance(c, Paired)]
-    helped = sum(c.verdict == "higher" for c in cells)
+    cells = [c for c in cells if isinstance(c, Estimate)]
+    helped = sum(c.low > 0 for c in cells)
     main = next((c for c in correlations if c.pairs == CORRELATION_PAPER), correlations[0])
     name, n, r, rises = main.pairs, main.n, main.r, main.low > 0
     if not helped:
-        verdict = f"it does not hold: M3 is ahead (verdict higher) in none of the {len(cells)} pairs" + (
+        verdict = f"it does not hold: M3 is ahead (95% interval above 0) in none of the {len(cells)} pairs" + (
             "; M3 − PATR does rise with PATR's time on the plateau: where PATR leaves it late, "
             "M3 loses less" if rises else "; nor is a rise of M3 − PATR with PATR's time on the "
             "plateau shown (the correlation's interval includes 0)")
     elif rises:
         verdict = ("it holds: M3 − PATR rises with PATR's time on the plateau, and M3 is ahead "
-                   f"(verdict higher) in {helped} of the {len(cells)} pairs")
+                   f"(95% interval above 0) in {helped} of the {len(cells)} pairs")
     else:
-        verdict = (f"it is not shown: M3 is ahead (verdict higher) in {helped} of the "
+        verdict = (f"it is not shown: M3 is ahead (95% interval above 0) in {helped} of the "
                    f"{len(cells)} pairs, but the correlation's interval includes 0")
     others = "; ".join(f"{c.pairs} ({c.n}): {c.r:+.2f} [{c.low:+.2f}, {c.high:+.2f}]"
                        for c in correlations if c is not main)
@@ -172,22 +208,22 @@ def _mechanism_line(grid, est) -> str | None:
             + (f" ({others})" if others else "") + f": {verdict}.")
 
 
-def findings(grid, est, studies: dict, clusters: dict | None = None) -> str:
+def findings(grid, est, studies: dict, clusters: dict | None = None, found=()) -> str:
     """Factual sentences computed from the grid's numbers (the same numbers as the tables).
     Paired differences are quoted from the tables' registered cells (``est``: a
-    :class:`~repro.report.common.Estimates`), so a verdict here is the table's verdict,
-    Holm-adjusted within that table; one that no table printed is an error.
+    :class:`~repro.report.common.Estimates`; one that no table printed is an error); verdicts
+    only from the declared endpoints (``found``: Table 0's answers).
 
     ``studies``: tower -> Table 5's study rows; ``clusters``: tower -> Figure 1 panel ->
     cluster statistics, when the figure was drawn.
     """
 
-    lines = answers(grid, est) + [f"Profile **{grid.profile}**, seeds {', '.join(map(str, grid.seeds))}; "
-             "\"non-English\" is the mean over the 10 languages other than English; ± is the "
-             "sample std over seeds; differences are paired by seed, with a 95% t-interval over "
-             "seeds, the p-value of that paired t-test (in brackets Holm-adjusted over the "
-             "verdicts of the table it is quoted from; 'higher' / 'lower' only when that is "
-             "below 0.05) and the sign-flip p-value (Tables 2b paired, 2c and 2d)."]
+    lines = answers(grid, est, found) + [
+        f"Profile **{grid.profile}**, seeds {', '.join(map(str, grid.seeds))} (the endpoints' "
+        "arms; other arms the first five or three); \"non-English\" is the mean over the 10 "
+        "languages other than English; ± is the sample std over seeds; differences are paired "
+        "by seed and test item, with a 95% crossed bootstrap interval over seeds and test "
+        "items. Below, every difference is an estimate: the verdicts are the endpoints' above."]
     for tower, why in grid.not_run.items():
         lines.append(f"- **{tower}**: not run ({why.split('. ')[0]}).")
     for tower in grid.towers_run:
@@ -197,9 +233,16 @@ def findings(grid, est, studies: dict, clusters: dict | None = None) -> str:
         ms = lambda v: "{:.1f} ± {:.1f}".format(*mean_std(v))  # noqa: E731
         for lr in MATCHED_LRS:
             pair = matched_pair(lr)
-            for arms in (pair, tuple(long_arm(a) for a in pair)):
-                if all(grid.runs(tower, a) for a in arms):
-                    lines.append(_m3_vs_patr(grid, est, tower, lr, *arms))
+            long = tuple(long_arm(a) for a in pair)
+            for arms in (pair, long):
+                if not all(grid.runs(tower, a) for a in arms):
+                    continue
+                if arms == long and not moved_best_epochs(grid, tower, long)[0]:
+                    lines.append(f"- **{tower}, twice the training length at lr {lr_label(lr)}**: "
+                                 "no continued run moved its best epoch past the default "
+                                 "length, so those are the default-length models (Table 2c).")
+                    continue
+                lines.append(_m3_vs_patr(grid, est, tower, lr, *arms))
         lines += _protocol_lines(grid, est, tower)
         for lr in MATCHED_LRS:
             points = lambda_points(grid, tower, lr)

@@ -18,6 +18,7 @@ from typing import Callable
 from repro.core.fileio import atomic_write_bytes, sha256_file
 from repro.report.ablation import table2c, table2d, table6, table_lambda
 from repro.report.common import Estimates, data_line
+from repro.report.endpoints import answers as endpoint_answers, table0
 from repro.report.examples import RETRIEVAL_ARMS, figure7, figure8
 from repro.report.figures import figure1, figure2, figure2d, figure3, figure4, figure5, figure6
 from repro.report.findings import findings, readme_answers, results_index
@@ -51,12 +52,18 @@ class Output:
 @dataclass
 class Context:
     """What the outputs of one :func:`write_all` share: the folder, Table 5's evaluations (done
-    once) and Figure 1's cluster numbers (for the findings)."""
+    once), the endpoints' answers (Table 0, for the findings) and Figure 1's cluster numbers."""
 
     out: Path
     studies: dict
     clusters: dict = field(default_factory=dict)
     estimates: dict = field(default_factory=dict)  # output name -> typed key -> cell
+    answers: list = field(default_factory=list)    # Table 0's endpoints.Answer list
+
+
+def _table0(grid, ctx: Context) -> list:
+    ctx.answers = endpoint_answers(grid)
+    return [table0(grid, ctx.answers)] if ctx.answers else []
 
 
 #: Every output, in the order written (:func:`register_output`).
@@ -123,7 +130,7 @@ def write_all(grid, out: Path) -> list[str]:
         written += t.write(out)
     written.append(FILE)
     written += made["tower figures"][1] + made["figures"][1]
-    found = findings(grid, Estimates(ctx.estimates), ctx.studies, ctx.clusters)
+    found = findings(grid, Estimates(ctx.estimates), ctx.studies, ctx.clusters, ctx.answers)
     atomic_write_bytes(out / "findings.md", found.encode())
     written.append("findings.md")
     atomic_write_bytes(out / "README.md", results_index(grid, tables, written, found).encode())
@@ -206,6 +213,7 @@ def _alignment(section, name, title, what):
 
 
 for _output in (
+    Output("Table 0", "tables", _table0),
     Output("Table 1", "tables", _one(table1)),
     Output("Table 2", "tables", _one(table2)),
     Output("Table 2b", "tables", lambda grid, ctx: table2b(grid)),

@@ -4,8 +4,10 @@
 Cells (:mod:`repro.report.cells`) are Python values whose type says what they are: a mean ± std
 over n seeds, a paired difference with its verdict, an interval, "k/n" counts, one value per
 seed, a float (a single number, or one seed's value in a column that a :attr:`Table.derived`
-summary is computed from), or a string (a label, or "not run" / "n/a"). All paired cells of a
-table form one Holm family.
+summary is computed from), or a string (a label, or "not run" / "n/a"). Paired differences
+are estimates (:class:`~repro.scoring.stats.Estimate`) with no verdict; a verdict cell
+(:class:`~repro.scoring.stats.Verdict`) belongs to a declared endpoint and arrives already
+Holm-adjusted over the endpoints (:mod:`repro.report.endpoints`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 
 from repro.core.fileio import atomic_write_bytes
 from repro.report.cells import MeanStd, column_kind, csv_cells, csv_names, md_cells, md_names
-from repro.scoring.stats import ALPHA, EXACT_SIGN_FLIP_MAX_N, SIGN_FLIP_DRAWS, Paired, adjust_family
+from repro.scoring.stats import ESTIMATE_DRAWS, Estimate, Verdict
 
 
 class Table:
@@ -37,7 +39,6 @@ class Table:
         self.differences: dict[str, tuple[str, str]] = {}
         self.intervals: dict[str, str] = {}
         self._estimates: dict = {}  # typed key (e.g. Difference) -> (row, column)
-        self._adjusted = False
 
     def add(self, row: list, estimates: dict | None = None) -> None:
         """Append ``row``; ``estimates``: column name -> the typed key (a
@@ -48,45 +49,31 @@ class Table:
                 raise ValueError(f"{self.name}: {key} is in the table twice")
             self._estimates[key] = (len(self.rows), self.header.index(column))
         self.rows.append(row)
-        self._adjusted = False
 
     def estimates(self) -> dict:
-        """Typed key -> its cell, Holm-adjusted over the table (what the findings quote)."""
-        if not self._adjusted:
-            self.adjust()
+        """Typed key -> its cell (what the findings quote)."""
         return {key: self.rows[i][j] for key, (i, j) in self._estimates.items()}
 
-    # --------------------------------------------------------------- the Holm family
-
-    def paired_columns(self) -> list[int]:
+    def verdict_columns(self) -> list[int]:
+        """The columns holding verdict cells: one Holm family (the declared endpoints)."""
         return [j for j in range(len(self.header))
-                if any(isinstance(r[j], Paired) for r in self.rows)]
-
-    def adjust(self) -> None:
-        """Holm-adjust the p-values of every paired cell of the table as one family."""
-        where = [(i, j) for j in self.paired_columns() for i, r in enumerate(self.rows)
-                 if isinstance(r[j], Paired)]
-        for (i, j), cell in zip(where, adjust_family([self.rows[i][j] for i, j in where])):
-            self.rows[i][j] = cell
-        self._adjusted = True
+                if any(isinstance(r[j], Verdict) for r in self.rows)]
 
     def family_caption(self) -> str:
-        """The caption sentence on the verdicts, from the table's own paired cells."""
-        cells = [r[j] for j in self.paired_columns() for r in self.rows if isinstance(r[j], Paired)]
+        """The caption sentence on the table's estimates, from its own cells."""
+        cells = [c for r in self.rows for c in r if isinstance(c, Estimate)]
         if not cells:
             return ""
         ns = sorted({c.n for c in cells})
-        n_text = f"n = {ns[0]} seeds" if len(ns) == 1 else f"n = {ns[0]}-{ns[-1]} seeds"
-        exact = all(c.sign_flip_exact for c in cells)
-        floor = f"; with n = {ns[0]} it is at least {2 / 2 ** ns[0]:.3g}" if exact else ""
-        sign = ("exact over all 2^n sign patterns" if exact else
-                f"exact up to n = {EXACT_SIGN_FLIP_MAX_N}, beyond a Monte Carlo estimate from "
-                f"{SIGN_FLIP_DRAWS:,} seeded sign patterns")
-        return (f" Differences paired by seed ({n_text}), with a 95% t-interval; p: the paired "
-                f"t-test of that interval, in brackets Holm-adjusted over this table's "
-                f"{len(cells)} verdicts. Verdict 'higher' / 'lower' only when the Holm-adjusted "
-                f"p < {ALPHA:g}. Sign-flip p: the distribution-free two-sided permutation p, "
-                f"{sign}{floor}.")
+        n_text = f"{ns[0]} seeds" if len(ns) == 1 else f"{ns[0]}-{ns[-1]} seeds"
+        crossed = [c for c in cells if c.items]
+        how = (f"a 95% crossed bootstrap interval ({ESTIMATE_DRAWS:,} resamples of seeds and of "
+               "test items, the same draw for both arms)" if len(crossed) == len(cells) else
+               "a 95% interval: crossed seed × item bootstrap where the cell has per-item "
+               "results, else the t-interval over seeds")
+        return (f" Differences are paired by seed and test item ({n_text}), with {how}. They "
+                "are estimates: no verdict words here; 'higher' / 'lower' belong to the "
+                "declared endpoints (Table 0).")
 
     # --------------------------------------------------------------- output
 
@@ -97,8 +84,6 @@ class Table:
                 for j in range(len(self.header))]
 
     def markdown(self) -> str:
-        if not self._adjusted:
-            self.adjust()
         kinds = self._kinds()
         names = [n for h, k in zip(self.header, kinds) for n in md_names(h, k)]
         lines = [f"### {self.title}", "", self.caption + self.family_caption(), "",
@@ -112,8 +97,6 @@ class Table:
         return "\n".join(lines) + "\n"
 
     def csv_rows(self) -> list[list[str]]:
-        if not self._adjusted:
-            self.adjust()
         kinds = self._kinds()
         out = [[n for h, k in zip(self.header, kinds) for n in csv_names(h, k)]]
         for row in self.rows:
@@ -126,7 +109,7 @@ class Table:
         kinds = self._kinds()
         columns = []
         for j, (h, k) in enumerate(zip(self.header, kinds)):
-            n = [c.n if isinstance(c, (MeanStd, Paired)) else None for c in (r[j] for r in self.rows)]
+            n = [c.n if isinstance(c, (MeanStd, Estimate)) else None for c in (r[j] for r in self.rows)]
             columns.append({"name": h, "kind": k, "csv": csv_names(h, k),
                             "n": n if any(x is not None for x in n) else None})
         return {"labels": [n for h, k in zip(self.header[:self.labels], kinds) for n in
@@ -134,7 +117,7 @@ class Table:
                 "columns": columns, "derived": self.derived,
                 "differences": {k: list(v) for k, v in self.differences.items()},
                 "intervals": self.intervals,
-                "family": [self.header[j] for j in self.paired_columns()]}
+                "family": [self.header[j] for j in self.verdict_columns()]}
 
     def write(self, out: Path) -> list[str]:
         atomic_write_bytes(out / f"{self.name}.md", self.markdown().encode())

@@ -19,11 +19,10 @@ import torch
 from repro.design import as_arm, grid_towers, raw_arm
 from repro.report import analysis
 from repro.report.analysis import STUDY_METHODS, changed_features, study_conditions
-from repro.report.common import NON_EN, Difference, data_line, lang_mean
+from repro.report.common import NON_EN, Difference, data_line, difference, lang_mean
 from repro.towers.text import text_tower
 from repro.report.table import Table, mean_std
 from repro.scoring import metrics
-from repro.scoring.stats import paired_summary
 
 
 def alignment_r1(feats: dict) -> float:
@@ -117,19 +116,6 @@ PAIR_METRICS = (("non-English R@1", NON_EN, "t2i_R@1"), ("non-English R@10", NON
                 ("English R@1", ("en",), "t2i_R@1"), ("English R@10", ("en",), "t2i_R@10"))
 
 
-def tower_differences(grid, first: str, second: str, arm: str, langs, key) -> list[float]:
-    """Per-seed ``second`` − ``first`` tower of a metric (mean over ``langs``), over the seeds
-    both ran: the same seed gives both the same batch order and image-head initialisation;
-    the text heads differ in input width, so they start differently."""
-    out = []
-    for s in grid.seeds:
-        a, b = grid.result(first, arm, s), grid.result(second, arm, s)
-        if a is not None and b is not None:
-            out.append(float(np.mean([b.retrieval[l][key] for l in langs]))
-                       - float(np.mean([a.retrieval[l][key] for l in langs])))
-    return out
-
-
 def tower_pairs(grid) -> list[tuple[str, str]]:
     """(earlier, later) of every two towers that both ran PATR and M3, in grid order."""
     towers = [t for t in grid_towers() if all(grid.runs(t, a) for a in STUDY_METHODS)]
@@ -138,8 +124,9 @@ def tower_pairs(grid) -> list[tuple[str, str]]:
 
 def table5b(grid) -> list[Table]:
     """Real towers against each other, paired by seed: per arm (PATR, M3) and metric the two
-    towers (mean ± std over seeds) and the paired difference with its verdict (Holm over the
-    table). One table per pair of towers that both ran PATR and M3."""
+    towers (mean ± std over seeds) and the difference paired by seed and test item (an
+    estimate; the tower axis's verdict is Table 0's). One table per pair of towers that both
+    ran PATR and M3."""
     out = []
     for first, second in tower_pairs(grid):
         n1, n2 = (text_tower(t).display for t in (first, second))
@@ -153,10 +140,9 @@ def table5b(grid) -> list[Table]:
         t.differences[f"{n2} − {n1}"] = (n2, n1)
         for arm in STUDY_METHODS:
             for label, langs, key in PAIR_METRICS:
-                d = tower_differences(grid, first, second, arm, langs, key)
                 t.add([arm, label, mean_std(lang_mean(grid.runs(first, arm), langs, key)),
                        mean_std(lang_mean(grid.runs(second, arm), langs, key)),
-                       paired_summary(d) if len(d) >= 2 else "n/a"],
+                       difference(grid, second, arm, arm, langs, key, b_tower=first)],
                       {f"{n2} − {n1}": Difference.of(second, arm, arm, langs, key, first)})
         t.notes += [f"{text_tower(tw).display}: {n}" for tw in (first, second)
                     for n in tower_notes(grid, tw)]

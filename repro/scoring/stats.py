@@ -1,34 +1,43 @@
-"""Paired statistics over seeds (SciPy): is a per-seed difference different from zero?
+"""Paired statistics over seeds and test items (NumPy, SciPy): how large is a difference
+between two arms, and, for a declared endpoint only, is it different from zero?
 
-Two runs with the same seed share their initialisation and batches, so a comparison of two
-variants is a set of n paired differences d_1..d_n. One statistical model gives each verdict:
-the paired (one-sample) t-test of the mean difference. We report
+Two runs with the same seed share their initialisation and batches, and both are scored on the
+same test items, so a comparison of two arms is an (n_seeds, n_items) matrix D of paired
+per-item differences (row s: seed s; column i: test item i, e.g. 100 x [rank <= 10] averaged
+over languages). Its mean varies with the seeds and with the items drawn, so every interval
+comes from a **crossed bootstrap**: each resample draws n_seeds seeds and n_items items with
+replacement (one draw, shared by both arms) and takes the mean of the resampled matrix
+(:func:`crossed_means`). We report
 
-* the mean and its 95% t-interval, mean ± t_{0.975, n-1} * sd / sqrt(n);
-* the two-sided t-test p-value of the same model (the interval excludes 0 exactly when p < 0.05);
-* the Holm-adjusted p-value over the table's family of verdicts (:func:`holm`), which decides the
-  verdict: 'higher' / 'lower' only when it is below ``ALPHA``;
-* beside it, the distribution-free two-sided sign-flip (permutation) p-value: exact over all 2^n
-  sign patterns up to ``EXACT_SIGN_FLIP_MAX_N`` seeds, a seeded Monte Carlo estimate beyond.
-  With n = 5 its smallest value is 2/32 = 0.0625, so it can support but never alone establish a
-  difference at 5%.
+* for every paired cell an :class:`Estimate`: the mean and its 95% percentile interval
+  (:func:`percentile_interval`), and no verdict;
+* for the declared endpoints only (:mod:`repro.design.endpoints`), a :class:`Verdict`: the
+  bootstrap p-value (:func:`bootstrap_p`), Holm's step-down over the endpoints
+  (:func:`holm_levels`), and the interval at the level Holm tested the endpoint at. The p-value
+  and the interval are two readings of the same resamples: p <= a exactly when the 1 - a
+  interval excludes 0, so the printed interval excludes 0 exactly when the verdict is
+  'higher' or 'lower'.
+
+No permutation (sign-flip) test is reported: it is only worth printing where its smallest
+attainable p is below its threshold, and the seeds alone are not the replicate of a crossed
+design.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
 ALPHA = 0.05
 LEVEL = 0.95
-#: Up to this many seeds the sign-flip p enumerates all 2^n patterns; beyond, Monte Carlo.
-EXACT_SIGN_FLIP_MAX_N = 16
-SIGN_FLIP_DRAWS = 100_000
-SIGN_FLIP_SEED = 0
 VERDICTS = ("higher", "lower", "no difference shown")
+#: Resamples of a cell's interval, and of an endpoint's (its Holm level reaches alpha / m).
+ESTIMATE_DRAWS = 2000
+ENDPOINT_DRAWS = 20000
+#: Every bootstrap of the report draws from this seed (common random numbers across cells).
+CROSSED_SEED = 0
 
 
 def t_interval(diffs, level: float = LEVEL) -> tuple[float, float, float]:
@@ -43,47 +52,56 @@ def t_interval(diffs, level: float = LEVEL) -> tuple[float, float, float]:
     return mean, mean - half, mean + half
 
 
-def t_test_p(mean: float, sem: float, n: int) -> float:
-    """Two-sided p-value of the one-sample t-test of H0: the mean is 0, from the sample mean,
-    its standard error ``sem`` = sd / sqrt(n) and n (n - 1 degrees of freedom). A zero spread
-    gives p = 0 for a non-zero mean and p = 1 for a zero mean."""
-    from scipy import stats
-
-    if sem == 0:
-        return 1.0 if mean == 0 else 0.0
-    return float(2 * stats.t.sf(abs(mean) / sem, n - 1))
+def _counts(rng, draws: int, n: int) -> np.ndarray:
+    """(draws, n) float64: how often each of n units is drawn in each of ``draws`` resamples
+    of n units with replacement (indices drawn with ``rng.integers``)."""
+    idx = rng.integers(0, n, size=(draws, n))
+    flat = (idx + n * np.arange(draws)[:, None]).ravel()
+    return np.bincount(flat, minlength=draws * n).reshape(draws, n).astype(float)
 
 
-def t_p_from_interval(mean: float, low: float, high: float, n: int,
-                      level: float = LEVEL) -> float:
-    """The t-test p-value implied by a printed ``level`` t-interval [low, high] around ``mean``
-    over n paired differences (the inverse of :func:`t_interval`)."""
-    from scipy import stats
-
-    crit = float(stats.t.ppf(0.5 + level / 2, n - 1))
-    return t_test_p(mean, (high - low) / 2 / crit, n)
-
-
-def sign_flip_p(diffs, exact_max_n: int = EXACT_SIGN_FLIP_MAX_N,
-                draws: int = SIGN_FLIP_DRAWS, seed: int = SIGN_FLIP_SEED) -> float:
-    """Two-sided sign-flip p-value of H0: the differences are symmetric around 0.
-
-    Exact (the share of all 2^n sign patterns whose |mean| reaches the observed one) for
-    n <= ``exact_max_n``; beyond, ``draws`` seeded random patterns and the usual (count + 1) /
-    (draws + 1) estimate, which never reports 0."""
+def crossed_means(diffs, draws: int = ESTIMATE_DRAWS, seed: int = CROSSED_SEED,
+                  items: bool = True) -> np.ndarray:
+    """The means of ``draws`` crossed bootstrap resamples of ``diffs``, (n_seeds, n_items):
+    resample b draws n_seeds seed indices, then n_items item indices, with replacement
+    (``numpy.random.default_rng(seed).integers``, in that order per resample block) and
+    averages ``diffs[seeds][:, items]``. ``items=False`` keeps every item (seeds only).
+    Returns (draws,) float64. Computed as w_b' D v_b / (n_seeds n_items) from the draw counts
+    w_b, v_b, with einsum (no BLAS: the same bits on any core count)."""
     d = np.asarray(diffs, dtype=float)
-    observed = abs(d.mean())
-    if d.size <= exact_max_n:
-        signs = np.array(list(itertools.product((1.0, -1.0), repeat=d.size)))
-        means = np.abs((signs * d).mean(axis=1))
-        # a tiny tolerance so that patterns equal to the observed one count despite rounding
-        return float(np.mean(means >= observed - 1e-12))
+    if d.ndim != 2 or d.shape[0] < 2 or d.shape[1] < 1:
+        raise ValueError(f"a crossed bootstrap needs an (n_seeds >= 2, n_items) matrix, got "
+                         f"shape {d.shape}")
+    n, m = d.shape
     rng = np.random.default_rng(seed)
-    hits = 0
-    for start in range(0, draws, 10_000):
-        signs = rng.choice((1.0, -1.0), size=(min(10_000, draws - start), d.size))
-        hits += int(np.sum(np.abs((signs * d).mean(axis=1)) >= observed - 1e-12))
-    return (hits + 1) / (draws + 1)
+    w = _counts(rng, draws, n)
+    v = _counts(rng, draws, m) if items else np.ones((draws, m))
+    return np.einsum("bs,si,bi->b", w, d, v, optimize=False) / (n * m)
+
+
+def _order_k(draws: int, a: float) -> int:
+    """The order statistic (1-based) of a two-sided 1 - a percentile interval from ``draws``
+    resamples: floor(a (draws + 1) / 2); 0 means the interval is unbounded on that side."""
+    return int(math.floor(a * (draws + 1) / 2 + 1e-9))
+
+
+def percentile_interval(means, level: float = LEVEL) -> tuple[float, float]:
+    """(low, high): the k-th smallest and k-th largest resampled mean, k = :func:`_order_k`
+    (-inf / +inf when k is 0). Chosen so that the interval excludes 0 exactly when
+    :func:`bootstrap_p` <= 1 - ``level``."""
+    x = np.sort(np.asarray(means, dtype=float))
+    k = _order_k(x.size, 1 - level)
+    if k == 0:
+        return -math.inf, math.inf
+    return float(x[k - 1]), float(x[x.size - k])
+
+
+def bootstrap_p(means) -> float:
+    """Two-sided bootstrap p-value of H0: the mean difference is 0, from resampled means:
+    min(1, 2 min(#{m <= 0} + 1, #{m >= 0} + 1) / (draws + 1)) (never 0)."""
+    x = np.asarray(means, dtype=float)
+    below, above = int(np.sum(x <= 0)), int(np.sum(x >= 0))
+    return min(1.0, 2 * (min(below, above) + 1) / (x.size + 1))
 
 
 def holm(pvalues) -> list[float]:
@@ -99,62 +117,143 @@ def holm(pvalues) -> list[float]:
     return adjusted
 
 
-def verdict_of(mean: float, p_adjusted: float, alpha: float = ALPHA) -> str:
-    """'higher' / 'lower' when the (adjusted) p-value is below alpha, else no difference."""
-    if p_adjusted < alpha:
-        return "higher" if mean > 0 else "lower"
-    return "no difference shown"
+def holm_levels(pvalues, alpha: float = ALPHA) -> list[float]:
+    """The level a_i each hypothesis is tested at by Holm's step-down (same order as given):
+    the j-th smallest p is tested at alpha / (m - j + 1) while every smaller p was rejected;
+    from the first p not rejected on, every remaining hypothesis keeps that step's level.
+    A hypothesis is rejected exactly when its p <= a_i, and exactly when its Holm-adjusted p
+    (:func:`holm`) <= alpha."""
+    p = [float(x) for x in pvalues]
+    m = len(p)
+    levels = [0.0] * m
+    stopped = None
+    for rank, i in enumerate(sorted(range(m), key=lambda k: p[k])):
+        step = alpha / (m - rank)
+        if stopped is None and p[i] > step:
+            stopped = step
+        levels[i] = step if stopped is None else stopped
+    return levels
 
 
 @dataclass(frozen=True)
-class Paired:
-    """Summary of n paired per-seed differences. ``p_holm`` is the p-value adjusted over the
-    family the cell is reported in (a family of one until :func:`adjust_family` runs)."""
+class Estimate:
+    """A paired difference: its mean over n seeds (and ``items`` test items) and its 95%
+    interval: the crossed seed x item bootstrap's percentile interval when ``items`` > 0,
+    else the t-interval over seeds. No p-value and no verdict: those belong to endpoints."""
 
     n: int
+    items: int
     mean: float
     low: float
     high: float
-    p_t: float
-    p_holm: float
-    p_sign_flip: float
-    sign_flip_exact: bool
-
-    @property
-    def verdict(self) -> str:
-        return verdict_of(self.mean, self.p_holm)
 
     def text(self) -> str:
-        """'+1.2 [95% CI −0.3, +2.7], t-test p = 0.19 (Holm 0.57), sign-flip p = 0.25: **no
-        difference shown**' for findings."""
-        return (f"{self.mean:+.1f} [95% CI {self.low:+.1f}, {self.high:+.1f}], t-test p = "
-                f"{self.p_t:.2g} (Holm {self.p_holm:.2g}), sign-flip p = {self.p_sign_flip:.3g}: "
-                f"**{self.verdict}**")
+        """'+1.2 [95% CI −0.3, +2.7], 20 seeds × 500 items' for findings."""
+        over = f"{self.n} seeds × {self.items} items" if self.items else f"{self.n} seeds"
+        return f"{self.mean:+.1f} [95% CI {self.low:+.1f}, {self.high:+.1f}], {over}"
 
 
-#: The fewest paired differences (distinct seeds) a :class:`Paired` summary is made of: one
-#: difference has no spread, so no interval, no p-value and no verdict.
+#: The fewest paired differences (distinct seeds) an :class:`Estimate` is made of: one
+#: difference has no spread, so no interval.
 MIN_PAIRED_N = 2
 
 
-def paired_summary(diffs, level: float = LEVEL) -> Paired:
-    """The :class:`Paired` summary of per-seed differences, as a family of one. Fewer than
-    :data:`MIN_PAIRED_N` differences are a ValueError: a table prints "n/a" for them (its
-    caller checks), so no p-value or verdict ever comes from a single replicate."""
+def crossed_estimate(diffs, draws: int = ESTIMATE_DRAWS, level: float = LEVEL) -> Estimate:
+    """The :class:`Estimate` of an (n_seeds, n_items) matrix of paired differences, with its
+    crossed bootstrap interval."""
+    d = np.asarray(diffs, dtype=float)
+    low, high = percentile_interval(crossed_means(d, draws), level)
+    return Estimate(int(d.shape[0]), int(d.shape[1]), float(d.mean()), low, high)
+
+
+def seed_estimate(diffs, level: float = LEVEL) -> Estimate:
+    """The :class:`Estimate` of per-seed differences (no per-item data): the t-interval.
+    Fewer than :data:`MIN_PAIRED_N` is a ValueError (a table prints "n/a")."""
     d = np.asarray(diffs, dtype=float)
     if d.size < MIN_PAIRED_N:
-        raise ValueError(f"a paired summary needs at least {MIN_PAIRED_N} per-seed differences "
-                         f"(one per distinct seed), got {d.size}: one replicate has no spread, "
-                         "so no p-value and no verdict")
+        raise ValueError(f"an estimate needs at least {MIN_PAIRED_N} per-seed differences "
+                         f"(one per distinct seed), got {d.size}: one replicate has no spread")
     mean, low, high = t_interval(d, level)
-    p = t_test_p(mean, float(d.std(ddof=1)) / math.sqrt(d.size), d.size)
-    return Paired(int(d.size), mean, low, high, p, p, sign_flip_p(d),
-                  d.size <= EXACT_SIGN_FLIP_MAX_N)
+    return Estimate(int(d.size), 0, mean, low, high)
 
 
-def adjust_family(cells: list[Paired]) -> list[Paired]:
-    """The cells with ``p_holm`` adjusted over all of them (Holm), same order."""
-    return [replace(c, p_holm=a) for c, a in zip(cells, holm([c.p_t for c in cells]))]
+@dataclass(frozen=True)
+class Verdict:
+    """A declared endpoint's test: the crossed bootstrap p, its Holm adjustment over the
+    endpoints, the level Holm tested it at, the interval at that level (1 - level), and the
+    word that follows from that interval."""
+
+    p: float
+    p_holm: float
+    level: float
+    low: float
+    high: float
+
+    @property
+    def word(self) -> str:
+        return verdict_word(self.low, self.high)
+
+
+def verdict_word(low: float, high: float) -> str:
+    """'higher' / 'lower' when the interval excludes 0, else 'no difference shown'."""
+    if low > 0:
+        return "higher"
+    if high < 0:
+        return "lower"
+    return "no difference shown"
+
+
+def endpoint_verdicts(resampled: list, alpha: float = ALPHA) -> list[Verdict]:
+    """The :class:`Verdict` of each endpoint of a family from its resampled means (same order):
+    p from :func:`bootstrap_p`, Holm over the family, the interval at its Holm level."""
+    ps = [bootstrap_p(m) for m in resampled]
+    out = []
+    for m, p, p_holm, a in zip(resampled, ps, holm(ps), holm_levels(ps, alpha)):
+        low, high = percentile_interval(m, 1 - a)
+        out.append(Verdict(p, p_holm, a, low, high))
+    return out
+
+
+def power_seeds(var_seed: float, var_item: float, var_residual: float, n_items: int,
+                effect: float, alpha: float = ALPHA, power: float = 0.8,
+                max_seeds: int = 100) -> int | None:
+    """The fewest seeds n for which a paired mean difference of ``effect`` is detected with
+    ``power`` at two-sided ``alpha``, normal approximation: (z_{1-alpha/2} + z_power) SE(n) <=
+    effect, SE(n)^2 = var_seed / n + var_item / n_items + var_residual / (n n_items). None when
+    no n up to ``max_seeds`` does (the items alone leave too much)."""
+    from scipy import stats
+
+    z = float(stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power))
+    for n in range(2, max_seeds + 1):
+        if z * math.sqrt(var_seed / n + var_item / n_items + var_residual / (n * n_items)) <= effect:
+            return n
+    return None
+
+
+def detectable_effect(var_seed: float, var_item: float, var_residual: float, n_seeds: int,
+                      n_items: int, alpha: float = ALPHA, power: float = 0.8) -> float:
+    """The smallest paired mean difference detected with ``power`` at two-sided ``alpha``
+    with n_seeds seeds and n_items items (normal approximation, as :func:`power_seeds`)."""
+    from scipy import stats
+
+    z = float(stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power))
+    return z * math.sqrt(var_seed / n_seeds + var_item / n_items
+                         + var_residual / (n_seeds * n_items))
+
+
+def variance_components(diffs) -> dict:
+    """Seed, item and residual variance components of an (n_seeds, n_items) matrix of paired
+    differences (two-way random effects without replication, ANOVA estimators, negative
+    components set to 0): {"seed", "item", "residual"}, in squared units of the matrix."""
+    d = np.asarray(diffs, dtype=float)
+    n, m = d.shape
+    seed_means, item_means, grand = d.mean(axis=1), d.mean(axis=0), d.mean()
+    resid = d - seed_means[:, None] - item_means[None, :] + grand
+    ms_res = float((resid ** 2).sum() / ((n - 1) * (m - 1)))
+    ms_seed = float(m * np.var(seed_means, ddof=1))
+    ms_item = float(n * np.var(item_means, ddof=1))
+    return {"seed": max((ms_seed - ms_res) / m, 0.0), "item": max((ms_item - ms_res) / n, 0.0),
+            "residual": ms_res}
 
 
 #: Resamples of :func:`bootstrap_choice` and their seed (fixed: the shares are reproducible).
