@@ -69,14 +69,27 @@ def pyplot():
     return plt
 
 
+def display_width(text: str) -> int:
+    """Columns ``text`` takes in a terminal or a monospaced line: a wide or full-width
+    character (Chinese, Japanese, Korean) counts two, a combining mark none, the rest one."""
+    import unicodedata
+
+    return sum(0 if unicodedata.combining(c) else
+               2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
 def shorten(text: str, n: int) -> str:
-    """``text`` if it has at most ``n`` characters, else its first ``n - 1`` (trailing space
-    dropped) and "…": never more than ``n`` characters, and a cut always shows."""
+    """``text`` if it is at most ``n`` columns wide (:func:`display_width`), else its longest
+    start that, with "…" after it (trailing space dropped), is at most ``n`` columns: a cut
+    always shows. ``n`` >= 1."""
     if n < 1:
         raise ValueError(f"shorten: n = {n}; must be >= 1")
-    if len(text) <= n:
+    if display_width(text) <= n:
         return text
-    return text[:n - 1].rstrip() + ELLIPSIS
+    cut = text
+    while cut and display_width(cut) > n - 1:  # one column for the ellipsis
+        cut = cut[:-1]
+    return cut.rstrip() + ELLIPSIS
 
 
 def fit_width(fig, text, margin_px: float = 8.0) -> None:
