@@ -2,7 +2,7 @@
 (never picked by hand):
 Figure 7 (retrieval: the names of a few test emoji in every language and their top images,
 PATR and M3 of the first seed) and Figure 8 (tagging: a few test images and their top tags in
-four languages), each with a table of the same results that ``compare`` checks.
+seven languages of every script), each with a table of the same results that ``compare`` checks.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from repro.report import analysis
 from repro.report.analysis import (EXAMPLE_SEED, EXAMPLES, RETRIEVAL_ARMS, TAG_LANGS,
                                    TAGGING_ARM, TOP, example_items)
 from repro.core.drawing import fit_width, pyplot, shorten
-from repro.report.figures import finish_figure, set_title
+from repro.report.figures import finish_figure
 from repro.report.table import Table
 
 def _test_paths(grid, tower: str) -> list[Path]:
