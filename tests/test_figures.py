@@ -238,3 +238,25 @@ def test_search_and_tag_sheets_fit_and_draw_every_script(tmp_path, monkeypatch):
     joined = " ".join(texts)
     assert "query: 猫" in joined and missing_glyphs(joined) == []
     assert "samochód dostawczy z bardzo długą nazwą" not in joined and "…" in joined
+
+
+def test_every_figure_of_a_small_grid_fits_its_canvas(mini_features, tmp_path, monkeypatch):
+    """Figures 1-8 as ``reproduce`` draws them, from a grid of two seeds and one epoch: each
+    is checked for text off the canvas or across another label as it is written."""
+    from repro.core.fileio import save_png
+    from repro.experiments.reproduce import run_grid
+    from repro.report import figures
+    from repro.report.outputs import write_all
+
+    problems = {}
+
+    def checked(fig, path):
+        problems[Path(path).name] = text_problems(fig)
+        save_png(fig, path)
+    monkeypatch.setattr(figures, "save_png", checked)
+    grid = run_grid("mini", tmp_path / "runs", seeds=(0, 1), arms=("PATR", "M3"),
+                    towers=("muse",), sets=("epochs=1", "batch_size=256"), jobs=1,
+                    log=lambda *_: None)
+    write_all(grid, tmp_path / "tables")
+    assert {"figure1_text_clusters_muse.png", "figure7_retrieval_examples_muse.png"} <= set(problems)
+    assert {name: p for name, p in problems.items() if p} == {}
