@@ -1,5 +1,5 @@
 """Command line: ``python -m repro {search,tag,export,evaluate,data,train,reproduce,worker-env,
-compare} ...``.
+compare} ARGS`` (the console script ``xlir-repro`` and ``python -m repro`` are the same).
 
 Every failure caused by input (a bad file, option or shape) prints one line starting with
 ``error:`` and exits with status 2. Heavy modules (torch) are imported only by the
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -187,8 +188,24 @@ def _model_options(p) -> None:
     p.add_argument("--sheet", metavar="OUT.png", help="also write a contact sheet")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m repro", description=__doc__)
+def plain(text: str) -> str:
+    """A docstring's reST markup as ``--help`` shows it: ``code``, `text` and
+    :role:`target` lose their backticks and role."""
+    return re.sub(r"(?::[a-z]+:)?`{1,2}([^`]*)`{1,2}", r"\1", text)
+
+
+def prog_name(argv0: str | None = None) -> str:
+    """How the command was invoked, for ``usage:``: the console script's name (xlir-repro)
+    when run as one, else ``python -m repro``. ``argv0``: default ``sys.argv[0]``."""
+    name = Path(sys.argv[0] if argv0 is None else argv0).name
+    return name if name and name != "__main__.py" and not name.endswith(".py") \
+        and name not in ("-c", "-m", "pytest") else "python -m repro"
+
+
+def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command; ``prog``: the name ``usage:`` shows (default:
+    :func:`prog_name`)."""
+    parser = argparse.ArgumentParser(prog=prog or prog_name(), description=plain(__doc__).replace("python -m repro", prog or prog_name(), 1))
     sub = parser.add_subparsers(dest="cmd", required=True)
 
     se = sub.add_parser("search", help="images for a text query, in any language")

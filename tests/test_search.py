@@ -131,6 +131,7 @@ def test_export_round_trip_gives_the_same_ranking_and_checks_the_weights(run, tm
     assert by_run["results"] == by_model["results"]
     meta = json.loads((model / "model.json").read_text())
     assert meta["data_sha256"] and meta["summary"] and meta["text_tower"]["weights_sha256"]
+    assert meta["arm"] == load_run(run).cfg.arm  # names its arm, not only the loss key
     meta["text_tower"]["weights_sha256"] = "0" * 64
     (model / "model.json").write_text(json.dumps(meta))
     write_digests(model, (HEADS, META))  # as an export made with other tower weights is

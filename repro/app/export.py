@@ -1,6 +1,6 @@
 """A trained model a user can pick up: a finished run folder, or the folder
 ``python -m repro export`` writes from one (the two heads as safetensors plus ``model.json``:
-config, the heads' sha256, tower and backbone ids with their weight hashes, the
+the arm (M3, PATR, ...), config, the heads' sha256, tower and backbone ids with their weight hashes, the
 training-data checksum, the metrics summary; then, last, ``digests.json``: the sha256 of both
 files). Every file is read only as the bytes its folder's ``digests.json`` records, and
 loading an export checks that the installed tower and backbone are the ones it was trained on.
@@ -75,7 +75,8 @@ def load_run(run: Path) -> Loaded:
     metrics = _read(run / "metrics.json", lambda p: RunResult.read_bytes(result, p))
     state = load_best_model(run)
     model = _model(cfg, state, f"--run {run}")
-    meta = {"config": json.loads(cfg.to_json()), "text_tower": tower_id(cfg),
+    meta = {"arm": cfg.arm,  # "M3" or "PATR": the config's loss key is "patr" for both
+            "config": json.loads(cfg.to_json()), "text_tower": tower_id(cfg),
             "image_backbone": backbone_id(cfg), "data_sha256": metrics.data_sha256,
             "summary": metrics.summary}
     return Loaded(cfg, model, _text_mean(cfg), run, meta)

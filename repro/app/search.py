@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from repro.app.export import Loaded
+from repro.core.drawing import pyplot, shorten
 from repro.core.errors import ReproError, reason
 from repro.core.fileio import existing_folder, save_png
 from repro.data import emoji
@@ -222,52 +223,40 @@ def tag(m: Loaded, images: np.ndarray, lang: str, vocab: list[str], k: int) -> l
 
 def _thumb(ax, path: str, title: str, colour: str = "black") -> None:
     ax.imshow(np.asarray(load_rgb(Path(path))))
-    ax.set_title(title, fontsize=7, color=colour)
+    ax.set_title(title, fontsize=8, color=colour)
     ax.set_xticks([])
     ax.set_yticks([])
 
 
 def _save(fig, out: Path) -> None:
     """Write ``fig`` to ``out`` as PNG atomically (:func:`repro.core.fileio.save_png`) and close it."""
-    import warnings
-
-    import matplotlib.pyplot as plt
-
-    with warnings.catch_warnings():  # without a CJK font those glyphs draw as boxes
-        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
-        save_png(fig, out)
-    plt.close(fig)
+    save_png(fig, out)
+    pyplot().close(fig)
 
 
 def search_sheet(query: str, hits: list[dict], out: Path) -> None:
-    """A contact sheet of a search: the top images in a row, each with its rank and score."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(hits), figsize=(1.6 * len(hits), 2.0), squeeze=False)
+    """A contact sheet of a search: the top images in a row, each with its rank and score;
+    the query in any script (:mod:`repro.core.drawing`'s CJK fallback), cut with "…" when long."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(hits), figsize=(1.7 * len(hits), 2.1), squeeze=False)
     for ax, h in zip(axes[0], hits):
-        _thumb(ax, h["path"], f"{h['rank']}. {h['score']:.3f}\n{Path(h['path']).name[:18]}")
-    fig.suptitle(f"query: {query}", fontsize=9)
+        _thumb(ax, h["path"], f"{h['rank']}. {h['score']:.3f}\n{shorten(Path(h['path']).name, 18)}")
+    fig.suptitle(f"query: {shorten(query, 12 * len(hits))}", fontsize=9)
     _save(fig, out)
 
 
 def tag_sheet(per_image: list[dict], out: Path) -> None:
-    """A contact sheet of tagging: each image beside its top tags in every language."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """A contact sheet of tagging: each image beside its top tags in every language (any
+    script), a tag cut with "…" when long."""
+    plt = pyplot()
     langs = list(per_image[0]["tags"])
     fig, axes = plt.subplots(len(per_image), 1 + len(langs), squeeze=False,
-                             figsize=(1.6 + 2.2 * len(langs), 1.8 * len(per_image)))
+                             figsize=(1.7 + 2.3 * len(langs), 1.8 * len(per_image)))
     for row, item in zip(axes, per_image):
-        _thumb(row[0], item["path"], Path(item["path"]).name[:20])
+        _thumb(row[0], item["path"], shorten(Path(item["path"]).name, 20))
         for ax, lang in zip(row[1:], langs):
             ax.axis("off")
-            ax.text(0, 1, lang + "\n" + "\n".join(f"{t['tag'][:22]}  {t['score']:.2f}"
+            ax.text(0, 1, lang + "\n" + "\n".join(f"{shorten(t['tag'], 20)}  {t['score']:.2f}"
                                                    for t in item["tags"][lang]),
-                    va="top", fontsize=7, family="DejaVu Sans")
+                    va="top", fontsize=8)
     _save(fig, out)

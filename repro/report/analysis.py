@@ -51,9 +51,10 @@ TOP = 5
 #: Figure 7's arms and Figure 8's arm (the tagging table's).
 RETRIEVAL_ARMS = ("PATR", "M3")
 TAGGING_ARM = "M3"
-#: Figure 8's languages: four scripts the default font draws (Latin, Cyrillic); the analysis
-#: keeps every language's tags.
-TAG_LANGS = ("en", "es", "pl", "ru")
+#: Figure 8's languages: one of each script of the benchmark (Latin, Cyrillic, and
+#: Japanese, Korean and Chinese in the CJK font of :mod:`repro.core.drawing`) and two more
+#: Latin ones; the analysis keeps every language's tags.
+TAG_LANGS = ("en", "es", "pl", "ru", "jp", "ko", "zh")
 #: Figure 1 draws the captions of the first CLUSTER_ITEMS test items.
 CLUSTER_ITEMS = 8
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from repro.core.drawing import fit_width, place_labels, pyplot
 from repro.core.fileio import save_png
 from repro.data.paper import LANGS
 from repro.design import (CURVE_LAMBDAS, MATCHED_LRS, PROTOCOLS, REFERENCE_PROTOCOL, Arm,
@@ -29,23 +30,21 @@ from repro.towers.text import text_tower
 from repro.training.evaluation import RANKS_FILE, read_ranks
 
 
-def pyplot():
-    import matplotlib  # here, not at the top: the Agg backend must be chosen before pyplot loads
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def finish_figure(fig, out: Path, name: str, title: str | None = None) -> str:
-    """Title (if any), lay out, write ``out/name`` as PNG and close the figure; returns name."""
+    """Title (if any, wrapped to the figure's width), lay out, write ``out/name`` as PNG and
+    close the figure; returns name."""
     if title is not None:
-        fig.suptitle(title, fontsize=10)
-        fig.tight_layout()
+        set_title(fig, title)
     save_png(fig, out / name)
     pyplot().close(fig)
     return name
+
+
+def set_title(fig, title: str, fontsize: float = 10) -> None:
+    """``title`` above the figure, wrapped to its width (:func:`repro.core.drawing.fit_width`),
+    then the axes laid out below it (tight_layout)."""
+    fit_width(fig, fig.suptitle(title, fontsize=fontsize))
+    fig.tight_layout()
 
 
 def figure1(grid, out: Path, tower: str) -> tuple[str, dict]:
@@ -191,37 +190,56 @@ def plateau_exit(runs) -> float:
                             for r in runs]))
 
 
+def mechanism_points(grid) -> list[tuple]:
+    """Figure 6's points: (tower, pair label, M3's lambda, PATR's plateau exit in steps,
+    (mean, 95% half-width) of M3 − PATR non-English t2i R@1 in points) for every matched pair
+    of every tower."""
+    return [(tower, label, grid.config(tower, m3).lambda_tt,
+             plateau_exit(grid.runs(tower, patr)),
+             _interval(paired(grid, tower, m3, patr, NON_EN, "t2i_R@1")))
+            for tower in grid.towers_run for label, patr, m3 in matched_pairs(grid, tower)]
+
+
 def figure6(grid, out: Path) -> str | None:
     """The mechanism: for every matched pair of every tower, M3 − PATR non-English R@1
     (paired mean, 95% t-interval) against how long PATR stayed on the loss plateau."""
-    points = [(tower, label, grid.config(tower, m3).lambda_tt,
-               plateau_exit(grid.runs(tower, patr)),
-               _interval(paired(grid, tower, m3, patr, NON_EN, "t2i_R@1")))
-              for tower in grid.towers_run for label, patr, m3 in matched_pairs(grid, tower)]
+    points = mechanism_points(grid)
     if len(points) < 2:
         return None
+    fig = draw_figure6(points, grid.profile)
+    return finish_figure(fig, out, "figure6_mechanism.png")
+
+
+def draw_figure6(points: list[tuple], profile: str):
+    """Figure 6 from :func:`mechanism_points`: one marker and error bar per pair (colour: the
+    tower, marker: M3's lambda), each labelled clear of the bars, the legend beside the axes;
+    returns the laid-out figure."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(10, 5.5))
     towers = list(dict.fromkeys(p[0] for p in points))
     lambdas = sorted({p[2] for p in points}, reverse=True)
+    drawn = []
     for tower in towers:
         for lam in lambdas:
             mine = [p for p in points if p[0] == tower and p[2] == lam]
             if not mine:
                 continue
-            ax.errorbar([p[3] for p in mine], [p[4][0] for p in mine],
-                        yerr=[p[4][1] for p in mine], fmt="os^D"[lambdas.index(lam) % 4],
-                        capsize=4, color=f"C{towers.index(tower)}", label=f"{tower}, M3 λ {lam:g}")
-    for _, label, _, x, (y, _) in points:
-        ax.annotate(label, (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7)
+            bars = ax.errorbar([p[3] for p in mine], [p[4][0] for p in mine],
+                               yerr=[p[4][1] for p in mine], fmt="os^D"[lambdas.index(lam) % 4],
+                               capsize=4, color=f"C{towers.index(tower)}",
+                               label=f"{tower}, M3 λ {lam:g}")
+            drawn.append(bars)
     ax.axhline(0, color="grey", lw=1)
     ax.set_xlabel("PATR's plateau-escape step (median over seeds; never: its last step)")
     ax.set_ylabel("M3 − PATR, non-English t2i R@1 (paired by seed)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return finish_figure(fig, out, "figure6_mechanism.png",
-                   f"Figure 6 ({grid.profile} profile): M3 − PATR against PATR's time on the "
-                   "plateau, every matched pair (mean and 95% t-interval)")
+    ax.margins(x=0.12, y=0.08)  # room for the labels of the outermost points
+    ax.legend(fontsize=9, loc="upper left", bbox_to_anchor=(1.01, 1), borderaxespad=0)
+    set_title(fig, f"Figure 6 ({profile} profile): M3 − PATR against PATR's time on the "
+              "plateau, every matched pair (mean and 95% t-interval)")
+    place_labels(ax, [(p[3], p[4][0]) for p in points], [p[1] for p in points], drawn,
+                 fontsize=9)
+    return fig
 
 
 def read_log(run_dir: Path) -> list[dict]:
@@ -319,8 +337,9 @@ def figure5(grid, studies: dict, out: Path, arms=("PATR", "M3")) -> str | None:
     if not studies:
         return None
     plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), sharey=True)
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5), sharey=True)
     markers = {"real": "*", "offset": "o", "rotation": "^"}
+    labels = {ax: [] for ax in axes}  # per panel: ((x, y), label) of the real towers
     for ax, arm in zip(axes, arms):
         for tower, rows in studies.items():
             for r in rows:
@@ -331,22 +350,25 @@ def figure5(grid, studies: dict, out: Path, arms=("PATR", "M3")) -> str | None:
                              facecolors="none" if r["centered"] else color)
                 ax.scatter(r["alignment_R@1"], y, **style)
                 if r["kind"] == "real" and not r["centered"]:
-                    below = "raw features" in r["tower"]  # keep two labels of a tower apart
-                    ax.annotate(f"{r['tower']} (real)", (r["alignment_R@1"], y),
-                                xytext=(6, -14 if below else 6), textcoords="offset points",
-                                fontsize=9)
+                    labels[ax].append(((r["alignment_R@1"], y), f"{r['tower']} (real)"))
         ax.set_title(arm)
         ax.set_xlabel("caption-to-English alignment R@1 of the tower features (%)")
         ax.grid(alpha=0.3)
+        ax.margins(x=0.08, y=0.1)
     axes[0].set_ylabel("zero-shot text-to-image R@1, non-English mean (%)")
-    handles = [plt.Line2D([], [], marker=m, ls="", color="grey", label=k)
-               for k, m in markers.items()]
+    # the legend shows each marker as drawn: shape = condition, colour = tower (a circle)
+    handles = [plt.Line2D([], [], marker=m, ls="", color="grey", ms=9 if k == "real" else 6,
+                          label=k) for k, m in markers.items()]
     handles.append(plt.Line2D([], [], marker="o", ls="", mfc="none", color="grey",
-                              label="with language centering"))
-    handles += [plt.Line2D([], [], marker="s", ls="", color=f"C{i}",
-                           label=text_tower(tower).display)
+                              label="with language centering (hollow)"))
+    handles += [plt.Line2D([], [], marker="o", ls="", color=f"C{i}",
+                           label=f"tower: {text_tower(tower).display}")
                 for i, tower in enumerate(studies)]
-    axes[1].legend(handles=handles, fontsize=8)
-    return finish_figure(fig, out, "figure5_towers.png",
-                   f"Figure 5 ({grid.profile} profile): zero-shot transfer against tower "
-                   "alignment; perturbed towers are perturbations of the real one")
+    axes[1].legend(handles=handles, fontsize=9, loc="upper left", bbox_to_anchor=(1.02, 1),
+                   borderaxespad=0)
+    set_title(fig, f"Figure 5 ({grid.profile} profile): zero-shot transfer against tower "
+              "alignment; perturbed towers are perturbations of the real one")
+    for ax, marks in labels.items():
+        place_labels(ax, [xy for xy, _ in marks], [t for _, t in marks], ax.collections,
+                     fontsize=9)
+    return finish_figure(fig, out, "figure5_towers.png")

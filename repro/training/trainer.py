@@ -320,13 +320,21 @@ def _train(cfg: Config, out: Path, task: Task | None, resume: bool, epoch_lines:
         _write_log(out / "log.jsonl", state.log)
         bar.update(1)
         if epoch_lines:
-            print(f"{cfg.arm} epoch {epoch}/{cfg.epochs}: loss {stats['loss']:.4f}, English "
-                  f"validation R@1 {val['t2i_R@1']:.1f} (best so far: epoch "
-                  f"{state.best_epoch})", file=sys.stderr, flush=True)
+            print(epoch_line(cfg.arm, epoch, cfg.epochs, stats["loss"], val["rsum"],
+                             state.best_epoch, state.best_score), file=sys.stderr, flush=True)
     bar.close()
     best = DualEncoder(cfg, task.text_dim, task.image_feat_dim).to(device)
     best.load_state_dict(state.best_model or model.state_dict())
     return best, state
+
+
+def epoch_line(arm: str, epoch: int, epochs: int, loss: float, rsum: float, best_epoch: int,
+               best_rsum: float) -> str:
+    """The progress line of one epoch: its loss and the metric that picks the evaluated
+    model, English validation R-sum (the sum of R@1, R@5 and R@10 both ways, in points), and
+    the best epoch by it so far."""
+    return (f"{arm} epoch {epoch}/{epochs}: loss {loss:.4f}, English validation R-sum "
+            f"{rsum:.1f} (best by R-sum so far: epoch {best_epoch}, {best_rsum:.1f})")
 
 
 def load_checkpoint(path: Path) -> dict:
