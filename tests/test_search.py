@@ -16,21 +16,16 @@ from repro import cli
 from repro.app import search
 from repro.app.export import HEADS, META, load_run
 from repro.app.model import Model
-from repro.config import make_config
 from repro.core.errors import ReproError
 from repro.core.fileio import record_digest, write_digests
 from repro.core.locks import LOCK_FILE
 from repro.data import emoji
-from repro.training.trainer import train_and_evaluate
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, mini_task):
+def run(app_run):
     """A finished 2-epoch run of the default config (M3 at its defaults)."""
-    out = tmp_path_factory.mktemp("search") / "run"
-    train_and_evaluate(make_config("mini", ["epochs=2", "batch_size=256"], seed=0), out,
-                       task=mini_task)
-    return out
+    return app_run
 
 
 @pytest.fixture(scope="module")
