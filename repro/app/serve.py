@@ -44,7 +44,7 @@ form { margin: 1em 0; display: flex; gap: .6em; align-items: center; flex-wrap: 
 #k { width: 4em; }
 main { display: flex; gap: 2em; align-items: flex-start; }
 #results { display: grid; grid-template-columns: repeat(auto-fill, 9.5em); gap: .8em; flex: 1; }
-.hit { border: 1px solid #ccc; border-radius: 6px; padding: .4em; cursor: pointer;
+.hit { border: 1px solid #ccc; border-radius: 6px; padding: .4em; margin: 0; cursor: pointer;
        text-align: center; background: #fafafa; }
 .hit.chosen { border-color: #06c; background: #eef5ff; }
 .hit img { width: 72px; height: 72px; image-rendering: pixelated; }
@@ -96,7 +96,7 @@ function hitCard(h, lang) {
   img.src = "/image/" + encodeURIComponent(h.image_id);
   img.alt = h.name_en || h.image_id;
   card.append(img, el("div", "rank", "#" + h.rank));
-  card.append(el("div", "name", h.name === null ? h.image_id : h.emoji + " " + h.name));
+  card.append(el("div", "name", h.name === null ? h.image_id : h.name));
   if (h.name !== null && h.name !== h.name_en) card.append(el("div", "english", h.name_en));
   card.append(el("div", "score", h.score.toFixed(3)));
   if (h.split) card.append(el("div", "meta", h.split + " split"));
@@ -126,8 +126,7 @@ async function showTags(card, h, lang) {
       });
       table.append(row);
     });
-    panel.replaceChildren(el("h2", "", "Tags of " + (item.emoji ? item.emoji + " " : "") +
-                                 (item.names.en || item.image_id)), table);
+    panel.replaceChildren(el("h2", "", "Tags of " + (item.names.en || item.image_id)), table);
   } catch (e) { panel.replaceChildren(el("p", "", "error: " + e.message)); }
 }
 async function search(ev) {
