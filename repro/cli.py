@@ -1,5 +1,6 @@
-"""Command line: ``python -m repro {search,tag,export,evaluate,data,train,reproduce,worker-env,
-compare} ARGS`` (the console script ``xlir-repro`` and ``python -m repro`` are the same).
+"""Command line: ``python -m repro {search,tag,serve,export,evaluate,data,train,reproduce,
+worker-env,compare} ARGS`` (the console script ``xlir-repro`` and ``python -m repro`` are the
+same).
 
 Every failure caused by input (a bad file, option or shape) prints one line starting with
 ``error:`` and exits with status 2. Heavy modules (torch) are imported only by the
@@ -180,12 +181,21 @@ def _app(name: str):
     return run
 
 
-def _model_options(p) -> None:
+def _model_options(p, k: int = 5, outputs: bool = True) -> None:
     p.add_argument("--run", help="a finished training run folder")
     p.add_argument("--model", help="an exported model folder (python -m repro export)")
-    p.add_argument("-k", type=int, default=5, help="results per query or image (default 5)")
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.add_argument("--sheet", metavar="OUT.png", help="also write a contact sheet")
+    p.add_argument("-k", type=int, default=k, help=f"results per query or image (default {k})")
+    if outputs:
+        p.add_argument("--json", action="store_true", help="print JSON")
+        p.add_argument("--sheet", metavar="OUT.png", help="also write a contact sheet")
+
+
+def _image_set_options(p) -> None:
+    p.add_argument("--images", metavar="DIR", help="folder of images to search (default: the "
+                   "model's own test images); embedded once, cached by content")
+    p.add_argument("--all-emoji", action="store_true", help="search every emoji of the "
+                   "benchmark (train, val and test splits; each hit says its split) instead "
+                   "of the test split")
 
 
 def plain(text: str) -> str:
@@ -208,13 +218,14 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=prog or prog_name(), description=plain(__doc__).replace("python -m repro", prog or prog_name(), 1))
     sub = parser.add_subparsers(dest="cmd", required=True)
 
-    se = sub.add_parser("search", help="images for a text query, in any language")
-    se.add_argument("query", help="the text to search for, e.g. \"un chat qui rit\"")
+    se = sub.add_parser("search", help="images for text queries, in any language")
+    se.add_argument("query", nargs="+", help="one or more texts to search for, e.g. "
+                    "\"un chat qui rit\" \"un chien\" (embedded together)")
     _model_options(se)
-    se.add_argument("--lang", help="the query's language (recorded only: the towers are "
-                    "multilingual); one of en de es fr it jp/ja ko pl ru tr zh")
-    se.add_argument("--images", metavar="DIR", help="folder of images to search (default: the "
-                    "model's own test images); embedded once, cached by content")
+    se.add_argument("--lang", help="the queries' language: the names printed beside each hit "
+                    "are in it (the towers are multilingual); one of en de es fr it jp/ja ko "
+                    "pl ru tr zh (default en)")
+    _image_set_options(se)
     se.set_defaults(func=_app('cmd_search'))
 
     tg = sub.add_parser("tag", help="tags for images, in one or more languages")
@@ -225,6 +236,14 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
     tg.add_argument("--vocab", metavar="FILE", help="tags to rank, one a line, UTF-8 (default: "
                     "the CLDR keyword vocabulary of each language, as in Table 3)")
     tg.set_defaults(func=_app('cmd_tag'), images=None)
+
+    sv = sub.add_parser("serve", help="a search page on this machine (127.0.0.1): query, "
+                        "language, k, result images, tags of a clicked image")
+    _model_options(sv, k=12, outputs=False)
+    _image_set_options(sv)
+    sv.add_argument("--port", type=int, default=8000,
+                    help="port on 127.0.0.1 (default 8000; 0: any free port, printed)")
+    sv.set_defaults(func=_app('cmd_serve'))
 
     ex = sub.add_parser("export", help="write a run's model as a folder search and tag load")
     ex.add_argument("--run", required=True, help="a finished training run folder")
@@ -342,6 +361,8 @@ def _interrupted(args) -> str:
     if args.cmd == "reproduce":
         return (f"finished runs are kept in {args.runs}, each unfinished one at its last "
                 "checkpoint; the same command reuses and resumes them")
+    if args.cmd == "serve":
+        return "the search page stopped (it writes nothing)"
     return "every file is written atomically, so nothing was left half-written"
 
 

@@ -259,3 +259,18 @@ def keyword_task(mini_features):
     from repro.training.tasks import build_task
 
     return build_task(make_config("mini", DIGEST_TASK), with_xtd10=False)
+
+
+@pytest.fixture(scope="session")
+def app_run(mini_features, tmp_path_factory) -> Path:
+    """A finished 2-epoch run of the default config (M3 at its defaults) for the app's tests
+    (search, tag, the API, the page): trained once per test process from the shared features."""
+    from repro.config import make_config
+    from repro.training.tasks import build_task
+    from repro.training.trainer import train_and_evaluate
+
+    cfg = make_config("mini", ["epochs=2", "batch_size=256"], seed=0)
+    out = tmp_path_factory.mktemp("app-run") / "run"
+    with contextlib.redirect_stdout(io.StringIO()):
+        train_and_evaluate(cfg, out, task=build_task(make_config("mini"), with_xtd10=False))
+    return out

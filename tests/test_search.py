@@ -15,21 +15,17 @@ from conftest import call_main, hold_folder_lock
 from repro import cli
 from repro.app import search
 from repro.app.export import HEADS, META, load_run
-from repro.config import make_config
+from repro.app.model import Model
 from repro.core.errors import ReproError
 from repro.core.fileio import record_digest, write_digests
 from repro.core.locks import LOCK_FILE
 from repro.data import emoji
-from repro.training.trainer import train_and_evaluate
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, mini_task):
+def run(app_run):
     """A finished 2-epoch run of the default config (M3 at its defaults)."""
-    out = tmp_path_factory.mktemp("search") / "run"
-    train_and_evaluate(make_config("mini", ["epochs=2", "batch_size=256"], seed=0), out,
-                       task=mini_task)
-    return out
+    return app_run
 
 
 @pytest.fixture(scope="module")
@@ -80,13 +76,15 @@ def test_top_k_is_a_stable_best_first_ranking():
 
 def test_search_ranks_the_test_images_like_a_brute_force_loop(run, capsys):
     got, _ = _json(capsys, "search", "--run", str(run), "gato", "--lang", "es", "-k", "5", "--json")
-    assert got["lang"] == "es" and [h["rank"] for h in got["results"]] == [1, 2, 3, 4, 5]
-    m = load_run(run)
-    paths, images = search.test_images(m)
-    assert len(paths) == 500
-    q = search.embed_queries(m, ["gato"], "es")[0]
-    assert [str(paths[i]) for i in _brute_force(q, images, 5)] == [h["path"] for h in got["results"]]
-    scores = [h["score"] for h in got["results"]]
+    [found] = got["searches"]
+    assert found["lang"] == "es" and [h["rank"] for h in found["hits"]] == [1, 2, 3, 4, 5]
+    test_set = Model(load_run(run)).images("test")
+    paths, images = [p.path for p in test_set.pictures], test_set.embeddings
+    assert len(paths) == 500 and got["images"] == {"name": "emoji benchmark, test split",
+                                                   "size": 500, "splits": {}}
+    q = search.embed_queries(load_run(run), ["gato"], "es")[0]
+    assert [paths[i] for i in _brute_force(q, images, 5)] == [h["path"] for h in found["hits"]]
+    scores = [h["score"] for h in found["hits"]]
     assert scores == sorted(scores, reverse=True)
     assert scores[0] == pytest.approx(float(images[_brute_force(q, images, 1)[0]] @ q), abs=1e-4)
 
@@ -96,18 +94,24 @@ def test_search_a_folder_skips_and_counts_bad_files_and_writes_a_sheet(run, fold
     sheet = tmp_path / "top.png"
     got, err = _json(capsys, "search", "--run", str(run), "cat", "--images", str(folder), "-k",
                      "9", "--json", "--sheet", str(sheet))
-    assert len(got["results"]) == 4                         # k capped at the 4 readable images
-    assert {h["path"] for h in got["results"]} == {str(p) for p in sorted(folder.glob("*.png"))
-                                                   if p.name != "broken.png"}
-    assert "skipped 2 file(s)" in err
+    [found] = got["searches"]
+    assert len(found["hits"]) == 4                          # k capped at the 4 readable images
+    assert {h["path"] for h in found["hits"]} == {str(p) for p in sorted(folder.glob("*.png"))
+                                                  if p.name != "broken.png"}
+    assert {h["name"] for h in found["hits"]} == {None}     # files, not emoji of the benchmark
+    assert got["images"]["name"] == str(folder) and got["images"]["size"] == 4
+    assert "skipped 2 file(s)" in err and f"wrote the contact sheet {sheet}" in err
     assert sheet.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_tag_gives_polish_tags_of_the_vocabulary_side_by_side(run, tmp_path, capsys):
     img = emoji.emoji_image_paths(emoji.load_emoji())[0]
     got, _ = _json(capsys, "tag", "--run", str(run), str(img), "--lang", "pl,ja", "-k", "5", "--json")
-    assert got["langs"] == ["pl", "jp"]
+    assert got["langs"] == ["pl", "ja"]                  # the codes as given (ja, not jp)
     tags = got["images"][0]["tags"]
+    assert got["images"][0]["names"]["en"] == emoji.load_emoji().items[0]["name"]["en"]
+    jp_vocab = set(emoji.load_emoji().tag_vocabulary("jp")[0])
+    assert len(tags["ja"]) == 5 and all(t["tag"] in jp_vocab for t in tags["ja"])
     vocab = set(emoji.load_emoji().tag_vocabulary("pl")[0])
     assert len(tags["pl"]) == 5 and all(t["tag"] in vocab for t in tags["pl"])
     vocab_file = tmp_path / "v.txt"
@@ -116,7 +120,8 @@ def test_tag_gives_polish_tags_of_the_vocabulary_side_by_side(run, tmp_path, cap
                    "--lang", "pl", "-k", "5", "--json")
     assert sorted(t["tag"] for t in got["images"][0]["tags"]["pl"]) == ["kot", "pies", "samochód"]
     out = call_main(cli.main, ["tag", "--run", str(run), str(img), "--lang", "pl,tr"], capsys)
-    assert out.returncode == 0 and "pl" in out.stdout.splitlines()[1] and "tr" in out.stdout
+    [columns] = [line.split() for line in out.stdout.splitlines() if line.startswith("  rank")]
+    assert out.returncode == 0 and columns == ["rank", "pl", "tr"]
 
 
 def test_export_round_trip_gives_the_same_ranking_and_checks_the_weights(run, tmp_path, capsys):
@@ -128,7 +133,8 @@ def test_export_round_trip_gives_the_same_ranking_and_checks_the_weights(run, tm
                                                        "model.json"]
     by_run, _ = _json(capsys, "search", "--run", str(run), "smiling face", "--json")
     by_model, _ = _json(capsys, "search", "--model", str(model), "smiling face", "--json")
-    assert by_run["results"] == by_model["results"]
+    assert by_run["searches"] == by_model["searches"]
+    assert (by_run["model"]["kind"], by_model["model"]["kind"]) == ("run", "export")
     meta = json.loads((model / "model.json").read_text())
     assert meta["data_sha256"] and meta["summary"] and meta["text_tower"]["weights_sha256"]
     assert meta["arm"] == load_run(run).cfg.arm  # names its arm, not only the loss key

@@ -1,7 +1,9 @@
-"""The commands of the app, for :mod:`repro.cli`: ``search`` (images for a text, in any
-language), ``tag`` (tags for images, in one or more languages) and ``export`` (a run's model as
-a folder the other two load). Each takes the parsed arguments and returns the exit code; bad
-input is a one-line :class:`ReproError` before any work."""
+"""The commands of the app, for :mod:`repro.cli`: ``search`` (images for texts, in any
+language), ``tag`` (tags for images, in one or more languages), ``export`` (a run's model as
+a folder the other two load) and ``serve`` (a search page on this machine). Each takes the
+parsed arguments and returns the exit code; bad input is a one-line :class:`ReproError`
+before any work. All of them go through the Python API (:mod:`repro.app.model`) and print its
+records (:mod:`repro.app.render`)."""
 
 from __future__ import annotations
 
@@ -10,17 +12,18 @@ import json
 import sys
 from pathlib import Path
 
-from repro.app import search
+from repro.app import render, search
 from repro.app.export import export, load_export, load_run
+from repro.app.model import Model
 from repro.core.errors import ReproError
 from repro.core.fileio import folder_problem, output_dir
 
 
-def _load_model(args):
+def _load_model(args) -> Model:
     """The model of ``--run RUN`` or ``--model DIR`` (exactly one)."""
     if bool(args.run) == bool(args.model):
         raise ReproError("give one of --run RUN (a finished run folder) or --model DIR (an export)")
-    return load_run(Path(args.run)) if args.run else load_export(Path(args.model))
+    return Model(load_run(Path(args.run)) if args.run else load_export(Path(args.model)))
 
 
 def _check_sheet(path: str | None) -> None:
@@ -37,14 +40,22 @@ def _check_sheet(path: str | None) -> None:
         raise ReproError(f"--sheet {path}: is a folder")
 
 
-def _image_paths(args, files=None) -> list[Path] | None:
-    """The image files to rank, checked before the model loads: ``files`` (tag), the readable
-    images of ``--images`` (skipped files counted on stderr), or None: the model's own test
-    images."""
-    if files is not None:
-        return [search.check_image(Path(f)) for f in files]
+def _check_k(k: int) -> None:
+    if k < 1:
+        raise ReproError(f"-k {k}: must be >= 1")
+
+
+def image_choice(args):
+    """What ``search`` ranks, checked before the model loads: ``"test"`` (the model's own
+    test images; the default), ``"all"`` (``--all-emoji``), or the readable images of
+    ``--images DIR`` (skipped files counted on stderr)."""
+    if args.images and args.all_emoji:
+        raise ReproError(f"--images {args.images} and --all-emoji: give one (a folder of your "
+                         "own images, or every emoji of the benchmark)")
+    if args.all_emoji:
+        return "all"
     if not args.images:
-        return None
+        return "test"
     paths, skipped = search.image_files(Path(args.images))
     if skipped:
         print(f"skipped {len(skipped)} file(s) of {args.images} that are not readable "
@@ -52,64 +63,66 @@ def _image_paths(args, files=None) -> list[Path] | None:
     return paths
 
 
-def _images(m, paths: list[Path] | None):
-    """(paths, embeddings) of the images to rank (None: the model's own test images)."""
-    if paths is None:
-        return search.test_images(m)
-    return paths, search.embed_image_files(m, paths)
-
-
 def cmd_search(args) -> int:
-    search.check_query(args.query)
-    lang = search.check_lang(args.lang) if args.lang is not None else None
-    if args.k < 1:
-        raise ReproError(f"-k {args.k}: must be >= 1")
+    queries = [search.check_query(q) for q in args.query]
+    lang = args.lang if args.lang is not None else "en"
+    search.check_lang(lang)
+    _check_k(args.k)
     _check_sheet(args.sheet)
-    paths = _image_paths(args)
+    images = image_choice(args)
     with contextlib.redirect_stdout(sys.stderr):  # progress to stderr: stdout is the result
         m = _load_model(args)
-        hits = search.search(m, args.query, lang or "en", *_images(m, paths), args.k)
+        found = m.search(queries, lang.strip(), args.k, images)
+        image_set = m.images(images).info
         if args.sheet:
-            search.search_sheet(args.query, hits, Path(args.sheet))
+            search.search_sheet([s.to_dict() for s in found], Path(args.sheet))
+    if args.sheet:
+        print(f"wrote the contact sheet {args.sheet} ({len(found)} quer"
+              f"{'y' if len(found) == 1 else 'ies'}, top {args.k})", file=sys.stderr)
     if args.json:
-        print(json.dumps({"query": args.query, "lang": lang, "model": str(m.source),
-                          "results": hits}, indent=1, ensure_ascii=False))
+        print(json.dumps(render.search_json(m.info(), image_set, found), indent=1,
+                         ensure_ascii=False))
     else:
-        for h in hits:
-            print(f"{h['rank']:>3}  {h['score']:.4f}  {h['path']}")
+        print("\n".join(render.search_lines(m.info(), image_set, found)))
     return 0
 
 
 def cmd_tag(args) -> int:
-    langs = [search.check_lang(c) for c in args.lang.split(",") if c.strip()]
+    langs = [c.strip() for c in args.lang.split(",") if c.strip()]
+    for lang in langs:
+        search.check_lang(lang)
     if not langs:
         raise ReproError(f"--lang {args.lang}: no language in it; give one or more codes, "
                          "comma-separated (e.g. --lang pl,ja), or leave it out for en")
-    if args.k < 1:
-        raise ReproError(f"-k {args.k}: must be >= 1")
+    _check_k(args.k)
     _check_sheet(args.sheet)
-    vocabs = {lang: search.vocabulary(lang, Path(args.vocab) if args.vocab else None)
-              for lang in langs}
-    paths = _image_paths(args, args.images_in)
+    vocab = search.vocabulary("en", Path(args.vocab)) if args.vocab else None
+    paths = [search.check_image(Path(f)) for f in args.images_in]
     with contextlib.redirect_stdout(sys.stderr):  # progress to stderr: stdout is the result
         m = _load_model(args)
-        paths, images = _images(m, paths)
-        tags = {lang: search.tag(m, images, lang, vocabs[lang], args.k) for lang in langs}
-        per_image = [{"path": str(p), "tags": {lang: tags[lang][i] for lang in langs}}
-                     for i, p in enumerate(paths)]
+        tagged = m.tag(paths, langs, args.k, vocab)
         if args.sheet:
-            search.tag_sheet(per_image, Path(args.sheet))
+            search.tag_sheet([t.to_dict() for t in tagged], Path(args.sheet))
+    if args.sheet:
+        print(f"wrote the contact sheet {args.sheet} ({len(tagged)} image(s), "
+              f"{', '.join(langs)})", file=sys.stderr)
     if args.json:
-        print(json.dumps({"model": str(m.source), "langs": langs, "images": per_image},
-                         indent=1, ensure_ascii=False))
-        return 0
-    for item in per_image:
-        print(item["path"])
-        print("  rank  " + "  ".join(f"{lang:<24}" for lang in langs))
-        for r in range(len(item["tags"][langs[0]])):
-            print(f"  {r + 1:>4}  " + "  ".join(
-                f"{t['tag'][:16]:<16} {t['score']:.3f}" for t in
-                (item["tags"][lang][r] for lang in langs)))
+        print(json.dumps(render.tag_json(m.info(), langs, tagged), indent=1, ensure_ascii=False))
+    else:
+        print("\n".join(render.tag_lines(m.info(), tagged)))
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from repro.app import serve
+
+    _check_k(args.k)
+    if not 0 <= args.port <= 65535:
+        raise ReproError(f"--port {args.port}: must be 0 (any free port) to 65535")
+    images = image_choice(args)
+    with contextlib.redirect_stdout(sys.stderr):
+        m = _load_model(args)
+    serve.serve(m, images, args.port, args.k)
     return 0
 
 

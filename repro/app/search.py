@@ -61,15 +61,19 @@ def check_lang(code: str) -> str:
     return lang
 
 
-def embed_queries(m: Loaded, texts: list[str], lang: str, cache: bool = False) -> np.ndarray:
+def embed_queries(m: Loaded, texts: list[str], lang: str, cache: bool = False,
+                  tower=None) -> np.ndarray:
     """Text embeddings of ``texts`` in ``lang``, float32 (n, D), L2-normalised: tower features
-    (through the feature cache when ``cache``), the model's text preprocessing, its text head."""
+    (through the feature cache when ``cache``), the model's text preprocessing, its text head.
+    ``tower``: the model's text tower already loaded, or a zero-argument function that loads
+    it (called only when a feature must be computed); None: loaded here when needed."""
     if not texts:
         raise ReproError("query: empty text; give a non-empty query")
     for text in texts:
         check_query(text)
-    tower = None if cache else make_text_tower(m.cfg)  # a query is embedded afresh: it loads
-    if tower is not None:
+    if not cache:  # a query is embedded afresh (not cached): the tower is needed now
+        tower = make_text_tower(m.cfg) if tower is None else tower
+        tower = tower if hasattr(tower, "encode") else tower()
         say_left_out(tower, m.cfg.text_tower, texts)
     feats = text_features_of(m.cfg, texts, lang, cache, tower)
     if m.text_mean is not None:
@@ -140,19 +144,6 @@ def skipped_summary(skipped: list[tuple[Path, str]]) -> str:
     return f"{first.name}: {why}{more}"
 
 
-def test_images(m: Loaded) -> tuple[list[Path], np.ndarray]:
-    """The model's own test images (the emoji of the test split) and their embeddings, float32
-    (n, D). Their backbone features are read from the cache entry of all emoji, which the
-    task that trained the model filled."""
-    if m.cfg.profile != "mini":
-        raise ReproError("the paper profile's test images need --images DIR (the XTD10 images)")
-    bench = emoji.load_emoji()
-    paths = emoji.emoji_image_paths(bench)
-    test = bench.indices("test", m.cfg.emoji_split)
-    feats = image_features(m.cfg, paths)[torch.from_numpy(test)]
-    return [paths[i] for i in test], embed_images(m.model, feats)
-
-
 def embed_image_files(m: Loaded, paths: list[Path]) -> np.ndarray:
     """Image embeddings of image files, float32 (n, D): backbone features (cached by content),
     then the model's image head."""
@@ -204,23 +195,6 @@ def vocabulary(lang: str, path: Path | None = None) -> list[str]:
     return words
 
 
-def search(m: Loaded, query: str, lang: str, paths: list[Path], images: np.ndarray,
-           k: int) -> list[dict]:
-    """The ``k`` images of ``paths`` (embeddings ``images``, (n, D)) nearest to ``query``:
-    rank, score (cosine), path."""
-    idx, scores = top_k(embed_queries(m, [query], lang), images, k)
-    return [{"rank": r + 1, "score": round(float(s), 4), "path": str(paths[i])}
-            for r, (i, s) in enumerate(zip(idx[0], scores[0]))]
-
-
-def tag(m: Loaded, images: np.ndarray, lang: str, vocab: list[str], k: int) -> list[list[dict]]:
-    """Per image (embeddings ``images``, (n, D)), the ``k`` tags of ``vocab`` nearest to it:
-    rank, score (cosine), tag. The vocabulary's features go through the feature cache."""
-    idx, scores = top_k(images, embed_queries(m, vocab, lang, cache=True), k)
-    return [[{"rank": r + 1, "score": round(float(s), 4), "tag": vocab[j]}
-             for r, (j, s) in enumerate(zip(row, srow))] for row, srow in zip(idx, scores)]
-
-
 def _thumb(ax, path: str, title: str, colour: str = "black") -> None:
     ax.imshow(np.asarray(load_rgb(Path(path))))
     ax.set_title(title, fontsize=8, color=colour)
@@ -234,14 +208,23 @@ def _save(fig, out: Path) -> None:
     pyplot().close(fig)
 
 
-def search_sheet(query: str, hits: list[dict], out: Path) -> None:
-    """A contact sheet of a search: the top images in a row, each with its rank and score;
-    the query in any script (:mod:`repro.core.drawing`'s CJK fallback), cut with "…" when long."""
+def search_sheet(searches: list[dict], out: Path) -> None:
+    """A contact sheet of a search: one row per query (``Search.to_dict()`` of
+    :mod:`repro.app.results`), its top images, each with its rank, score and name; any
+    script (:mod:`repro.core.drawing`'s CJK fallback), cut with "…" when long."""
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(hits), figsize=(1.7 * len(hits), 2.1), squeeze=False)
-    for ax, h in zip(axes[0], hits):
-        _thumb(ax, h["path"], f"{h['rank']}. {h['score']:.3f}\n{shorten(Path(h['path']).name, 18)}")
-    fig.suptitle(f"query: {shorten(query, 12 * len(hits))}", fontsize=9)
+    cols = max(len(s["hits"]) for s in searches)
+    fig, axes = plt.subplots(len(searches), cols, figsize=(1.7 * cols, 2.1 * len(searches)),
+                             squeeze=False)
+    for row, s in zip(axes, searches):
+        for ax in row[len(s["hits"]):]:
+            ax.axis("off")
+        for ax, h in zip(row, s["hits"]):
+            label = h["name"] if h["name"] is not None else Path(h["path"]).name
+            _thumb(ax, h["path"], f"{h['rank']}. {h['score']:.3f}\n{shorten(label, 18)}")
+        row[0].set_ylabel(f"{shorten(s['query'], 24)} ({s['lang']})", fontsize=7)
+    fig.suptitle(shorten("query: " + "; ".join(f"{s['query']} ({s['lang']})" for s in searches),
+                         12 * cols), fontsize=9)
     _save(fig, out)
 
 

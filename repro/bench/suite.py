@@ -2,7 +2,8 @@
 
 - Benchmarks (``metrics``, ``train``, ``run``, ``numerics``, ``features``, ``jobs``, ``search``): every
   figure is a ratio against a baseline measured in the same run on the same inputs, so the
-  numbers are comparable across machines. Nothing here asserts a time.
+  numbers are comparable across machines; ``query``: the Python API's first query against its
+  later ones, in the same process. Nothing here asserts a time.
 - ``defaults``: the settings sweep that chooses every arm's settings on English validation
   (:mod:`repro.experiments.sweep`; its record is docs/sweeps/defaults_mini.json).
 - ``paper-scale``, ``gpu-check``: the paper profile at COCO scale, simulated, and what a GPU
@@ -125,6 +126,42 @@ def bench_search(n_images: int = 10_000, dim: int = 512, k: int = 5, repeats: in
     t_base = float(np.median([t for _, t in base]))
     rows = [{"case": f"1 query x {n_images:,} images, {dim}-d, top {k}", "top_k_ms": 1e3 * t_ours,
              "loop_ms": 1e3 * t_base, "speedup_vs_loop": t_base / t_ours}]
+    print_rows(rows)
+    return rows
+
+
+#: The queries of :func:`bench_query`: Spanish names of animals and things.
+BENCH_QUERIES = ("gato", "perro", "caballo", "manzana", "coche", "sol", "luna", "pizza",
+                 "corazón rojo", "cara sonriente", "árbol", "pez")
+
+
+def bench_query(source: str, lang: str = "es", k: int = 5) -> list[dict]:
+    """Milliseconds of a query with the Python API (:func:`repro.app.load`) on the model of
+    ``source`` (a run or export folder): loading it, the first query (which loads the text
+    tower and embeds the test images), each later query (one at a time, median and max), and
+    all of :data:`BENCH_QUERIES` in one call; and how often the tower was loaded (once)."""
+    from repro.app import load
+
+    def ms(fn, *args, **kw):
+        t0 = time.perf_counter()
+        fn(*args, **kw)
+        return 1e3 * (time.perf_counter() - t0)
+
+    t0 = time.perf_counter()
+    m = load(source)
+    load_ms = 1e3 * (time.perf_counter() - t0)
+    first = ms(m.search, [BENCH_QUERIES[0]], lang, k)
+    later = [ms(m.search, [q], lang, k) for q in BENCH_QUERIES[1:]]
+    batch = ms(m.search, list(BENCH_QUERIES), lang, k)
+    rows = [{"case": "load the model (heads only)", "ms": load_ms, "tower_loads": 0},
+            {"case": "first query (loads the tower, embeds 500 test images)", "ms": first,
+             "tower_loads": 1},
+            {"case": f"later query, median of {len(later)}", "ms": float(np.median(later)),
+             "tower_loads": m.tower_loads},
+            {"case": f"later query, max of {len(later)}", "ms": max(later),
+             "tower_loads": m.tower_loads},
+            {"case": f"{len(BENCH_QUERIES)} queries in one call", "ms": batch,
+             "tower_loads": m.tower_loads}]
     print_rows(rows)
     return rows
 
@@ -299,7 +336,8 @@ def bench_jobs(seeds=(0, 1, 2, 3), jobs=(1, 2)) -> list[dict]:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m repro.bench", description=__doc__)
     parser.add_argument("what", choices=["metrics", "train", "defaults", "numerics", "paper-scale",
-                                         "features", "gpu-check", "jobs", "search", "run"])
+                                         "features", "gpu-check", "jobs", "search", "run",
+                                         "query"])
     parser.add_argument("--out", default="gpu_check.json", help="gpu-check: the JSON it writes")
     parser.add_argument("--device", default=None,
                         help="gpu-check: run on this device instead of the GPU (tests: cpu)")
@@ -313,6 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--captions", type=int, default=512,
                         help="paper-scale: generated COCO-length captions timed per text tower")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--run", metavar="DIR", help="query: the run or export folder whose "
+                        "model answers (python -m repro train ... --out DIR)")
     parser.add_argument("--profile", choices=["mini", "paper"], default="mini",
                         help="defaults: the profile whose settings are swept (paper: COCO at "
                         "XLIR_COCO_DIR; default mini)")
@@ -353,6 +393,10 @@ def _run(args) -> int:
         rows = bench_jobs()
     elif args.what == "search":
         rows = bench_search(seed=args.seed)
+    elif args.what == "query":
+        if not args.run:
+            raise ReproError("query: give --run DIR (a finished run or an export folder)")
+        rows = bench_query(args.run)
     elif args.what == "run":
         from repro.bench.phases import bench_run
 

