@@ -24,8 +24,17 @@ from repro.report.folder import load_folder
 
 COMMITTED = Path(__file__).resolve().parents[1] / "paper_tables"
 T2C = "table2c_length_muse.csv"
-#: Table 2c's two lengths (epochs column): the default and twice it.
-BASE, LONG = str(make_config("mini").epochs), str(2 * make_config("mini").epochs)
+T0 = "table0_endpoints.csv"
+#: Table 2c's default length (epochs column).
+BASE = str(make_config("mini").epochs)
+
+
+def _endpoint_row(name: str) -> tuple:
+    """Table 0's key (endpoint, setting) of a declared endpoint's own row."""
+    from repro.design.endpoints import ENDPOINTS
+
+    e = next(e for e in ENDPOINTS if e.name == name)
+    return (e.name, e.setting)
 
 
 def _rows(path):
@@ -107,28 +116,28 @@ def test_committed_tables_against_themselves_every_cell_identical_by_kind():
     assert s["ok"] and not s["problems"] and s["differing"] == []
     kinds = s["by_kind"]
     # every kind the tables hold is counted, and every cell is identical
-    assert {"label", "mean_std", "paired", "per_seed", "counts", "seed_list", "interval",
-            "value"} <= set(kinds)
+    assert {"label", "mean_std", "estimate", "verdict", "per_seed", "counts", "seed_list",
+            "interval", "value"} <= set(kinds)
     assert sum(k["cells"] for k in kinds.values()) == s["cells"]
     assert all(k["identical"] == k["cells"] and k["failed"] == 0 for k in kinds.values())
     lines = format_summary(s)
-    assert lines[-1] == "compare: OK" and any(l.startswith("  paired: ") for l in lines)
+    assert lines[-1] == "compare: OK" and any(l.startswith("  estimate: ") for l in lines)
 
 
 def test_table2c_rows_are_keyed_by_metric_learning_rate_and_epochs(copy):
-    # shift both arms of the long row by 5 points: the paired difference is unchanged, so
-    # the file stays consistent; the failures must name the long row, never the default one
-    row = ("non-English R@1", "1e-3", LONG)
+    # shift both arms of one row by 5 points: the paired difference is unchanged, so the file
+    # stays consistent; the failures must name that row, never another one
+    row = ("non-English R@1", "1e-3", BASE)
     for col in ("PATR mean", "M3 mean"):
         _edit(copy, T2C, row, col, lambda v: f"{float(v) + 5:.4f}")
     s = compare(COMMITTED, copy)
     assert not s["problems"]
     assert {(c.table, c.row, c.column) for c in s["failed"]} == {
-        (T2C, f"non-English R@1 / 1e-3 / {LONG}", "PATR"), (T2C, f"non-English R@1 / 1e-3 / {LONG}", "M3")}
+        (T2C, f"non-English R@1 / 1e-3 / {BASE}", "PATR"), (T2C, f"non-English R@1 / 1e-3 / {BASE}", "M3")}
 
 
-@pytest.mark.parametrize("row", [("non-English R@1", "1e-3", BASE), ("non-English R@10", "1e-3", LONG),
-                                 ("English R@1", "1e-3", BASE), ("English R@10", "1e-3", LONG)])
+@pytest.mark.parametrize("row", [("non-English R@1", "1e-3", BASE), ("non-English R@10", "3e-4", BASE),
+                                 ("English R@1", "1e-3", BASE), ("English R@10", "3e-4", BASE)])
 @pytest.mark.parametrize("column", ["PATR mean", "M3 mean"])
 def test_a_5_point_shift_in_any_table2c_row_fails_and_names_the_cell(copy, row, column):
     _edit(copy, T2C, row, column, lambda v: f"{float(v) + 5:.4f}")
@@ -139,19 +148,23 @@ def test_a_5_point_shift_in_any_table2c_row_fails_and_names_the_cell(copy, row, 
     assert "INCONSISTENT: copy (new): " + f"{T2C} / {' / '.join(row)}" in out
 
 
-def test_an_edited_verdict_fails(copy):
-    _edit(copy, T2C, ("non-English R@1", "1e-3", BASE), "M3 − PATR verdict", lambda v: "lower")
+@pytest.mark.parametrize("endpoint", ["own optimum", "tagging vs chance"])
+def test_an_edited_verdict_fails(copy, endpoint):
+    row = _endpoint_row(endpoint)
+    rows = _rows(COMMITTED / T0)
+    word = next(r for r in rows[1:] if tuple(r[:2]) == row)[rows[0].index("test verdict")]
+    other = "higher" if word != "higher" else "lower"
+    _edit(copy, T0, row, "test verdict", lambda v: other)
     s = compare(COMMITTED, copy)
     assert not s["ok"]
-    assert any(f"non-English R@1 / 1e-3 / {BASE} / M3 − PATR: verdict 'lower' does not follow" in p
+    assert any(f"{' / '.join(row)} / test: verdict {other!r} does not follow" in p
                for p in s["problems"])
 
 
 def test_an_edited_p_value_breaks_the_holm_family(copy):
-    _edit(copy, T2C, ("English R@1", "1e-3", LONG), "M3 − PATR t-test p", lambda v: "0.001")
+    _edit(copy, T0, _endpoint_row("tower axis"), "test p", lambda v: "0.9")
     s = compare(COMMITTED, copy)
-    assert not s["ok"] and any("t-test p 0.001 does not follow" in p for p in s["problems"])
-    assert any("is not the Holm adjustment" in p for p in s["problems"])
+    assert not s["ok"] and any("is not the Holm adjustment" in p for p in s["problems"])
 
 
 def test_the_lambda_table_is_tested_with_its_own_3_seeds(copy):
@@ -172,15 +185,15 @@ def test_the_lambda_table_is_tested_with_its_own_3_seeds(copy):
 
 
 def test_a_paired_cell_of_one_seed_is_inconsistent(copy):
-    """A p-value and verdict that claim n = 1 (one replicate has none) fail the folder."""
+    """An interval that claims n = 1 (one replicate has none) fails the folder."""
     _edit(copy, T2C, ("non-English R@1", "1e-3", BASE), "M3 − PATR n", lambda v: "1")
     s = compare(COMMITTED, copy)
     where = f"{T2C} / non-English R@1 / 1e-3 / {BASE} / M3 − PATR"
     assert not s["ok"]
-    assert f"copy (new): {where}: a p-value and verdict from n 1: fewer than 2 seeds have " \
-           "none (the cell should be n/a)" in s["problems"]
+    assert f"copy (new): {where}: an estimate from n 1: fewer than 2 seeds have no interval " \
+           "(the cell should be n/a)" in s["problems"]
     assert [(c.row, c.why) for c in s["failed"]] == [
-        (f"non-English R@1 / 1e-3 / {BASE}", "n 5 -> 1: below 2 seeds")]  # no Welch test of it
+        (f"non-English R@1 / 1e-3 / {BASE}", "n 20 -> 1: below 2 seeds")]  # no Welch test of it
 
 
 def test_derived_per_seed_values_and_counts(copy):
@@ -191,9 +204,9 @@ def test_derived_per_seed_values_and_counts(copy):
                for p in s["problems"])
     c2 = copy.parent / "c2"
     shutil.copytree(COMMITTED, c2)
-    _edit(c2, T2C, ("English R@1", "1e-3", BASE), "ended on plateau (PATR, M3)", lambda v: "1/5, 0/5")
+    _edit(c2, T2C, ("English R@1", "1e-3", BASE), "ended on plateau (PATR, M3)", lambda v: "1/20, 0/20")
     assert compare(COMMITTED, c2)["ok"]           # one seed: within the tolerance
-    _edit(c2, T2C, ("English R@1", "1e-3", BASE), "ended on plateau (PATR, M3)", lambda v: "2/5, 0/5")
+    _edit(c2, T2C, ("English R@1", "1e-3", BASE), "ended on plateau (PATR, M3)", lambda v: "2/20, 0/20")
     s = compare(COMMITTED, c2)
     assert [c.column for c in s["failed"]] == ["ended on plateau (PATR, M3)"]
 
@@ -219,7 +232,8 @@ def test_compare_cli_exit_codes_strictness_and_errors(copy, tmp_path, capsys):
     assert out.returncode == 0 and "not failing" in out.stdout and "Another CPU" in out.stdout
     assert run(str(COMMITTED), str(copy)).returncode == 1          # --strict yes: fails
     # an inconsistent file fails whatever the machine
-    _edit(copy, T2C, ("English R@1", "1e-3", BASE), "M3 − PATR verdict", lambda v: "higher")
+    _edit(copy, T0, _endpoint_row("own optimum"), "test verdict",
+          lambda v: "higher" if v != "higher" else "lower")
     assert run("--strict", "auto", str(COMMITTED), str(copy)).returncode == 1
     out = run(str(COMMITTED), str(tmp_path / "nope"))
     assert out.returncode == 2 and out.stderr.startswith("error: ") and "no such folder" in out.stderr

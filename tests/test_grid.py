@@ -16,7 +16,7 @@ def test_caption_counts_match_the_asset():
     for option, n in design.CAPTION_COUNTS.items():
         assert len(e.english_captions("train", option)[0]) == n, option
     assert design.CHOSEN_CAPTIONS == make_config("mini").train_captions
-    assert design.OTHER_CAPTIONS != design.CHOSEN_CAPTIONS
+    assert design.CHOSEN_CAPTIONS not in design.NOISE_CAPTIONS
     # every caption option trains for about the same number of optimizer steps
     for option, n in design.CAPTION_COUNTS.items():
         steps = design.caption_epochs(option) * (n // 128)
@@ -34,8 +34,9 @@ def test_protocol_arms_reach_v1_by_config_keys_only():
     wide = make_config("mini", design.protocol_arm("PATR", "v2, head 1024").overrides(base.epochs))
     assert wide.head_hidden == 1024 and wide.lambda_tt == 0 and wide.mask_same_text
     # a shorter default length scales the protocol runs with it (tests, smoke runs)
-    short = make_config("mini", design.protocol_arm("PATR", f"v2, {design.OTHER_CAPTIONS}").overrides(2))
-    assert short.epochs == max(1, round(2 * design.caption_epochs(design.OTHER_CAPTIONS)
+    other = design.NOISE_CAPTIONS[0]
+    short = make_config("mini", design.protocol_arm("PATR", f"v2, {other}").overrides(2))
+    assert short.epochs == max(1, round(2 * design.caption_epochs(other)
                                         / design.caption_epochs(design.CHOSEN_CAPTIONS)))
     # the v2 row of Table 2d is the main grid's own PATR and M3 (not trained twice)
     assert design.protocol_arm("PATR", "v2") == design.matched_pair(design.PROTOCOL_LR)[0]
@@ -94,7 +95,11 @@ def test_the_ablation_changes_one_thing():
     for arm in curve:
         cfg = make_config("mini", arm.overrides(30))
         assert (cfg.lambda_tt, cfg.lr, cfg.margin_tt) == (arm.lam, arm.lr, 0.5), arm.name
-        assert arm.seeds_of(design.SEEDS) == (design.SEEDS if arm.lam in (0, 1) else design.FIRST_SEEDS)
+        every = arm.lam in (0, 1) or (arm.lam, arm.lr) in design.NOISE_M3_SETTINGS
+        assert arm.seeds_of(design.SEEDS) == (design.SEEDS if every else design.FIRST_SEEDS)
+    # the endpoints' arms run on all 20 seeds, the other main arms on the first five
+    assert len(design.SEEDS) == 20 and design.BASE_SEEDS == design.SEEDS[:5]
+    assert [a.name for a in design.ARMS.values() if a.seeds is None] == ["PATR", "M3"]
     longs = [a for a in design.grid_arms() if a.kind == "long"]
     assert {a.continues for a in longs} == {a for lr in design.MATCHED_LRS for a in design.matched_pair(lr)}
     assert all(make_config("mini", a.overrides(30)).epochs == 60 for a in longs)

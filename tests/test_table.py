@@ -1,9 +1,11 @@
-"""The Table type: typed cells become the right CSV columns, Markdown cells and schema entry; all
-paired cells of a table are one Holm family; the caption's n comes from the cells."""
+"""The Table type: typed cells become the right CSV columns, Markdown cells and schema entry;
+paired cells are estimates without verdicts, verdict cells one Holm family; the caption's n
+comes from the cells."""
 
 import csv
 import json
 
+import numpy as np
 import pytest
 
 from repro.report.compare import compare
@@ -21,7 +23,7 @@ def _table() -> Table:
     for metric, a, b in (("x", [1.0, 2.0, 3.0], [2.0, 3.5, 4.0]),
                          ("y", [5.0, 5.5, 6.0], [5.0, 5.2, 6.1])):
         diffs = [q - p for p, q in zip(a, b)]
-        t.add([metric, "30", mean_std(a), mean_std(b), stats.paired_summary(diffs),
+        t.add([metric, "30", mean_std(a), mean_std(b), stats.seed_estimate(diffs),
                Counts("0/3, 1/3"), SeedList("10, 12, never"),
                Interval(*stats.t_interval(a)[1:])], {"B − A": ("B − A", metric)})
     return t
@@ -31,31 +33,37 @@ def test_csv_columns_markdown_and_schema():
     t = _table()
     rows = t.csv_rows()
     assert rows[0][:6] == ["metric", "epochs", "A mean", "A std", "B mean", "B std"]
-    assert rows[0][6:14] == [f"B − A {f}" for f in ("mean", "CI low", "CI high", "n",
-                                                     "t-test p", "Holm p", "sign-flip p",
-                                                     "verdict")]
-    assert rows[1][2:4] == ["2.0000", "1.0000"] and rows[1][9] == "3"
+    assert rows[0][6:11] == [f"B − A {f}" for f in ("mean", "CI low", "CI high", "n", "items")]
+    assert rows[1][2:4] == ["2.0000", "1.0000"] and rows[1][9:11] == ["3", "0"]
     md = t.markdown()
-    assert "| B − A [95% CI]; t-test p (Holm) | B − A: sign-flip p | B − A: verdict |" in md
-    assert "n = 3 seeds" in md and "Holm-adjusted over this table's 2 verdicts" in md
-    assert "at least 0.25" in md  # 2 / 2^3, from the data, not assumed
+    assert "| B − A [95% CI] |" in md and "| verdict" not in md and ": verdict" not in md
+    assert "paired by seed (3 seeds), with a 95% t-interval over seeds" in md  # items 0
+    assert "no verdict words here" in md
     schema = t.schema()
     assert schema["labels"] == ["metric", "epochs"]
     kinds = {c["name"]: c["kind"] for c in schema["columns"]}
     assert kinds == {"metric": "label", "epochs": "label", "A": "mean_std", "B": "mean_std",
-                     "B − A": "paired", "plateau": "counts", "steps": "seed_list",
+                     "B − A": "estimate", "plateau": "counts", "steps": "seed_list",
                      "CI of A": "interval"}
     assert next(c for c in schema["columns"] if c["name"] == "A")["n"] == [3, 3]
-    assert schema["family"] == ["B − A"]
+    assert schema["family"] == []
 
 
-def test_the_table_is_one_holm_family():
-    t = _table()
-    t.adjust()
-    cells = [r[4] for r in t.rows]
-    assert [c.p_holm for c in cells] == pytest.approx(stats.holm([c.p_t for c in cells]))
-    # the registered estimates are the printed cells, after the adjustment
-    assert t.estimates() == {("B − A", "x"): cells[0], ("B − A", "y"): cells[1]}
+def test_verdict_cells_are_the_tables_holm_family():
+    rng = np.random.default_rng(0)
+    family = [stats.crossed_means(rng.normal(mu, 2.0, (5, 30)), draws=2000) for mu in (1.5, 0.1)]
+    t = Table("v", "V", "C.", ["endpoint", "difference", "test"])
+    for name, m, v in zip(("a", "b"), family, stats.endpoint_verdicts(family)):
+        t.add([name, stats.Estimate(5, 30, float(np.mean(m)), *stats.percentile_interval(m)), v])
+    assert t.schema()["family"] == ["test"]
+    rows = t.csv_rows()
+    assert rows[0][6:] == [f"test {f}" for f in ("p", "Holm p", "level", "low", "high", "verdict")]
+    assert [r[-1] for r in rows[1:]] == ["higher", "no difference shown"]
+    assert "| test: p (Holm p), Holm level | test: verdict |" in t.markdown()
+    # the registered estimates are the printed cells
+    u = _table()
+    cells = [r[4] for r in u.rows]
+    assert u.estimates() == {("B − A", "x"): cells[0], ("B − A", "y"): cells[1]}
 
 
 def test_an_estimate_registered_twice_is_refused():
@@ -67,11 +75,11 @@ def test_an_estimate_registered_twice_is_refused():
 def test_a_written_table_is_consistent_and_compares_identical(tmp_path):
     t = _table()
     t.write(tmp_path)
-    (tmp_path / FILE).write_text(json.dumps({"format": 1, "tables": {"t.csv": t.schema()}}))
+    (tmp_path / FILE).write_text(json.dumps({"format": 2, "tables": {"t.csv": t.schema()}}))
     s = compare(tmp_path, tmp_path)
     assert s["ok"] and not s["problems"]
     assert {k: v["cells"] for k, v in s["by_kind"].items()} == {
-        "label": 4, "mean_std": 4, "paired": 2, "counts": 2, "seed_list": 2, "interval": 2}
+        "label": 4, "mean_std": 4, "estimate": 2, "counts": 2, "seed_list": 2, "interval": 2}
     with open(tmp_path / "t.csv", newline="") as f:
         assert len(list(csv.reader(f))) == 3  # header and two rows
 

@@ -233,7 +233,7 @@ def measure(text_dim: int, steps: int = 30, scale: float = 1.0, sets=()) -> dict
 def project(rows: dict, one_time: dict | None = None) -> dict:
     """Wall time of the paper grid from per-tower measurements ``rows`` (tower -> measure()).
 
-    ``main grid``: the towers x 5 variants x 5 seeds at the default length. ``reproduce
+    ``main grid``: the towers x the registered arms at their seeds, default length. ``reproduce
     grid``: that plus the lambda curves at each matched learning rate (:func:`curve_runs`)
     and the matched PATR, M3 pairs continued to twice the length (5 seeds; only the added
     epochs count, the first half is the default run's).
@@ -241,7 +241,7 @@ def project(rows: dict, one_time: dict | None = None) -> dict:
     the towers in ``rows``.
     """
 
-    main = sum(len(ARMS) * len(SEEDS) * r["arm_s"] for r in rows.values())
+    main = sum(sum(len(a.seeds_of(SEEDS)) for a in ARMS.values()) * r["arm_s"] for r in rows.values())
     longs = sum(len(a.seeds_of(SEEDS)) for a in grid_arms() if a.kind == "long")
     extra = sum((curve_runs() + longs) * r["arm_s"]  # long: 30 more epochs
                 for r in rows.values())
@@ -281,8 +281,8 @@ def bench_paper_scale(steps: int = 30, scale: float = 1.0, towers=None,
           + "; ".join(f"{t} features of {ONE_TIME['captions']:,} captions "
                       f"{once[f'{t}_features_min']:.1f} min" for t in towers
                       if f"{t}_features_min" in once) + ".")
-    print(f"projection on {device}: main grid ({len(towers)} towers x {len(ARMS)} variants x "
-          f"{len(SEEDS)} seeds, {epochs} epochs): {proj['main_grid_min']:.1f} min; full "
+    print(f"projection on {device}: main grid ({len(towers)} towers x {len(ARMS)} variants at "
+          f"their seeds, up to {len(SEEDS)}, {epochs} epochs): {proj['main_grid_min']:.1f} min; full "
           f"reproduce grid (+ λ curve, + twice the length): {proj['reproduce_grid_min']:.1f} "
           f"min; plus the one-time extraction: {proj['first_reproduce_min']:.1f} min for a "
           "first run. Downloads, tables, figures and notebooks not included (repro/bench/scale.py).")

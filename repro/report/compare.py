@@ -136,7 +136,7 @@ def consistency(folder: Folder, alpha: float = 0.05) -> list[str]:
             if abs(a - c["Holm p"]) > 1e-4 + 1e-5 * len(family):
                 problems.append(f"{where} / {col}: Holm p {c['Holm p']:.4g} is not the Holm "
                                 f"adjustment of the table's p-values ({a:.4g})")
-            if abs(level - c["level"]) > 1e-6 * level:
+            if abs(level - c["level"]) > 1e-5 * level:
                 problems.append(f"{where} / {col}: level {c['level']:.4g} is not the level "
                                 f"Holm tests it at ({level:.4g})")
     return problems

@@ -20,6 +20,7 @@ import numpy as np
 
 from repro.core.fileio import atomic_write_bytes
 from repro.report.cells import MeanStd, column_kind, csv_cells, csv_names, md_cells, md_names
+from repro.report.common import DAGGER, PLATEAU_NOTE
 from repro.scoring.stats import ESTIMATE_DRAWS, Estimate, Verdict
 
 
@@ -62,16 +63,22 @@ class Table:
     def family_caption(self) -> str:
         """The caption sentence on the table's estimates, from its own cells."""
         cells = [c for r in self.rows for c in r if isinstance(c, Estimate)]
-        if not cells:
+        if not cells or self.verdict_columns():  # Table 0 says its own rule
             return ""
         ns = sorted({c.n for c in cells})
         n_text = f"{ns[0]} seeds" if len(ns) == 1 else f"{ns[0]}-{ns[-1]} seeds"
         crossed = [c for c in cells if c.items]
-        how = (f"a 95% crossed bootstrap interval ({ESTIMATE_DRAWS:,} resamples of seeds and of "
-               "test items, the same draw for both arms)" if len(crossed) == len(cells) else
-               "a 95% interval: crossed seed × item bootstrap where the cell has per-item "
-               "results, else the t-interval over seeds")
-        return (f" Differences are paired by seed and test item ({n_text}), with {how}. They "
+        if len(crossed) == len(cells):
+            how = (f"paired by seed and test item ({n_text}), with a 95% crossed bootstrap "
+                   f"interval ({ESTIMATE_DRAWS:,} resamples of seeds and of test items, the "
+                   "same draw for both arms)")
+        elif not crossed:
+            how = f"paired by seed ({n_text}), with a 95% t-interval over seeds"
+        else:
+            how = (f"paired by seed ({n_text}) and, where the cell has per-item results, by "
+                   "test item, with a 95% crossed bootstrap interval there, else the "
+                   "t-interval over seeds")
+        return (f" Differences are {how}. They "
                 "are estimates: no verdict words here; 'higher' / 'lower' belong to the "
                 "declared endpoints (Table 0).")
 
@@ -92,9 +99,16 @@ class Table:
             cells = [x for c, h, k in zip(row, self.header, kinds)
                      for x in md_cells(c, len(md_names(h, k)))]
             lines.append("| " + " | ".join(cells) + " |")
-        if self.notes:
-            lines += [""] + [f"- {n}" for n in self.notes]
+        notes = self.shown_notes()
+        if notes:
+            lines += [""] + [f"- {n}" for n in notes]
         return "\n".join(lines) + "\n"
+
+    def shown_notes(self) -> list[str]:
+        """The notes, less the plateau footnote when no header or cell carries its mark."""
+        marked = any(DAGGER in str(x) for x in self.header) or any(
+            DAGGER in str(c) for r in self.rows for c in r)
+        return [n for n in self.notes if marked or not n.startswith(PLATEAU_NOTE)]
 
     def csv_rows(self) -> list[list[str]]:
         kinds = self._kinds()

@@ -15,6 +15,7 @@ from repro.design import (ARMS, COMPARISONS, MATCHED_LRS, lr_label, matched_pair
 from repro.report.common import (NON_EN, PUBLISHED_R10, Difference, arm_notes, data_line,
                                  difference, lang_mean, not_run_notes, paired, plateau_mark,
                                  plateau_note)
+from repro.report.endpoints import chance_scores
 from repro.report.table import Table, mean_std
 from repro.report.towerstudy import tower_notes
 from repro.scoring.stats import MIN_PAIRED_N
@@ -63,6 +64,7 @@ def table1(grid) -> Table:
                   " Text-to-image recall (%) per language, mean ± std over seeds; training saw "
                   "English only.", towers, "retrieval",
                   {f"R@{k}": f"t2i_R@{k}" for k in (1, 5, 10)})
+    t.notes.insert(0, chance_note(grid))
     t.notes.insert(0, "M3 at its own settings, chosen on English validation: " + "; ".join(
         f"{tower} {settings_label(grid.config(tower, 'M3'))}" for tower in towers)
         + " (the paper's λ is 1: Table 2).")
@@ -177,10 +179,27 @@ def table3(grid) -> Table:
                   "keywords); its own keywords are the ground truth. Percent, mean ± std over "
                   "seeds. Only English text was seen in training.", tagged, "tagging",
                   {k: k for k in ("P@1", "P@5", "mAP")})
+    if tagged:
+        t.notes.insert(0, tagging_chance_note(grid, tagged[0]))
     untagged = [grid.runs(tower, "M3")[0] for tower in towers_with(grid, "M3")
                 if tower not in tagged]
     t.notes[:0] = [n for r in untagged for n in r.notes.get("tagging", [])]
     return t
+
+
+def chance_note(grid) -> str:
+    """Text-to-image recall of a random ranking: K over the number of test images."""
+    n = grid.tasks[grid.towers_run[0]].test_images.shape[0]
+    return (f"Chance (a random ranking of the {n} test images): R@1 {100 / n:.1f}%, R@5 "
+            f"{500 / n:.1f}%, R@10 {1000 / n:.1f}%.")
+
+
+def tagging_chance_note(grid, tower: str) -> str:
+    """Tagging mAP of a random ranking of each language's vocabulary (expected AP per image)."""
+    task = grid.tasks[tower]
+    per = {l: float(np.mean(chance_scores(task, (l,)))) for l in LANGS if l in task.tags}
+    return ("Chance mAP (the expected AP of a random ranking of the language's vocabulary, "
+            "per image): " + ", ".join(f"{l} {v:.2f}" for l, v in per.items()) + ".")
 
 
 def _tagged(grid) -> list[str]:

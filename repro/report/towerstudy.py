@@ -99,8 +99,9 @@ def table5(grid, studies: dict) -> list[Table]:
             lrs = ", ".join(f"{m} lr {grid.config(tower, raw_arm(m)).lr:g}"
                             for m in STUDY_METHODS)
             t.notes.append(f"{name} raw features: PATR and M3 trained on the tower's raw "
-                           "features (text_preprocess=none), each at its own best raw-feature "
-                           "settings on English validation, seeds "
+                           "features (text_preprocess=none), each at its main arm's settings "
+                           "(chosen by the defaults sweep on mUSE's centred features; no "
+                           "raw-feature sweep is part of the grid), seeds "
                            + ", ".join(str(s) for s in grid.seeds
                                        if grid.result(tower, raw_arm("M3"), s) is not None)
                            + f" ({lrs}).")
