@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from repro.core.fileio import atomic_write_bytes
-from repro.report.cells import MeanStd, column_kind, csv_cells, csv_names, md_cells, md_names
-from repro.report.common import DAGGER, PLATEAU_NOTE
+from repro.report.cells import (DAGGER, PLATEAU_NOTE, MeanStd, column_kind, csv_cells, csv_names,
+                                md_cells, md_names)
 from repro.scoring.stats import ESTIMATE_DRAWS, Estimate, Verdict
 
 
