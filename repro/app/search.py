@@ -12,7 +12,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from repro.app.export import Loaded
 from repro.core.drawing import pyplot, shorten

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from repro.design import (ARMS, COMPARISONS, MATCHED_LRS, PROTOCOLS, REFERENCE_PROTOCOL,
-                          long_arm, lr_label, matched_pair, protocol_arm, settings_label)
+                          long_arm, lr_label, matched_pair, protocol_arm)
 from repro.report.ablation import mechanism_correlations, mechanism_pairs, moved_best_epochs
 from repro.report.common import (NON_EN, Difference, escape_steps, lang_mean, mean_non_en,
                                  plateau_count)
@@ -149,7 +149,7 @@ def _endpoint_line(a) -> str:
         agree = sum(_sign_of(*iv) == _sign_of(v.low, v.high) for _, iv in a.variants)
         line += (f" At the {len(a.variants)} other settings the sweep could not separate from "
                  f"its choice the difference runs from {low:+.1f} to {high:+.1f}; "
-                 + (f"at all of them the interval at the same level says what the verdict says."
+                 + ("at all of them the interval at the same level says what the verdict says."
                     if a.agrees else
                     f"at {agree} of them its interval at the same level says what the verdict "
                     f"says, so **the answer depends on that choice**: the range {low:+.1f} to "
