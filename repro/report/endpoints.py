@@ -163,6 +163,7 @@ def power_notes(found: list[Answer]) -> list[str]:
                    f"{TARGET_EFFECT:g}-point effect needs "
                    + (f"{need} seeds" if need else "more than 100 seeds (the test items alone "
                       "leave too much variance)")
-                   + f"; crossed interval {crossed:.2f} wide, seed-only {seed_only:.2f} "
-                   f"({crossed / seed_only:.2f}x).")
+                   + f"; crossed interval {crossed:.2f} wide, seed-only {seed_only:.2f}"
+                   + (f" ({crossed / seed_only:.2f}x)." if seed_only > 0 else
+                      " (the per-seed means agree exactly)."))
     return out
