@@ -126,9 +126,11 @@ def cmd_train(args) -> int:
 
 def cmd_reproduce(args) -> int:
     from repro.config import check_seeds
+    from repro.design import SEEDS
     from repro.experiments.reproduce import reproduce
 
-    check_seeds(args.seeds, "--seeds")  # run_grid checks them too; here before --out
+    seeds = SEEDS if args.seeds is None else args.seeds
+    check_seeds(seeds, "--seeds")  # run_grid checks them too; here before --out
     output_dir(args.out, "--out")
     output_dir(args.runs, "--runs")
     if args.from_records and args.sample:
@@ -136,7 +138,7 @@ def cmd_reproduce(args) -> int:
                          "the tables from the records)")
     source = "records" if args.from_records else "sample" if args.sample else "train"
     reproduce(profile=args.profile, out=Path(args.out), runs=Path(args.runs), fresh=args.fresh,
-              notebooks=not args.no_notebooks, seeds=args.seeds, sets=args.set,
+              notebooks=not args.no_notebooks, seeds=seeds, sets=args.set,
               update_readme=args.update_readme, jobs=args.jobs, executor=args.executor,
               source=source)
     return 0
@@ -286,8 +288,10 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
                     help="folder for tables, figures and findings (default: paper_tables)")
     rp.add_argument("--runs", default="runs",
                     help="folder of the training runs; finished runs are reused (default: runs)")
-    rp.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
-                    help="seeds of every arm (default: 0 1 2 3 4)")
+    rp.add_argument("--seeds", type=int, nargs="+", default=None,
+                    help="the grid's seeds; each arm runs on those of its own seeds among them "
+                         "(default: 0-19: the endpoints' arms run on all 20, the others on "
+                         "0-4 or 0-2)")
     rp.add_argument("--fresh", action="store_true", help="redo finished runs and caches")
     rp.add_argument("--no-notebooks", action="store_true",
                     help="do not execute the notebooks (default: execute them)")

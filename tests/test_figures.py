@@ -225,8 +225,9 @@ def test_search_and_tag_sheets_fit_and_draw_every_script(tmp_path, monkeypatch):
     figs = []
     monkeypatch.setattr(search, "_save", lambda fig, out: figs.append(fig))
     paths = [str(p) for p in _thumbs(tmp_path, 5)]
-    search.search_sheet("猫", [{"rank": i + 1, "score": 0.5, "path": p}
-                              for i, p in enumerate(paths)], tmp_path / "s.png")
+    search.search_sheet([{"query": "猫", "lang": "ja", "hits": [
+        {"rank": i + 1, "score": 0.5, "path": p, "name": "猫の顔" if i else None}
+        for i, p in enumerate(paths)]}], tmp_path / "s.png")
     tags = {"pl": "samochód dostawczy z bardzo długą nazwą", "jp": "にっこり笑う顔と細めた目",
             "tr": "gülen gözlerle sırıtan yüz"}
     search.tag_sheet([{"path": p, "tags": {lang: [{"tag": t, "score": 0.4}] * 5
@@ -236,7 +237,7 @@ def test_search_and_tag_sheets_fit_and_draw_every_script(tmp_path, monkeypatch):
         assert text_problems(fig) == []
     texts = [t.get_text() for fig in figs for t in fig.findobj(lambda a: hasattr(a, "get_text"))]
     joined = " ".join(texts)
-    assert "query: 猫" in joined and missing_glyphs(joined) == []
+    assert "query: 猫 (ja)" in joined and "猫の顔" in joined and missing_glyphs(joined) == []
     assert "samochód dostawczy z bardzo długą nazwą" not in joined and "…" in joined
 
 
