@@ -67,7 +67,7 @@ def crossed_means(diffs, draws: int = ESTIMATE_DRAWS, seed: int = CROSSED_SEED,
     (``numpy.random.default_rng(seed).integers``, in that order per resample block) and
     averages ``diffs[seeds][:, items]``. ``items=False`` keeps every item (seeds only).
     Returns (draws,) float64. Computed as w_b' D v_b / (n_seeds n_items) from the draw counts
-    w_b, v_b, with einsum (no BLAS: the same bits on any core count)."""
+    w_b, v_b, with einsum (no BLAS: the same bits on any core count and thread setting)."""
     d = np.asarray(diffs, dtype=float)
     if d.ndim != 2 or d.shape[0] < 2 or d.shape[1] < 1:
         raise ValueError(f"a crossed bootstrap needs an (n_seeds >= 2, n_items) matrix, got "
@@ -76,7 +76,8 @@ def crossed_means(diffs, draws: int = ESTIMATE_DRAWS, seed: int = CROSSED_SEED,
     rng = np.random.default_rng(seed)
     w = _counts(rng, draws, n)
     v = _counts(rng, draws, m) if items else np.ones((draws, m))
-    return np.einsum("bs,si,bi->b", w, d, v, optimize=False) / (n * m)
+    resampled = np.einsum("bs,si->bi", w, d, optimize=False)  # (draws, n_items)
+    return np.einsum("bi,bi->b", resampled, v, optimize=False) / (n * m)
 
 
 def _order_k(draws: int, a: float) -> int:
