@@ -31,7 +31,7 @@ BASE = str(make_config("mini").epochs)
 
 def _endpoint_row(name: str) -> tuple:
     """Table 0's key (endpoint, setting) of a declared endpoint's own row."""
-    from repro.design.endpoints import ENDPOINTS
+    from repro.design import ENDPOINTS
 
     e = next(e for e in ENDPOINTS if e.name == name)
     return (e.name, e.setting)

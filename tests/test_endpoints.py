@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from repro.design import endpoints as design_endpoints
+from repro import design
 from repro.report import endpoints
 from repro.scoring import stats
 
@@ -26,7 +26,7 @@ def test_every_verdict_word_in_paper_tables_belongs_to_a_declared_endpoint():
     Table 0, in the row of a declared endpoint at its declared setting, and follows from the
     interval printed beside it; no other cell of any table holds one."""
     schema = json.loads((TABLES / "tables.json").read_text(encoding="utf-8"))["tables"]
-    declared = {e.name: e.setting for e in design_endpoints.ENDPOINTS}
+    declared = {e.name: e.setting for e in design.ENDPOINTS}
     verdicts = 0
     for name, entry in schema.items():
         verdict_columns = [c for c in entry["columns"] if c["kind"] == "verdict"]
@@ -51,7 +51,7 @@ def test_every_verdict_word_in_paper_tables_belongs_to_a_declared_endpoint():
                 assert shown == (low, high), row
                 p, level = (float(row[f"{column['name']} {f}"]) for f in ("p", "level"))
                 assert (p <= level) == (word != "no difference shown"), row
-    assert verdicts == len(design_endpoints.ENDPOINTS)
+    assert verdicts == len(design.ENDPOINTS)
 
 
 def test_no_printed_interval_contradicts_a_verdict():
@@ -66,11 +66,11 @@ def test_no_printed_interval_contradicts_a_verdict():
 def test_endpoints_read_only_declared_arms_and_their_variants_are_within_noise_settings():
     from repro import design
 
-    for e in design_endpoints.ENDPOINTS:
+    for e in design.ENDPOINTS:
         for tower, arm in e.arms:
             assert arm in design.tower_arms(tower), (e.name, tower, arm.name)
             assert arm.seeds is None, (e.name, arm.name)  # every seed of the grid
-    own = next(e for e in design_endpoints.ENDPOINTS if e.name == "own optimum")
+    own = next(e for e in design.ENDPOINTS if e.name == "own optimum")
     assert len(own.variants) == (1 + len(design.NOISE_M3_SETTINGS)) * (1 + len(design.NOISE_PATR_LRS)) - 1
 
 

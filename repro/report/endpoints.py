@@ -1,4 +1,4 @@
-"""Table 0: the declared primary endpoints (:mod:`repro.design.endpoints`), each tested once.
+"""Table 0: the declared primary endpoints (:data:`repro.design.ENDPOINTS`), each tested once.
 
 For every endpoint the paired per-item differences of its two arms (n seeds x the test items)
 are resampled by the crossed bootstrap (:func:`repro.scoring.stats.crossed_means`,
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from repro.design.endpoints import ENDPOINTS, TARGET_EFFECT, TARGET_POWER, Endpoint
+from repro.design import ENDPOINTS, TARGET_EFFECT, TARGET_POWER, Endpoint
 from repro.report.cells import Interval
 from repro.report.common import data_line, item_scores, paired_items
 from repro.report.table import Table

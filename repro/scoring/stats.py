@@ -11,7 +11,7 @@ replacement (one draw, shared by both arms) and takes the mean of the resampled 
 
 * for every paired cell an :class:`Estimate`: the mean and its 95% percentile interval
   (:func:`percentile_interval`), and no verdict;
-* for the declared endpoints only (:mod:`repro.design.endpoints`), a :class:`Verdict`: the
+* for the declared endpoints only (:data:`repro.design.ENDPOINTS`), a :class:`Verdict`: the
   bootstrap p-value (:func:`bootstrap_p`), Holm's step-down over the endpoints
   (:func:`holm_levels`), and the interval at the level Holm tested the endpoint at. The p-value
   and the interval are two readings of the same resamples: p <= a exactly when the 1 - a
