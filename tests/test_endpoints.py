@@ -64,7 +64,6 @@ def test_no_printed_interval_contradicts_a_verdict():
 
 
 def test_endpoints_read_only_declared_arms_and_their_variants_are_within_noise_settings():
-    from repro import design
 
     for e in design.ENDPOINTS:
         for tower, arm in e.arms:
@@ -77,7 +76,6 @@ def test_endpoints_read_only_declared_arms_and_their_variants_are_within_noise_s
 def test_within_noise_settings_are_the_sweeps():
     """The design's within-noise settings are exactly those the defaults sweep's record marks
     'within noise' (M3, PATR) and the caption options with at least its noise share."""
-    from repro import design
 
     record = json.loads((Path(__file__).resolve().parents[1] / "docs" / "sweeps"
                          / "defaults_mini.json").read_text())
