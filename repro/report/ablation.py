@@ -167,8 +167,7 @@ def table_lambda(grid) -> list[Table]:
         seeds = sorted(r.seed for r in curves[0][1][0][2])
         t = Table(f"table_lambda_{tower}", f"Figure 3 numbers: M3's text-term weight λ at "
                   f"matched learning rates ({tower})",
-                  data_line(grid).replace(f"seeds {', '.join(map(str, grid.seeds))}",
-                                          f"seeds {', '.join(map(str, seeds))}")
+                  data_line(grid, seeds)
                   + f" Text tower {tower}. Text-to-image recall (%), mean ± std over seeds; "
                   "text-cluster gap x100: 100 x (mean cosine of two test captions of the same "
                   "item in two languages minus that of different items), after the text head.",

@@ -96,8 +96,26 @@ def backbone_line(grid) -> str:
             "frozen, cached pooled features) + trained heads")
 
 
-def data_line(grid) -> str:
-    seeds = ", ".join(map(str, grid.seeds))
+def seeds_text(grid, seeds=None) -> str:
+    """The seeds a table's numbers come from: ``seeds`` when given, else the grid's, saying so
+    when the arms run on different subsets of them (each cell's n tells which)."""
+    if seeds is not None:
+        return "seeds " + ", ".join(map(str, seeds))
+    ran = {k.seed for k in grid.results}
+    subsets = any({k.seed for k in grid.results if (k.tower, k.arm) == (t, a)} != ran
+                  for t, a in {(k.tower, k.arm) for k in grid.results})
+    listed = [s for s in grid.seeds if s in ran] or list(grid.seeds)
+    span = (f"{listed[0]}-{listed[-1]}" if len(listed) > 2 and listed == list(
+        range(listed[0], listed[-1] + 1)) else ", ".join(map(str, listed)))
+    return (f"seeds {span}" + (" (the declared endpoints' arms; the other arms run on the "
+                               "first five or three: each cell's n says how many)"
+                               if subsets else ""))
+
+
+def data_line(grid, seeds=None) -> str:
+    """The caption line naming the profile, data, backbone and seeds (``seeds``: a table's
+    own, when they are not the grid's)."""
+    seeds = seeds_text(grid, seeds)
     if grid.profile == "mini":
         cfg = next((c for k, c in grid.configs.items() if k.arm.name == "PATR"),
                    next(iter(grid.configs.values()), None))
@@ -105,10 +123,10 @@ def data_line(grid) -> str:
         return ("Profile **mini**: offline emoji benchmark v2 (CLDR 41 names, Twemoji images; "
                 f"train on the English {captions} of 1,249 emoji, identical caption texts never "
                 "negatives; split by near-duplicate groups; test on 500 held-out emoji, one "
-                f"caption per image and language); {backbone_line(grid)}; seeds {seeds}. "
+                f"caption per image and language); {backbone_line(grid)}; {seeds}. "
                 "Not comparable to XTD10 numbers.")
     return ("Profile **paper**: trained on MSCOCO 2014 English captions (XTD10 images excluded), "
-            f"tested on XTD10 (1000 images, 11 languages); {backbone_line(grid)}; seeds {seeds}.")
+            f"tested on XTD10 (1000 images, 11 languages); {backbone_line(grid)}; {seeds}.")
 
 
 def plateau_count(runs) -> Counts:
