@@ -271,14 +271,18 @@ def test_a_markdown_table_must_show_its_csv_numbers(copy):
     text = md.read_text(encoding="utf-8")
     row = next(line for line in text.splitlines() if line.startswith("| de |"))
     cells = row.split(" | ")
-    assert cells[1] == "4.0 ± 0.8"  # PATR R@1 of de: CSV mean 4.0400, std 0.8295
-    for shown, fails in (("4.1 ± 0.8", False), ("4.2 ± 0.8", True), ("4.0 ± 0.6", True),
-                         ("99.9 ± 0.8", True), ("4.0±0.8", True)):
+    csv_row = next(r for r in _rows(copy / "table2b_variants_e5.csv") if r[0] == "de")
+    mean, std = float(csv_row[1]), float(csv_row[2])   # PATR R@1 of de
+    printed = f"{mean:.1f} ± {std:.1f}"
+    assert cells[1] == printed
+    one_digit, two_digits = f"{mean + 0.1:.1f} ± {std:.1f}", f"{mean + 0.2:.1f} ± {std:.1f}"
+    for shown, fails in ((one_digit, False), (two_digits, True), (f"{mean:.1f} ± {std + 0.2:.1f}", True),
+                         (f"99.9 ± {std:.1f}", True), (printed.replace(" ± ", "±"), True)):
         md.write_text(text.replace(row, " | ".join([cells[0], shown] + cells[2:])), "utf-8")
         _sign(copy, md.name)
         problems = compare(COMMITTED, copy)["problems"]
         want = [f"copy (new): {md.name}: row 'de', column 'PATR R@1' shows '{shown}', its CSV "
-                "'4.0 ± 0.8'"]
+                f"'{printed}'"]
         assert problems == (want if fails else []), shown
     md.write_text(text.replace(row, row + "\n" + row), "utf-8")
     _sign(copy, md.name)
