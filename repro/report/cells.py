@@ -10,16 +10,14 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from repro.report.schema import ESTIMATE_FIELDS, MISSING, VERDICT_FIELDS
-from repro.config import PLATEAU_GAP, PLATEAU_WINDOW
 from repro.scoring.stats import Estimate, Verdict
 
-#: The mark of a column whose arm has runs that ended on the loss plateau, and its footnote.
+#: The mark of a column whose arm has runs that ended on the loss plateau; its footnote
+#: (repro.report.common.PLATEAU_NOTE) starts with PLATEAU_MARK_NOTE.
 DAGGER = "†"
+PLATEAU_MARK_NOTE = f"{DAGGER}k/n:"
 
-PLATEAU_NOTE = (f"{DAGGER}k/n: k of the n seeds ended on the loss plateau: over their last "
-                f"{PLATEAU_WINDOW} optimizer steps, cos(t, v+) did not beat cos(t, hardest in-batch "
-                f"v−) by {PLATEAU_GAP:g} on average (method.md section 3; the step each run left it is in Table 2c and "
-                "metrics.json).")
+
 
 
 class MeanStd(NamedTuple):

@@ -17,11 +17,17 @@ import numpy as np
 
 from repro.data.paper import LANGS
 from repro.design import Arm, as_arm
-from repro.report.cells import DAGGER, PLATEAU_NOTE, Counts, SeedList
+from repro.config import PLATEAU_GAP, PLATEAU_WINDOW
+from repro.report.cells import DAGGER, Counts, SeedList
 from repro.scoring.stats import MIN_PAIRED_N, crossed_estimate
 from repro.training.evaluation import RANKS_FILE, read_ranks
 
 NON_EN = tuple(l for l in LANGS if l != "en")
+
+PLATEAU_NOTE = (f"{DAGGER}k/n: k of the n seeds ended on the loss plateau: over their last "
+                f"{PLATEAU_WINDOW} optimizer steps, cos(t, v+) did not beat cos(t, hardest in-batch "
+                f"v−) by {PLATEAU_GAP:g} on average (method.md section 3; the step each run left it is in Table 2c and "
+                "metrics.json).")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from repro.core.fileio import atomic_write_bytes
-from repro.report.cells import (DAGGER, PLATEAU_NOTE, MeanStd, column_kind, csv_cells, csv_names,
+from repro.report.cells import (DAGGER, PLATEAU_MARK_NOTE, MeanStd, column_kind, csv_cells, csv_names,
                                 md_cells, md_names)
 from repro.scoring.stats import ESTIMATE_DRAWS, Estimate, Verdict
 
@@ -108,7 +108,7 @@ class Table:
         """The notes, less the plateau footnote when no header or cell carries its mark."""
         marked = any(DAGGER in str(x) for x in self.header) or any(
             DAGGER in str(c) for r in self.rows for c in r)
-        return [n for n in self.notes if marked or not n.startswith(PLATEAU_NOTE)]
+        return [n for n in self.notes if marked or not n.startswith(PLATEAU_MARK_NOTE)]
 
     def csv_rows(self) -> list[list[str]]:
         kinds = self._kinds()
